@@ -1,0 +1,47 @@
+// Package nodeerr defines the node's sentinel errors. Their messages are
+// etcd's canonical ones, so the gRPC layer can map each to the status code
+// etcd uses and clientv3's rpctypes turn them back into typed client errors.
+package nodeerr
+
+import "errors"
+
+// Errors of the write and read paths.
+var (
+	ErrNoLeader        = errors.New("etcdserver: no leader")
+	ErrNotLeader       = errors.New("etcdserver: not leader")
+	ErrLeaderChanged   = errors.New("etcdserver: leader changed")
+	ErrTimeout         = errors.New("etcdserver: request timed out")
+	ErrStopped         = errors.New("etcdserver: server stopped")
+	ErrRequestTooLarge = errors.New("etcdserver: request is too large")
+	ErrEmptyKey        = errors.New("etcdserver: key is not provided")
+	ErrTooManyOps      = errors.New("etcdserver: too many operations in txn request")
+	ErrDuplicateKey    = errors.New("etcdserver: duplicate key given in txn request")
+	ErrCompacted       = errors.New("mvcc: required revision has been compacted")
+	ErrFutureRev       = errors.New("mvcc: required revision is a future revision")
+	ErrNotCounter      = errors.New("kuberaft: value is not a decimal integer")
+	ErrUnimplemented   = errors.New("kuberaft: not implemented")
+)
+
+// Errors of membership changes.
+var (
+	ErrMemberNotFound    = errors.New("etcdserver: member not found")
+	ErrIDRemoved         = errors.New("etcdserver: ID removed")
+	ErrIDExists          = errors.New("etcdserver: ID exists")
+	ErrPeerURLExists     = errors.New("etcdserver: Peer URLs already exists")
+	ErrNameExists        = errors.New("kuberaft: member name already exists")
+	ErrNotEnoughStarted  = errors.New("etcdserver: re-configuration failed due to not enough started members")
+	ErrMemberNotLearner  = errors.New("etcdserver: can only promote a learner member")
+	ErrLearnerNotReady   = errors.New("etcdserver: can only promote a learner member which is in sync with leader")
+	ErrTooManyLearners   = errors.New("etcdserver: too many learner members in cluster")
+	ErrRemoveLeader      = errors.New("kuberaft: cannot remove or demote the leader; transfer leadership first")
+	ErrConfChangeTimeout = errors.New("kuberaft: configuration change was not applied in time")
+	ErrBadTargetLeader   = errors.New("etcdserver: bad leader transferee")
+	ErrInvalidChange     = errors.New("kuberaft: invalid membership change")
+)
+
+// ErrFenced reports that this node must not join the cluster: its data
+// belongs to another cluster or to a removed member, or it has no data
+// while the cluster records it as a voter. Reason says which.
+type ErrFenced struct{ Reason string }
+
+func (e *ErrFenced) Error() string { return "kuberaft: node fenced: " + e.Reason }
