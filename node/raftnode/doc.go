@@ -1,0 +1,32 @@
+// Package raftnode is the raft driver of a kuberaft node: it owns the
+// go.etcd.io/raft/v3 raft.Node, the durable storage (node/storage), the
+// state machine (node/kv) and the peer transport (node/transport), and runs
+// the Ready loop. *Node implements node/server.Backend.
+//
+// Start a node with Start(ctx, cfg). Config fields:
+//
+//	Name                   member name, unique in the cluster (required)
+//	DataDir                WAL + snapshots; created if absent (required)
+//	InitialCluster         bootstrap members (name + peer URLs); see ParseInitialCluster
+//	InitialClusterState    "new" (bootstrap from InitialCluster) or "existing" (join)
+//	InitialClusterToken    mixed into member and cluster IDs (default "kuberaft")
+//	AdvertisePeerURLs      this member's peer URLs as others reach them
+//	AdvertiseClientURLs    this member's client URLs (reported in MemberList)
+//	ListenPeerURLs         where the gRPC peer transport listens (unless PeerListener or Transport)
+//	PeerListener           optional ready listener for the peer transport
+//	Transport              optional transport (tests inject node/nodetest's)
+//	HeartbeatInterval      raft tick (default 100ms)
+//	ElectionTimeout        default 1s; ElectionTick = ElectionTimeout/HeartbeatInterval
+//	SnapshotCount          applied entries between snapshots (default 10000)
+//	SnapshotCatchUpEntries entries kept after a snapshot for slow followers (default 5000)
+//	MaxRequestBytes        largest accepted request (default 1.5 MiB)
+//	RequestTimeout         bound on a proposal or read (default 5s)
+//	Registry               Prometheus registry for node/metrics (optional)
+//	Logger                 zap logger (default: no-op)
+//	Version                reported in Status
+//
+// Start returns *nodeerr.ErrFenced when the data dir or the cluster forbids
+// this member to run (another cluster's data, a removed member, or no data
+// while the cluster records this member as a voter): the caller must exit
+// without touching the cluster.
+package raftnode
