@@ -1,0 +1,30 @@
+# Delivery: the Helm chart, the end-to-end suite on a real cluster, the demo.
+#
+# chart-test and e2e run in `make test` (after the cluster smoke test of the
+# offline Kubernetes fragment). e2e uses KUBECONFIG when it is set, else it
+# brings up the offline local cluster (make cluster-up) and uses that.
+
+HELM ?= $(TOOLBIN)/helm
+E2E_TIMEOUT ?= 60m
+# E2E_RUN selects scenarios (go test -run); empty runs them all.
+E2E_RUN ?=
+
+.PHONY: chart-crds chart-test e2e demo demo-down
+
+chart-crds: ## Copy config/crd/bases and config/rbac roles into the Helm chart
+	hack/e2e/chart-sync.sh sync
+
+chart-test: ## Helm chart: copies of config/ current, helm lint, helm template, schema
+	@[[ -x "$(HELM)" ]] || $(MAKE) tools
+	HELM="$(HELM)" hack/e2e/chart-test.sh
+
+e2e: ## End-to-end suite (test/e2e) on $$KUBECONFIG, or on the offline local cluster
+	E2E_TIMEOUT="$(E2E_TIMEOUT)" E2E_RUN="$(E2E_RUN)" HELM="$(HELM)" MAKE="$(MAKE)" hack/e2e/run.sh
+
+demo: ## A cluster (kubeconfig, kind or offline), the operator, a sample RaftCluster, put/get
+	HELM="$(HELM)" MAKE="$(MAKE)" hack/demo.sh up
+
+demo-down: ## Remove what make demo installed (and the cluster it started)
+	HELM="$(HELM)" MAKE="$(MAKE)" hack/demo.sh down
+
+TEST_TARGETS += chart-test e2e
