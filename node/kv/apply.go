@@ -1,0 +1,159 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/api/statepb"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
+)
+
+// ErrStaleSequence answers a command whose sequence number is older than
+// the client's last applied one: its result is no longer kept.
+var ErrStaleSequence = errors.New("kuberaft: request sequence is older than the client's last one")
+
+// Result is the outcome of one applied command: a response (with its
+// header revision set) or an error, in which case nothing was written.
+type Result struct {
+	Resp proto.Message
+	Err  error
+}
+
+// Apply executes one replicated command. A command carrying a client id is
+// applied at most once per (client id, seq): a repeat returns the recorded
+// result of the first application (the 6.824 kvraft rule).
+func (s *Store) Apply(cmd *statepb.Command) Result {
+	if cmd.ClientId != "" {
+		if r, dup := s.lookupSession(cmd.ClientId, cmd.Seq); dup {
+			return r
+		}
+	}
+	res := s.execute(cmd)
+	if cmd.ClientId != "" {
+		s.recordSession(cmd.ClientId, cmd.Seq, res)
+	}
+	return res
+}
+
+func (s *Store) execute(cmd *statepb.Command) Result {
+	var resp proto.Message
+	var err error
+	switch op := cmd.Op.(type) {
+	case *statepb.Command_Put:
+		req := &pb.PutRequest{}
+		if err = proto.Unmarshal(op.Put, req); err == nil {
+			resp, err = s.Put(req)
+		}
+	case *statepb.Command_DeleteRange:
+		req := &pb.DeleteRangeRequest{}
+		if err = proto.Unmarshal(op.DeleteRange, req); err == nil {
+			resp, err = s.DeleteRange(req)
+		}
+	case *statepb.Command_Txn:
+		req := &pb.TxnRequest{}
+		if err = proto.Unmarshal(op.Txn, req); err == nil {
+			resp, err = s.Txn(req)
+		}
+	case *statepb.Command_Append:
+		resp, err = s.Append(&nodepb.AppendRequest{Key: op.Append.Key, Suffix: op.Append.Suffix})
+	case *statepb.Command_Increment:
+		resp, err = s.IncrementAndGet(&nodepb.IncrementRequest{Key: op.Increment.Key, Delta: op.Increment.Delta})
+	default:
+		err = fmt.Errorf("%w: empty command", nodeerr.ErrUnimplemented)
+	}
+	if err != nil {
+		return Result{Err: err}
+	}
+	return Result{Resp: resp}
+}
+
+func (s *Store) lookupSession(client string, seq uint64) (Result, bool) {
+	s.mu.RLock()
+	se := s.sessions[client]
+	s.mu.RUnlock()
+	switch {
+	case se == nil || seq > se.Seq:
+		return Result{}, false
+	case seq < se.Seq:
+		return Result{Err: ErrStaleSequence}, true
+	}
+	return decodeResult(se.Result), true
+}
+
+func (s *Store) recordSession(client string, seq uint64, r Result) {
+	se := &statepb.Session{ClientId: client, Seq: seq, Result: encodeResult(r)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessions[client] = se
+}
+
+func encodeResult(r Result) *statepb.Result {
+	if r.Err != nil {
+		return &statepb.Result{Res: &statepb.Result_Error{Error: r.Err.Error()}}
+	}
+	// Marshalling a message we just built cannot fail; if it ever did, the
+	// duplicate would answer with an empty response rather than apply twice.
+	b, _ := proto.Marshal(r.Resp)
+	switch r.Resp.(type) {
+	case *pb.PutResponse:
+		return &statepb.Result{Res: &statepb.Result_Put{Put: b}}
+	case *pb.DeleteRangeResponse:
+		return &statepb.Result{Res: &statepb.Result_DeleteRange{DeleteRange: b}}
+	case *pb.TxnResponse:
+		return &statepb.Result{Res: &statepb.Result_Txn{Txn: b}}
+	case *nodepb.AppendResponse:
+		return &statepb.Result{Res: &statepb.Result_Append{Append: b}}
+	case *nodepb.IncrementResponse:
+		return &statepb.Result{Res: &statepb.Result_Increment{Increment: b}}
+	}
+	return &statepb.Result{}
+}
+
+func decodeResult(r *statepb.Result) Result {
+	var m proto.Message
+	var b []byte
+	switch v := r.GetRes().(type) {
+	case *statepb.Result_Error:
+		return Result{Err: errorFromMessage(v.Error)}
+	case *statepb.Result_Put:
+		m, b = &pb.PutResponse{}, v.Put
+	case *statepb.Result_DeleteRange:
+		m, b = &pb.DeleteRangeResponse{}, v.DeleteRange
+	case *statepb.Result_Txn:
+		m, b = &pb.TxnResponse{}, v.Txn
+	case *statepb.Result_Append:
+		m, b = &nodepb.AppendResponse{}, v.Append
+	case *statepb.Result_Increment:
+		m, b = &nodepb.IncrementResponse{}, v.Increment
+	default:
+		return Result{Err: ErrStaleSequence}
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return Result{Err: fmt.Errorf("kv: decode recorded result: %w", err)}
+	}
+	return Result{Resp: m}
+}
+
+// knownErrors turns a recorded error message back into its sentinel, so a
+// duplicate gets the same gRPC code as the first answer.
+var knownErrors = []error{
+	nodeerr.ErrEmptyKey, nodeerr.ErrTooManyOps, nodeerr.ErrDuplicateKey,
+	nodeerr.ErrCompacted, nodeerr.ErrFutureRev, nodeerr.ErrNotCounter,
+	nodeerr.ErrUnimplemented, nodeerr.ErrRequestTooLarge,
+}
+
+func errorFromMessage(msg string) error {
+	for _, e := range knownErrors {
+		if msg == e.Error() {
+			return e
+		}
+		if len(msg) > len(e.Error()) && msg[:len(e.Error())] == e.Error() {
+			return fmt.Errorf("%w%s", e, msg[len(e.Error()):])
+		}
+	}
+	return errors.New(msg)
+}

@@ -1,0 +1,266 @@
+package kv
+
+import (
+	"bytes"
+	"fmt"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kuberaft/kuberaft/node/nodeerr"
+)
+
+// Txn applies a TxnRequest atomically: compares, then one branch. The whole
+// request is validated first, so a bad request writes nothing.
+func (s *Store) Txn(req *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if err := validateTxn(req); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkTxnRevisions(req); err != nil {
+		return nil, err
+	}
+	w := s.newWriter()
+	resp := w.doTxn(req)
+	resp.Header = &pb.ResponseHeader{Revision: w.commit()}
+	return resp, nil
+}
+
+// IsReadOnlyTxn tells whether req writes nothing on either branch, so the
+// node may serve it like a read.
+func IsReadOnlyTxn(req *pb.TxnRequest) bool {
+	for _, ops := range [][]*pb.RequestOp{req.Success, req.Failure} {
+		for _, op := range ops {
+			switch r := op.Request.(type) {
+			case *pb.RequestOp_RequestPut, *pb.RequestOp_RequestDeleteRange:
+				return false
+			case *pb.RequestOp_RequestTxn:
+				if !IsReadOnlyTxn(r.RequestTxn) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+func (w *writer) doTxn(req *pb.TxnRequest) *pb.TxnResponse {
+	ok := true
+	for _, c := range req.Compare {
+		if !w.s.compare(c) {
+			ok = false
+			break
+		}
+	}
+	ops := req.Failure
+	if ok {
+		ops = req.Success
+	}
+	resp := &pb.TxnResponse{Succeeded: ok, Responses: make([]*pb.ResponseOp, 0, len(ops))}
+	for _, op := range ops {
+		resp.Responses = append(resp.Responses, w.doOp(op))
+	}
+	return resp
+}
+
+func (w *writer) doOp(op *pb.RequestOp) *pb.ResponseOp {
+	switch r := op.Request.(type) {
+	case *pb.RequestOp_RequestRange:
+		// The revision was checked before any write; inside the txn the
+		// range reads the txn's own writes, at no particular revision.
+		rr := proto.Clone(r.RequestRange).(*pb.RangeRequest)
+		rr.Revision = 0
+		resp, err := w.s.rangeLocked(rr)
+		if err != nil { // validated before: cannot happen
+			return &pb.ResponseOp{}
+		}
+		resp.Header = nil
+		return &pb.ResponseOp{Response: &pb.ResponseOp_ResponseRange{ResponseRange: resp}}
+	case *pb.RequestOp_RequestPut:
+		return &pb.ResponseOp{Response: &pb.ResponseOp_ResponsePut{ResponsePut: w.doPut(r.RequestPut)}}
+	case *pb.RequestOp_RequestDeleteRange:
+		return &pb.ResponseOp{Response: &pb.ResponseOp_ResponseDeleteRange{ResponseDeleteRange: w.doDelete(r.RequestDeleteRange)}}
+	case *pb.RequestOp_RequestTxn:
+		return &pb.ResponseOp{Response: &pb.ResponseOp_ResponseTxn{ResponseTxn: w.doTxn(r.RequestTxn)}}
+	}
+	return &pb.ResponseOp{}
+}
+
+// compare evaluates one Compare as etcd's applyCompare does: over every key
+// in its range; a missing key compares as zero, except that a VALUE compare
+// on a missing key always fails.
+func (s *Store) compare(c *pb.Compare) bool {
+	keys := s.keysIn(c.Key, c.RangeEnd)
+	if len(keys) == 0 {
+		if c.Target == pb.Compare_VALUE {
+			return false
+		}
+		return compareKV(c, &mvccpb.KeyValue{})
+	}
+	for _, k := range keys {
+		if !compareKV(c, s.kvs[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {
+	var r int
+	switch c.Target {
+	case pb.Compare_VALUE:
+		r = bytes.Compare(kv.Value, c.GetValue())
+	case pb.Compare_CREATE:
+		r = cmpInt(kv.CreateRevision, c.GetCreateRevision())
+	case pb.Compare_MOD:
+		r = cmpInt(kv.ModRevision, c.GetModRevision())
+	case pb.Compare_VERSION:
+		r = cmpInt(kv.Version, c.GetVersion())
+	case pb.Compare_LEASE:
+		r = cmpInt(kv.Lease, c.GetLease())
+	}
+	switch c.Result {
+	case pb.Compare_EQUAL:
+		return r == 0
+	case pb.Compare_NOT_EQUAL:
+		return r != 0
+	case pb.Compare_GREATER:
+		return r > 0
+	case pb.Compare_LESS:
+		return r < 0
+	}
+	return false
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// validateTxn checks what does not depend on the state: keys present, op
+// counts, and no key written twice in one branch (etcd's checkIntervals).
+func validateTxn(req *pb.TxnRequest) error {
+	for _, c := range req.Compare {
+		if len(c.Key) == 0 {
+			return nodeerr.ErrEmptyKey
+		}
+	}
+	for _, ops := range [][]*pb.RequestOp{req.Success, req.Failure} {
+		if len(ops) > MaxTxnOps {
+			return nodeerr.ErrTooManyOps
+		}
+		if err := validateOps(ops); err != nil {
+			return err
+		}
+		var b branchWrites
+		if err := b.collect(ops); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateOps(ops []*pb.RequestOp) error {
+	for _, op := range ops {
+		var err error
+		switch r := op.Request.(type) {
+		case *pb.RequestOp_RequestRange:
+			if len(r.RequestRange.Key) == 0 {
+				err = nodeerr.ErrEmptyKey
+			}
+		case *pb.RequestOp_RequestPut:
+			err = validatePut(r.RequestPut)
+		case *pb.RequestOp_RequestDeleteRange:
+			if len(r.RequestDeleteRange.Key) == 0 {
+				err = nodeerr.ErrEmptyKey
+			}
+		case *pb.RequestOp_RequestTxn:
+			err = validateTxn(r.RequestTxn)
+		default:
+			err = fmt.Errorf("%w: empty txn operation", nodeerr.ErrUnimplemented)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// branchWrites gathers the writes of one branch, nested txns included, to
+// refuse a key put twice or put inside a deleted range.
+type branchWrites struct {
+	puts    map[string]bool
+	deletes [][2][]byte
+}
+
+func (b *branchWrites) collect(ops []*pb.RequestOp) error {
+	if b.puts == nil {
+		b.puts = map[string]bool{}
+	}
+	for _, op := range ops {
+		switch r := op.Request.(type) {
+		case *pb.RequestOp_RequestPut:
+			k := string(r.RequestPut.Key)
+			if b.puts[k] {
+				return nodeerr.ErrDuplicateKey
+			}
+			b.puts[k] = true
+		case *pb.RequestOp_RequestDeleteRange:
+			b.deletes = append(b.deletes, [2][]byte{r.RequestDeleteRange.Key, r.RequestDeleteRange.RangeEnd})
+		case *pb.RequestOp_RequestTxn:
+			// Only one nested branch runs, but etcd refuses conflicts with
+			// either, which keeps the check state-independent.
+			if err := b.collect(append(append([]*pb.RequestOp{}, r.RequestTxn.Success...), r.RequestTxn.Failure...)); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range b.puts {
+		for _, d := range b.deletes {
+			if inRange([]byte(k), d[0], d[1]) {
+				return nodeerr.ErrDuplicateKey
+			}
+		}
+	}
+	return nil
+}
+
+func inRange(k, key, end []byte) bool {
+	if len(end) == 0 {
+		return bytes.Equal(k, key)
+	}
+	if bytes.Compare(k, key) < 0 {
+		return false
+	}
+	return (len(end) == 1 && end[0] == 0) || bytes.Compare(k, end) < 0
+}
+
+// checkTxnRevisions refuses ranges at a revision other than the current one
+// before anything is written. Caller holds mu.
+func (s *Store) checkTxnRevisions(req *pb.TxnRequest) error {
+	for _, ops := range [][]*pb.RequestOp{req.Success, req.Failure} {
+		for _, op := range ops {
+			switch r := op.Request.(type) {
+			case *pb.RequestOp_RequestRange:
+				switch rev := r.RequestRange.Revision; {
+				case rev > s.rev:
+					return nodeerr.ErrFutureRev
+				case rev > 0 && rev < s.rev:
+					return nodeerr.ErrCompacted
+				}
+			case *pb.RequestOp_RequestTxn:
+				if err := s.checkTxnRevisions(r.RequestTxn); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
