@@ -1,0 +1,115 @@
+// Package server exposes a node's Backend on its client port: etcd's KV,
+// Cluster and Maintenance services (the subset etcdctl and clientv3 use), our
+// own nodepb Membership and Counter services, and grpc.health.v1. Handlers are
+// thin: validate, call the Backend, map the error through one table.
+package server
+
+import (
+	"context"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
+)
+
+// Defaults match etcd's (embed.DefaultMaxRequestBytes, DefaultMaxTxnOps).
+const (
+	DefaultMaxRequestBytes = 1572864
+	DefaultMaxTxnOps       = 128
+	// grpcOverheadBytes is the slack etcd adds to MaxRecvMsgSize on top of
+	// --max-request-bytes, so an oversize request reaches our own check and
+	// gets etcd's "request is too large" instead of a transport error.
+	grpcOverheadBytes = 512 * 1024
+)
+
+// Config configures the client-facing gRPC services.
+type Config struct {
+	// Backend serves every call; required.
+	Backend Backend
+	// MaxRequestBytes bounds a request's encoded size (etcd's
+	// --max-request-bytes); 0 means DefaultMaxRequestBytes.
+	MaxRequestBytes int
+	// MaxTxnOps bounds the operations per Txn branch; 0 means DefaultMaxTxnOps.
+	MaxTxnOps int
+	// Logger; nil means no logging.
+	Logger *zap.Logger
+}
+
+// Server holds the client-facing services of one node.
+type Server struct {
+	cfg    Config
+	health *health.Server
+}
+
+// New returns the services; call GRPCServer to get a server to Serve.
+func New(cfg Config) *Server {
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.MaxTxnOps <= 0 {
+		cfg.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	s := &Server{cfg: cfg, health: health.NewServer()}
+	// NOT_SERVING until the owner says the node is ready (SetServing).
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	return s
+}
+
+// GRPCServer builds a grpc.Server with every client service registered, the
+// request-size limit and the at-most-once interceptor installed. extra
+// options (e.g. TLS credentials) are appended.
+func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
+	opts := append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes + grpcOverheadBytes),
+		grpc.ChainUnaryInterceptor(clientSeqInterceptor),
+	}, extra...)
+	g := grpc.NewServer(opts...)
+	s.Register(g)
+	return g
+}
+
+// Register adds every client service to g. Watch, Lease and Auth are
+// registered with etcd's Unimplemented servers so clients get a clean
+// Unimplemented instead of "unknown service".
+func (s *Server) Register(g grpc.ServiceRegistrar) {
+	pb.RegisterKVServer(g, &kvServer{s: s})
+	pb.RegisterClusterServer(g, &clusterServer{s: s})
+	pb.RegisterMaintenanceServer(g, &maintenanceServer{s: s})
+	pb.RegisterWatchServer(g, pb.UnimplementedWatchServer{})
+	pb.RegisterLeaseServer(g, pb.UnimplementedLeaseServer{})
+	pb.RegisterAuthServer(g, pb.UnimplementedAuthServer{})
+	nodepb.RegisterMembershipServer(g, &membershipServer{s: s})
+	nodepb.RegisterCounterServer(g, &counterServer{s: s})
+	healthpb.RegisterHealthServer(g, s.health)
+}
+
+// SetServing flips the grpc.health.v1 status of service "" (what Kubernetes'
+// native gRPC probe and etcd's robustness tests ask).
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+}
+
+// Shutdown makes the health service report NOT_SERVING for good, so probes
+// see the stop before the listener closes.
+func (s *Server) Shutdown() { s.health.Shutdown() }
+
+// header returns a response header for RPCs whose Backend call has none
+// (Alarm, MoveLeader). Status is local and cheap by contract.
+func (s *Server) header(ctx context.Context) *pb.ResponseHeader {
+	st, err := s.cfg.Backend.Status(ctx)
+	if err != nil {
+		return &pb.ResponseHeader{}
+	}
+	return &pb.ResponseHeader{ClusterId: st.GetClusterId(), MemberId: st.GetId(), RaftTerm: st.GetTerm()}
+}
