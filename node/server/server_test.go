@@ -81,7 +81,10 @@ func TestBadInputIsRejectedBeforeTheBackend(t *testing.T) {
 		}, codes.InvalidArgument, "etcdserver: invalid sort option"},
 		{"put empty key", func(ctx context.Context) error { _, err := kv.Put(ctx, &pb.PutRequest{Value: []byte("v")}); return err },
 			codes.InvalidArgument, "etcdserver: key is not provided"},
-		{"put too large", func(ctx context.Context) error { _, err := kv.Put(ctx, &pb.PutRequest{Key: []byte("k"), Value: big}); return err },
+		{"put too large", func(ctx context.Context) error {
+			_, err := kv.Put(ctx, &pb.PutRequest{Key: []byte("k"), Value: big})
+			return err
+		},
 			codes.InvalidArgument, "etcdserver: request is too large"},
 		{"put ignore value with value", func(ctx context.Context) error {
 			_, err := kv.Put(ctx, &pb.PutRequest{Key: []byte("k"), Value: []byte("v"), IgnoreValue: true})
@@ -119,9 +122,15 @@ func TestBadInputIsRejectedBeforeTheBackend(t *testing.T) {
 			_, err := cluster.MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{"http://10.0.0.1:2380/x"}})
 			return err
 		}, codes.InvalidArgument, "etcdserver: given member URLs are invalid"},
-		{"member remove id 0", func(ctx context.Context) error { _, err := cluster.MemberRemove(ctx, &pb.MemberRemoveRequest{}); return err },
+		{"member remove id 0", func(ctx context.Context) error {
+			_, err := cluster.MemberRemove(ctx, &pb.MemberRemoveRequest{})
+			return err
+		},
 			codes.NotFound, "etcdserver: member not found"},
-		{"member promote id 0", func(ctx context.Context) error { _, err := cluster.MemberPromote(ctx, &pb.MemberPromoteRequest{}); return err },
+		{"member promote id 0", func(ctx context.Context) error {
+			_, err := cluster.MemberPromote(ctx, &pb.MemberPromoteRequest{})
+			return err
+		},
 			codes.NotFound, "etcdserver: member not found"},
 		{"move leader to 0", func(ctx context.Context) error { _, err := maint.MoveLeader(ctx, &pb.MoveLeaderRequest{}); return err },
 			codes.NotFound, "etcdserver: member not found"},
@@ -211,7 +220,10 @@ func TestGoodRequestsReachTheBackend(t *testing.T) {
 			return err
 		}},
 		{"Append", func() error { _, err := counter.Append(ctx, &nodepb.AppendRequest{Key: []byte("a")}); return err }},
-		{"IncrementAndGet", func() error { _, err := counter.IncrementAndGet(ctx, &nodepb.IncrementRequest{Key: []byte("a")}); return err }},
+		{"IncrementAndGet", func() error {
+			_, err := counter.IncrementAndGet(ctx, &nodepb.IncrementRequest{Key: []byte("a")})
+			return err
+		}},
 		{"MemberList", func() error { _, err := cluster.MemberList(ctx, &pb.MemberListRequest{}); return err }},
 		{"MemberAdd", func() error {
 			_, err := cluster.MemberAdd(ctx, &pb.MemberAddRequest{PeerURLs: []string{"http://127.0.0.1:2380"}, IsLearner: true})
@@ -252,15 +264,21 @@ func TestUnimplemented(t *testing.T) {
 	kv := pb.NewKVClient(conn)
 	maint := pb.NewMaintenanceClient(conn)
 	calls := map[string]func() error{
-		"Compact":      func() error { _, err := kv.Compact(ctx, &pb.CompactionRequest{}); return err },
-		"MemberUpdate": func() error { _, err := pb.NewClusterClient(conn).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 1}); return err },
+		"Compact": func() error { _, err := kv.Compact(ctx, &pb.CompactionRequest{}); return err },
+		"MemberUpdate": func() error {
+			_, err := pb.NewClusterClient(conn).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 1})
+			return err
+		},
 		"Alarm activate": func() error {
 			_, err := maint.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE})
 			return err
 		},
 		"Defragment": func() error { _, err := maint.Defragment(ctx, &pb.DefragmentRequest{}); return err },
 		"HashKV":     func() error { _, err := maint.HashKV(ctx, &pb.HashKVRequest{}); return err },
-		"LeaseGrant": func() error { _, err := pb.NewLeaseClient(conn).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 5}); return err },
+		"LeaseGrant": func() error {
+			_, err := pb.NewLeaseClient(conn).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 5})
+			return err
+		},
 		"AuthStatus": func() error { _, err := pb.NewAuthClient(conn).AuthStatus(ctx, &pb.AuthStatusRequest{}); return err },
 		"Watch": func() error {
 			w, err := pb.NewWatchClient(conn).Watch(ctx)
