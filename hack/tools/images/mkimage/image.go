@@ -1,0 +1,162 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// epoch is the timestamp of every file and of the image itself, so the same
+// inputs always give the same digest (a rebuild does not churn containerd).
+var epoch = time.Unix(0, 0).UTC()
+
+// fileSpec is one file copied into the image.
+type fileSpec struct {
+	Src  string // path on the host
+	Dest string // absolute path in the image
+}
+
+// Options describe one image.
+type Options struct {
+	Tag        string     // reference written into the tarball
+	Files      []fileSpec // the layer's content; Files[0] is the default entrypoint
+	Entrypoint []string   // defaults to Files[0].Dest
+	Env        []string   // appended to PATH
+	User       string     // empty means root
+	Arch       string     // GOARCH of the binaries
+}
+
+func parseFileSpec(v string) (fileSpec, error) {
+	src, dest, ok := strings.Cut(v, ":")
+	if !ok || src == "" || !path.IsAbs(dest) {
+		return fileSpec{}, fmt.Errorf("-file %q: want SRC:DEST with an absolute DEST", v)
+	}
+	return fileSpec{Src: src, Dest: path.Clean(dest)}, nil
+}
+
+// Write builds the image and writes it as a docker-archive tarball; it
+// returns the image digest.
+func Write(out string, o Options) (v1.Hash, error) {
+	ref, err := name.NewTag(o.Tag, name.StrictValidation)
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("tag %q: %w", o.Tag, err)
+	}
+	img, err := Build(o)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := tarball.WriteToFile(out, ref, img); err != nil {
+		return v1.Hash{}, fmt.Errorf("write %s: %w", out, err)
+	}
+	return img.Digest()
+}
+
+// Build assembles the image: one layer holding the files and an empty /tmp,
+// and a config that runs the entrypoint.
+func Build(o Options) (v1.Image, error) {
+	layerTar, err := layerTarball(o.Files)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("layer: %w", err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return nil, fmt.Errorf("append layer: %w", err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", o.Arch
+	cfg.Created = v1.Time{Time: epoch}
+	cfg.Config = imageConfig(o)
+	img, err = mutate.ConfigFile(img, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("set config: %w", err)
+	}
+	return img, nil
+}
+
+func imageConfig(o Options) v1.Config {
+	entry := o.Entrypoint
+	if len(entry) == 0 && len(o.Files) > 0 {
+		entry = []string{o.Files[0].Dest}
+	}
+	return v1.Config{
+		Entrypoint: entry,
+		Env:        append([]string{"PATH=/"}, o.Env...),
+		User:       o.User,
+		WorkingDir: "/",
+	}
+}
+
+// layerTarball returns an uncompressed tar of the files (mode 0755, owned by
+// root, epoch timestamps), their parent directories and a world-writable /tmp.
+func layerTarball(files []fileSpec) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, dir := range directories(files) {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: dirMode(dir), ModTime: epoch}); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f.Src)
+		if err != nil {
+			return nil, err
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: strings.TrimPrefix(f.Dest, "/"), Mode: 0o755, Size: int64(len(data)), ModTime: epoch}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// directories lists, sorted and without the root, every parent directory of
+// the files plus tmp, as relative tar names.
+func directories(files []fileSpec) []string {
+	set := map[string]bool{"tmp": true}
+	for _, f := range files {
+		for d := path.Dir(f.Dest); d != "/"; d = path.Dir(d) {
+			set[strings.TrimPrefix(d, "/")] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for d := range set {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func dirMode(dir string) int64 {
+	if dir == "tmp" {
+		return 0o1777 // programs expect a writable temp dir even in a scratch image
+	}
+	return 0o755
+}
