@@ -1,0 +1,344 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RaftClusterSpec is the desired state of a Raft cluster.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.version) || has(self.image)",message="one of spec.version or spec.image must be set"
+type RaftClusterSpec struct {
+	// replicas is the number of voting members. Scaling out adds learners
+	// first and promotes them in one joint-consensus change; scaling in moves
+	// leadership off the removed members and removes them in one change.
+	// Odd numbers tolerate the most failures per member.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=9
+	// +kubebuilder:default=3
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// version is the raftnode image tag to run (kuberaft.local/raftnode:<version>).
+	// Changing it rolls the members one at a time, the leader last.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`
+	// +optional
+	Version string `json:"version,omitempty"`
+
+	// image is a full image reference for the node; it overrides version.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[^\s]+$`
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// storage describes each member's persistent volume. It cannot change
+	// after creation: a volume holds a member's raft log.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="storage is immutable"
+	// +required
+	Storage StorageSpec `json:"storage"`
+
+	// resources are the compute resources of the node container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// podTemplate adds scheduling constraints and metadata to the member pods.
+	// +optional
+	PodTemplate PodTemplateOverrides `json:"podTemplate,omitempty"`
+
+	// raft tunes the consensus timers and snapshots of every member.
+	// +kubebuilder:default={}
+	// +optional
+	Raft RaftSettings `json:"raft,omitempty"`
+
+	// paused stops all changes: no membership change, no pod deletion, no
+	// object update. Status is still observed and reported.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// StorageSpec is the persistent volume of each member.
+type StorageSpec struct {
+	// size is the capacity of each member's volume.
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="storage.size must be greater than zero"
+	// +required
+	Size resource.Quantity `json:"size"`
+
+	// storageClassName is the StorageClass of the volumes; empty uses the
+	// cluster's default class.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
+// PodTemplateOverrides are the parts of the member pods a user may set.
+type PodTemplateOverrides struct {
+	// labels are added to every member pod. Keys of the operator's own
+	// prefix (raft.kuberaft.io/) and app.kubernetes.io/{name,instance} are reserved.
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('raft.kuberaft.io/') && k != 'app.kubernetes.io/name' && k != 'app.kubernetes.io/instance')",message="podTemplate.labels must not use the reserved keys raft.kuberaft.io/*, app.kubernetes.io/name or app.kubernetes.io/instance"
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// annotations are added to every member pod.
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('raft.kuberaft.io/'))",message="podTemplate.annotations must not use the reserved prefix raft.kuberaft.io/"
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+
+	// affinity of the member pods. Without it the pods prefer distinct nodes.
+	// +optional
+	Affinity *corev1.Affinity `json:"affinity,omitempty"`
+
+	// tolerations of the member pods.
+	// +listType=atomic
+	// +optional
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+
+	// nodeSelector of the member pods.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// topologySpreadConstraints of the member pods.
+	// +listType=atomic
+	// +optional
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+}
+
+// RaftSettings are the node's consensus parameters (etcd's flag names).
+//
+// +kubebuilder:validation:XValidation:rule="self.electionTimeout >= 5 * self.heartbeatInterval",message="raft.electionTimeout must be at least 5 times raft.heartbeatInterval"
+type RaftSettings struct {
+	// heartbeatInterval is the leader's heartbeat period in milliseconds.
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=5000
+	// +kubebuilder:default=100
+	// +optional
+	HeartbeatInterval int32 `json:"heartbeatInterval,omitempty"`
+
+	// electionTimeout is the follower's election timeout in milliseconds.
+	// +kubebuilder:validation:Minimum=50
+	// +kubebuilder:validation:Maximum=50000
+	// +kubebuilder:default=1000
+	// +optional
+	ElectionTimeout int32 `json:"electionTimeout,omitempty"`
+
+	// snapshotCount is the number of applied entries between snapshots.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:default=10000
+	// +optional
+	SnapshotCount int64 `json:"snapshotCount,omitempty"`
+}
+
+// MemberRole is a member's part in the raft configuration.
+// +kubebuilder:validation:Enum=Leader;Follower;Learner
+type MemberRole string
+
+// Member roles, also used (lower-cased) as the pod label raft.kuberaft.io/role.
+const (
+	RoleLeader   MemberRole = "Leader"
+	RoleFollower MemberRole = "Follower"
+	RoleLearner  MemberRole = "Learner"
+)
+
+// MemberStatus is the observed state of one member.
+type MemberStatus struct {
+	// name is the member's name, equal to its pod's name.
+	// +required
+	Name string `json:"name"`
+	// id is the raft member ID in hexadecimal, as etcdctl prints it.
+	// +required
+	ID string `json:"id"`
+	// role is Leader, Follower or Learner.
+	// +required
+	Role MemberRole `json:"role"`
+	// healthy is true when the member answered its status call.
+	// +optional
+	Healthy bool `json:"healthy,omitempty"`
+	// term is the raft term the member reports.
+	// +optional
+	Term int64 `json:"term,omitempty"`
+	// commitIndex is the member's commit index.
+	// +optional
+	CommitIndex int64 `json:"commitIndex,omitempty"`
+	// appliedIndex is the member's applied index.
+	// +optional
+	AppliedIndex int64 `json:"appliedIndex,omitempty"`
+	// lag is how many entries the member's replicated log trails the leader's
+	// commit index (from the leader's progress).
+	// +optional
+	Lag int64 `json:"lag,omitempty"`
+	// version is the node version the member reports.
+	// +optional
+	Version string `json:"version,omitempty"`
+}
+
+// OperationType names a change the operator carries out over several loops.
+// +kubebuilder:validation:Enum=ScaleOut;ScaleIn;Upgrade;Replace
+type OperationType string
+
+// Operation types.
+const (
+	OperationScaleOut OperationType = "ScaleOut"
+	OperationScaleIn  OperationType = "ScaleIn"
+	OperationUpgrade  OperationType = "Upgrade"
+	OperationReplace  OperationType = "Replace"
+)
+
+// Operation is the change in flight. It is written before each step acts,
+// so that a restarted operator knows what it was doing; what it does next
+// is still decided from the observed membership.
+type Operation struct {
+	// type is the kind of change.
+	// +required
+	Type OperationType `json:"type"`
+	// targets are the member (pod) names the change is about.
+	// +listType=atomic
+	// +optional
+	Targets []string `json:"targets,omitempty"`
+	// step is the step being carried out, e.g. AddLearners or Promote.
+	// +required
+	Step string `json:"step"`
+	// startedAt is when the change began.
+	// +required
+	StartedAt metav1.Time `json:"startedAt"`
+}
+
+// RaftClusterStatus is the observed state of a Raft cluster.
+type RaftClusterStatus struct {
+	// observedGeneration is the generation the last successful loop acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// replicas is the number of members (voters and learners).
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// readyReplicas is the number of healthy members.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// selector is the label selector of the member pods (scale subresource).
+	// +optional
+	Selector string `json:"selector,omitempty"`
+	// leader is the name of the leader's pod.
+	// +optional
+	Leader string `json:"leader,omitempty"`
+	// currentVersion is the version (or image) every member runs; empty
+	// while members run different ones.
+	// +optional
+	CurrentVersion string `json:"currentVersion,omitempty"`
+	// failureTolerance is how many more voters may fail without losing quorum.
+	// +optional
+	FailureTolerance int32 `json:"failureTolerance,omitempty"`
+	// joint is true while the configuration is in a joint-consensus transition.
+	// +optional
+	Joint bool `json:"joint,omitempty"`
+	// members lists every member of the raft configuration.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Members []MemberStatus `json:"members,omitempty"`
+	// operation is the change in flight, if any.
+	// +optional
+	Operation *Operation `json:"operation,omitempty"`
+	// conditions are Available, Progressing and Degraded.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Condition types of a RaftCluster.
+const (
+	// ConditionAvailable is True when a quorum of the voters is healthy and
+	// a leader is known.
+	ConditionAvailable = "Available"
+	// ConditionProgressing is True while the operator carries out a change;
+	// its reason names the step.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is True when members are unhealthy or the spec
+	// cannot be carried out.
+	ConditionDegraded = "Degraded"
+)
+
+// Reasons of the Available condition.
+const (
+	ReasonQuorumHealthy = "QuorumHealthy"
+	ReasonQuorumLost    = "QuorumLost"
+	ReasonNoLeader      = "NoLeader"
+	ReasonBootstrapping = "Bootstrapping"
+)
+
+// Reasons of the Progressing condition. Each names the step being taken or
+// awaited.
+const (
+	ReasonBootstrap        = "Bootstrap"
+	ReasonAddingLearners   = "AddingLearners"
+	ReasonWaitingLearners  = "WaitingForLearners"
+	ReasonPromoting        = "PromotingLearners"
+	ReasonMovingLeader     = "MovingLeader"
+	ReasonRemovingMembers  = "RemovingMembers"
+	ReasonUpgrading        = "Upgrading"
+	ReasonWaitingUpgrade   = "WaitingForUpgradedMember"
+	ReasonReplacingMember  = "ReplacingMember"
+	ReasonWipingVolume     = "WipingVolume"
+	ReasonWaitingJoint     = "WaitingForJointToLeave"
+	ReasonWaitingPods      = "WaitingForPods"
+	ReasonWaitingQuorum    = "WaitingForQuorum"
+	ReasonPaused           = "Paused"
+	ReasonReconciled       = "Reconciled"
+	ReasonWaitingPreflight = "PreflightFailed"
+)
+
+// Reasons of the Degraded condition.
+const (
+	ReasonMembersHealthy   = "MembersHealthy"
+	ReasonMembersUnhealthy = "MembersUnhealthy"
+	ReasonMemberFenced     = "MemberFenced"
+	ReasonInvalidSpec      = "InvalidSpec"
+	ReasonReconcileError   = "ReconcileError"
+)
+
+// RaftCluster runs a Raft key-value cluster: a StatefulSet of raftnode
+// members whose membership the operator changes through learners and joint
+// consensus.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:shortName=raft,categories=all
+// +kubebuilder:subresource:status
+// +kubebuilder:subresource:scale:specpath=.spec.replicas,statuspath=.status.replicas,selectorpath=.status.selector
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
+// +kubebuilder:printcolumn:name="Leader",type=string,JSONPath=`.status.leader`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.currentVersion`
+// +kubebuilder:printcolumn:name="Available",type=string,JSONPath=`.status.conditions[?(@.type=="Available")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type RaftCluster struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the object's metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// spec is the desired cluster.
+	// +required
+	Spec RaftClusterSpec `json:"spec"`
+
+	// status is the observed cluster.
+	// +optional
+	Status RaftClusterStatus `json:"status,omitzero"`
+}
+
+// RaftClusterList is a list of RaftClusters.
+//
+// +kubebuilder:object:root=true
+type RaftClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the list's metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitzero"`
+	// items are the RaftClusters.
+	Items []RaftCluster `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&RaftCluster{}, &RaftClusterList{})
+}

@@ -1,0 +1,203 @@
+package nodeclient
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
+)
+
+// DefaultCallTimeout bounds one RPC when Options.CallTimeout is zero. A
+// membership change returns only once applied, so it gets ChangeTimeout.
+const (
+	DefaultCallTimeout   = 3 * time.Second
+	DefaultChangeTimeout = 15 * time.Second
+	DefaultClientPort    = 2379
+)
+
+// Options configure the gRPC NodeClient.
+type Options struct {
+	// ClusterDomain is the cluster's DNS suffix; default cluster.local.
+	ClusterDomain string
+	// Port is the node's client port; default 2379.
+	Port int
+	// CallTimeout bounds read-only calls; ChangeTimeout bounds ChangeMembers
+	// and MoveLeader.
+	CallTimeout, ChangeTimeout time.Duration
+	// Address overrides how an endpoint becomes host:port (tests, or an
+	// operator running outside the cluster with port-forwards).
+	Address func(Endpoint) string
+	// DialOptions are added to the defaults (insecure transport credentials).
+	DialOptions []grpc.DialOption
+}
+
+// GRPC is the NodeClient over the node's client port. It keeps one
+// connection per address and reuses it across reconcile loops: gRPC
+// reconnects by itself, so a cached connection to a restarted pod heals.
+type GRPC struct {
+	opts  Options
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+var _ NodeClient = (*GRPC)(nil)
+
+// NewGRPC returns a NodeClient; Close releases its connections.
+func NewGRPC(opts Options) *GRPC {
+	if opts.ClusterDomain == "" {
+		opts.ClusterDomain = "cluster.local"
+	}
+	if opts.Port == 0 {
+		opts.Port = DefaultClientPort
+	}
+	if opts.CallTimeout == 0 {
+		opts.CallTimeout = DefaultCallTimeout
+	}
+	if opts.ChangeTimeout == 0 {
+		opts.ChangeTimeout = DefaultChangeTimeout
+	}
+	return &GRPC{opts: opts, conns: map[string]*grpc.ClientConn{}}
+}
+
+// Address is the DNS address of a member's client port:
+// <pod>.<peer-svc>.<ns>.svc.<domain>:<port>.
+func (c *GRPC) Address(ep Endpoint) string {
+	if c.opts.Address != nil {
+		return c.opts.Address(ep)
+	}
+	return fmt.Sprintf("%s.%s.%s.svc.%s:%d", ep.Pod, ep.Service, ep.Namespace, c.opts.ClusterDomain, c.opts.Port)
+}
+
+// conn returns the cached connection to ep, creating it on first use.
+// grpc.NewClient does not dial; the first RPC does.
+func (c *GRPC) conn(ep Endpoint) (*grpc.ClientConn, error) {
+	addr := c.Address(ep)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.conns[addr]; ok {
+		return cc, nil
+	}
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.DialOptions...)
+	cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create client for %s: %w", addr, err)
+	}
+	c.conns[addr] = cc
+	return cc, nil
+}
+
+// Close closes every cached connection.
+func (c *GRPC) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first error
+	for addr, cc := range c.conns {
+		if err := cc.Close(); err != nil && first == nil {
+			first = err
+		}
+		delete(c.conns, addr)
+	}
+	return first
+}
+
+// Status implements NodeClient.
+func (c *GRPC) Status(ctx context.Context, ep Endpoint) (*Status, error) {
+	cc, err := c.conn(ep)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
+	defer cancel()
+	resp, err := nodepb.NewMembershipClient(cc).Status(ctx, &nodepb.StatusRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("status of %s: %w", ep.Pod, err)
+	}
+	return statusFromPB(resp), nil
+}
+
+// ChangeMembers implements NodeClient.
+func (c *GRPC) ChangeMembers(ctx context.Context, leader Endpoint, changes []Change) ([]Member, error) {
+	cc, err := c.conn(leader)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.ChangeTimeout)
+	defer cancel()
+	req := &nodepb.ChangeMembersRequest{}
+	for _, ch := range changes {
+		req.Changes = append(req.Changes, &nodepb.MemberChange{
+			Type: nodepb.MemberChange_Type(ch.Type), Id: ch.ID, Name: ch.Name, PeerUrls: ch.PeerURLs,
+		})
+	}
+	resp, err := nodepb.NewMembershipClient(cc).ChangeMembers(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("change members through %s: %w", leader.Pod, err)
+	}
+	return membersFromPB(resp.GetMembers()), nil
+}
+
+// MoveLeader implements NodeClient with etcd's Maintenance.MoveLeader.
+func (c *GRPC) MoveLeader(ctx context.Context, leader Endpoint, target uint64) error {
+	cc, err := c.conn(leader)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.ChangeTimeout)
+	defer cancel()
+	if _, err := pb.NewMaintenanceClient(cc).MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: target}); err != nil {
+		return fmt.Errorf("move leader from %s to %x: %w", leader.Pod, target, err)
+	}
+	return nil
+}
+
+// MemberList implements NodeClient with etcd's Cluster.MemberList.
+func (c *GRPC) MemberList(ctx context.Context, ep Endpoint) ([]Member, error) {
+	cc, err := c.conn(ep)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.CallTimeout)
+	defer cancel()
+	resp, err := pb.NewClusterClient(cc).MemberList(ctx, &pb.MemberListRequest{Linearizable: true})
+	if err != nil {
+		return nil, fmt.Errorf("member list of %s: %w", ep.Pod, err)
+	}
+	out := make([]Member, 0, len(resp.GetMembers()))
+	for _, m := range resp.GetMembers() {
+		out = append(out, Member{ID: m.GetID(), Name: m.GetName(), PeerURLs: m.GetPeerURLs(),
+			ClientURLs: m.GetClientURLs(), IsLearner: m.GetIsLearner()})
+	}
+	return out, nil
+}
+
+func statusFromPB(r *nodepb.StatusResponse) *Status {
+	s := &Status{
+		ID: r.GetId(), Name: r.GetName(), Role: r.GetRole(), Leader: r.GetLeader(), Term: r.GetTerm(),
+		Commit: r.GetCommit(), Applied: r.GetApplied(), Joint: r.GetJoint(),
+		Voters: r.GetConfState().GetVoters(), Learners: r.GetConfState().GetLearners(),
+		VotersOutgoing: r.GetConfState().GetVotersOutgoing(),
+		Members:        membersFromPB(r.GetMembers()), ClusterID: r.GetClusterId(), Version: r.GetVersion(),
+	}
+	if len(r.GetProgress()) > 0 {
+		s.Progress = make(map[uint64]Progress, len(r.GetProgress()))
+		for _, p := range r.GetProgress() {
+			s.Progress[p.GetId()] = Progress{Match: p.GetMatch(), RecentActive: p.GetRecentActive(), IsLearner: p.GetIsLearner()}
+		}
+	}
+	return s
+}
+
+func membersFromPB(ms []*nodepb.Member) []Member {
+	out := make([]Member, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, Member{ID: m.GetId(), Name: m.GetName(), PeerURLs: m.GetPeerUrls(),
+			ClientURLs: m.GetClientUrls(), IsLearner: m.GetIsLearner()})
+	}
+	return out
+}

@@ -1,0 +1,97 @@
+// Package specs builds the desired Kubernetes objects of a RaftCluster:
+// StatefulSet, Services, PodDisruptionBudget and bootstrap ConfigMap. Every
+// function is pure: same cluster in, same object out.
+package specs
+
+import (
+	"fmt"
+
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+)
+
+// Labels and annotations the operator owns.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelCluster   = "raft.kuberaft.io/cluster"
+	// LabelRole is leader, follower or learner, kept current by the operator.
+	LabelRole = "raft.kuberaft.io/role"
+	// AnnotationTemplateHash is the hash of the pod template a pod was
+	// created from; a pod whose hash differs is upgraded.
+	AnnotationTemplateHash = "raft.kuberaft.io/template-hash"
+
+	AppName   = "raftnode"
+	ManagedBy = "kuberaft-operator"
+)
+
+// Ports of the node.
+const (
+	ClientPort  = 2379
+	PeerPort    = 2380
+	MetricsPort = 8080
+)
+
+// Keys of the bootstrap ConfigMap, read by the pods as environment variables.
+const (
+	KeyInitialCluster      = "INITIAL_CLUSTER"
+	KeyInitialClusterState = "INITIAL_CLUSTER_STATE"
+	KeyInitialClusterToken = "INITIAL_CLUSTER_TOKEN"
+	StateNew               = "new"
+	StateExisting          = "existing"
+)
+
+// DataVolume is the name of the volume claim template; PVCs are called
+// data-<pod>.
+const DataVolume = "data"
+
+// ContainerName is the node container's name.
+const ContainerName = "raftnode"
+
+// DataDir is where the node keeps its WAL and snapshots.
+const DataDir = "/var/lib/raftnode"
+
+// Options are operator-wide settings the builders need.
+type Options struct {
+	// ClusterDomain is the cluster's DNS suffix, e.g. cluster.local.
+	ClusterDomain string
+}
+
+// StatefulSetName is the StatefulSet's (and client Service's) name.
+func StatefulSetName(rc *raftv1alpha1.RaftCluster) string { return rc.Name }
+
+// PeerServiceName is the headless Service that gives pods their DNS names.
+func PeerServiceName(rc *raftv1alpha1.RaftCluster) string { return rc.Name + "-peer" }
+
+// ClientServiceName is the Service over every ready member.
+func ClientServiceName(rc *raftv1alpha1.RaftCluster) string { return rc.Name }
+
+// LeaderServiceName is the Service that selects the leader pod only.
+func LeaderServiceName(rc *raftv1alpha1.RaftCluster) string { return rc.Name + "-leader" }
+
+// BootstrapConfigMapName is the ConfigMap with the bootstrap parameters.
+func BootstrapConfigMapName(rc *raftv1alpha1.RaftCluster) string { return rc.Name + "-bootstrap" }
+
+// PDBName is the PodDisruptionBudget's name.
+func PDBName(rc *raftv1alpha1.RaftCluster) string { return rc.Name }
+
+// PVCName is the name of the PVC of pod.
+func PVCName(pod string) string { return DataVolume + "-" + pod }
+
+// PeerURL is member pod's advertised peer URL.
+func PeerURL(rc *raftv1alpha1.RaftCluster, opts Options, pod string) string {
+	return fmt.Sprintf("http://%s.%s.%s.svc.%s:%d", pod, PeerServiceName(rc), rc.Namespace, opts.ClusterDomain, PeerPort)
+}
+
+// SelectorLabels select the pods of rc.
+func SelectorLabels(rc *raftv1alpha1.RaftCluster) map[string]string {
+	return map[string]string{LabelName: AppName, LabelCluster: rc.Name}
+}
+
+// CommonLabels are set on every object the operator creates for rc.
+func CommonLabels(rc *raftv1alpha1.RaftCluster) map[string]string {
+	l := SelectorLabels(rc)
+	l[LabelInstance] = rc.Name
+	l[LabelManagedBy] = ManagedBy
+	return l
+}

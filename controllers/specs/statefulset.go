@@ -1,0 +1,194 @@
+package specs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+)
+
+// StatefulSet builds the members' StatefulSet with the given replica count
+// (decided by the membership, not by spec.replicas). updateStrategy is
+// OnDelete: the operator, not the StatefulSet controller, decides which pod
+// restarts when, so the leader goes last.
+func StatefulSet(rc *raftv1alpha1.RaftCluster, opts Options, replicas int32) *appsv1.StatefulSet {
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: StatefulSetName(rc), Namespace: rc.Namespace, Labels: CommonLabels(rc)},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            ptr.To(replicas),
+			ServiceName:         PeerServiceName(rc),
+			Selector:            &metav1.LabelSelector{MatchLabels: SelectorLabels(rc)},
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
+			Template:            PodTemplate(rc, opts),
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
+				ObjectMeta: metav1.ObjectMeta{Name: DataVolume, Labels: CommonLabels(rc)},
+				Spec: corev1.PersistentVolumeClaimSpec{
+					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+					StorageClassName: rc.Spec.Storage.StorageClassName,
+					Resources: corev1.VolumeResourceRequirements{
+						Requests: corev1.ResourceList{corev1.ResourceStorage: rc.Spec.Storage.Size},
+					},
+				},
+			}},
+		},
+	}
+}
+
+// PodTemplate builds the member pod template, annotated with its own hash.
+func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateSpec {
+	o := rc.Spec.PodTemplate
+	labels := maps.Clone(o.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	maps.Copy(labels, CommonLabels(rc))
+	t := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: maps.Clone(o.Annotations)},
+		Spec: corev1.PodSpec{
+			Containers:                    []corev1.Container{container(rc, opts)},
+			Affinity:                      affinity(rc),
+			Tolerations:                   o.Tolerations,
+			NodeSelector:                  o.NodeSelector,
+			TopologySpreadConstraints:     o.TopologySpreadConstraints,
+			TerminationGracePeriodSeconds: ptr.To[int64](30),
+			EnableServiceLinks:            ptr.To(false),
+		},
+	}
+	if t.Annotations == nil {
+		t.Annotations = map[string]string{}
+	}
+	t.Annotations[AnnotationTemplateHash] = TemplateHash(t)
+	return t
+}
+
+// TemplateHash hashes a pod template (without its own hash annotation).
+func TemplateHash(t corev1.PodTemplateSpec) string {
+	c := t.DeepCopy()
+	delete(c.Annotations, AnnotationTemplateHash)
+	b, err := json.Marshal(c)
+	if err != nil {
+		// A PodTemplateSpec always marshals; fall back to a hash of its
+		// printed form rather than failing the loop.
+		b = fmt.Appendf(nil, "%#v", c)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
+	return corev1.Container{
+		Name:            ContainerName,
+		Image:           rc.DesiredImage(),
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Args:            Args(rc, opts),
+		Env:             env(rc),
+		Ports: []corev1.ContainerPort{
+			{Name: "client", ContainerPort: ClientPort},
+			{Name: "peer", ContainerPort: PeerPort},
+			{Name: "metrics", ContainerPort: MetricsPort},
+		},
+		Resources:    rc.Spec.Resources,
+		VolumeMounts: []corev1.VolumeMount{{Name: DataVolume, MountPath: DataDir}},
+		// Startup allows a long WAL replay; liveness then only restarts a
+		// wedged process; readiness reflects /readyz (which also reports
+		// fencing), while the peer Service publishes not-ready pods so that
+		// peers can always resolve each other.
+		StartupProbe:   probe("/livez", 60),
+		LivenessProbe:  probe("/livez", 3),
+		ReadinessProbe: probe("/readyz", 1),
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		},
+	}
+}
+
+func probe(path string, failures int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("metrics")}},
+		PeriodSeconds:    2,
+		TimeoutSeconds:   2,
+		FailureThreshold: failures,
+	}
+}
+
+// Args are the node's command-line flags (etcd's names). Pod-specific and
+// bootstrap values come from environment variables expanded by the kubelet.
+func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
+	host := fmt.Sprintf("$(POD_NAME).%s.$(POD_NAMESPACE).svc.%s", PeerServiceName(rc), opts.ClusterDomain)
+	r := rc.Spec.Raft
+	args := []string{
+		"--name=$(POD_NAME)",
+		"--data-dir=" + DataDir + "/data",
+		fmt.Sprintf("--listen-client-urls=http://0.0.0.0:%d", ClientPort),
+		fmt.Sprintf("--advertise-client-urls=http://%s:%d", host, ClientPort),
+		fmt.Sprintf("--listen-peer-urls=http://0.0.0.0:%d", PeerPort),
+		fmt.Sprintf("--initial-advertise-peer-urls=http://%s:%d", host, PeerPort),
+		fmt.Sprintf("--listen-metrics-urls=http://0.0.0.0:%d", MetricsPort),
+		"--initial-cluster=$(" + KeyInitialCluster + ")",
+		"--initial-cluster-state=$(" + KeyInitialClusterState + ")",
+		"--initial-cluster-token=$(" + KeyInitialClusterToken + ")",
+	}
+	if r.HeartbeatInterval > 0 {
+		args = append(args, fmt.Sprintf("--heartbeat-interval=%d", r.HeartbeatInterval))
+	}
+	if r.ElectionTimeout > 0 {
+		args = append(args, fmt.Sprintf("--election-timeout=%d", r.ElectionTimeout))
+	}
+	if r.SnapshotCount > 0 {
+		args = append(args, fmt.Sprintf("--snapshot-count=%d", r.SnapshotCount))
+	}
+	return args
+}
+
+func env(rc *raftv1alpha1.RaftCluster) []corev1.EnvVar {
+	fromCM := func(key string) corev1.EnvVar {
+		return corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: BootstrapConfigMapName(rc)}, Key: key}}}
+	}
+	field := func(name, path string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+	}
+	return []corev1.EnvVar{
+		field("POD_NAME", "metadata.name"),
+		field("POD_NAMESPACE", "metadata.namespace"),
+		fromCM(KeyInitialCluster), fromCM(KeyInitialClusterState), fromCM(KeyInitialClusterToken),
+	}
+}
+
+// affinity is the user's, or by default a preference for one member per
+// node, so that losing a node costs at most one vote.
+func affinity(rc *raftv1alpha1.RaftCluster) *corev1.Affinity {
+	if rc.Spec.PodTemplate.Affinity != nil {
+		return rc.Spec.PodTemplate.Affinity
+	}
+	return &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+			Weight: 100,
+			PodAffinityTerm: corev1.PodAffinityTerm{
+				TopologyKey:   corev1.LabelHostname,
+				LabelSelector: &metav1.LabelSelector{MatchLabels: SelectorLabels(rc)},
+			},
+		}},
+	}}
+}
+
+// InitialCluster renders name=peerURL pairs as etcd's --initial-cluster.
+func InitialCluster(rc *raftv1alpha1.RaftCluster, opts Options, names []string) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + "=" + PeerURL(rc, opts, n)
+	}
+	return strings.Join(parts, ",")
+}
