@@ -1,0 +1,194 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/kuberaft/kuberaft/node/raftnode"
+)
+
+// options are the parsed command line. Flag names, defaults and units are
+// etcd's (heartbeat and election in milliseconds), so an etcd command line
+// and etcd's docs work unchanged for the flags we share.
+type options struct {
+	name                   string
+	dataDir                string
+	listenClientURLs       []string
+	advertiseClientURLs    []string
+	listenPeerURLs         []string
+	initialAdvertisePeer   []string
+	initialCluster         string
+	initialClusterState    string
+	initialClusterToken    string
+	listenMetricsURLs      []string
+	heartbeatMS            uint
+	electionMS             uint
+	snapshotCount          uint64
+	snapshotCatchupEntries uint64
+	maxRequestBytes        uint
+	logLevel               string
+	fencedGracePeriod      time.Duration
+	stopTimeout            time.Duration
+	version                bool
+
+	// Derived by validate.
+	peers       []raftnode.Peer
+	clientAddrs []string
+	metricAddrs []string
+	level       zapcore.Level
+}
+
+// errHelp is returned for --help; main exits 0 after the usage text.
+var errHelp = pflag.ErrHelp
+
+// parseFlags parses and validates args. pflag (not the standard flag
+// package) because it gives GNU-style --long flags with the exact spelling
+// etcd documents, comma-separated list flags (StringSlice) for the URL
+// lists, and is what etcdctl and the Kubernetes components use, so the
+// operator's pod specs read the same as theirs.
+func parseFlags(args []string, usage io.Writer) (options, error) {
+	var o options
+	fs := pflag.NewFlagSet("raftnode", pflag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.StringVar(&o.name, "name", "default", "Human-readable name for this member.")
+	fs.StringVar(&o.dataDir, "data-dir", "", "Path to the data directory (default ${name}.etcd).")
+	fs.StringSliceVar(&o.listenClientURLs, "listen-client-urls", []string{"http://localhost:2379"}, "List of URLs to listen on for client gRPC traffic.")
+	fs.StringSliceVar(&o.advertiseClientURLs, "advertise-client-urls", []string{"http://localhost:2379"}, "List of this member's client URLs to advertise to the rest of the cluster.")
+	fs.StringSliceVar(&o.listenPeerURLs, "listen-peer-urls", []string{"http://localhost:2380"}, "List of URLs to listen on for peer traffic.")
+	fs.StringSliceVar(&o.initialAdvertisePeer, "initial-advertise-peer-urls", []string{"http://localhost:2380"}, "List of this member's peer URLs to advertise to the rest of the cluster.")
+	fs.StringVar(&o.initialCluster, "initial-cluster", "default=http://localhost:2380", "Initial cluster configuration for bootstrapping: name=peerURL,...")
+	fs.StringVar(&o.initialClusterState, "initial-cluster-state", raftnode.ClusterStateNew, "Initial cluster state ('new' or 'existing').")
+	fs.StringVar(&o.initialClusterToken, "initial-cluster-token", "etcd-cluster", "Initial cluster token for the cluster during bootstrap.")
+	fs.StringSliceVar(&o.listenMetricsURLs, "listen-metrics-urls", nil, "List of URLs to serve /livez, /readyz, /status and /metrics on.")
+	fs.UintVar(&o.heartbeatMS, "heartbeat-interval", 100, "Time (in milliseconds) of a heartbeat interval.")
+	fs.UintVar(&o.electionMS, "election-timeout", 1000, "Time (in milliseconds) for an election to timeout.")
+	fs.Uint64Var(&o.snapshotCount, "snapshot-count", raftnode.DefaultSnapshotCount, "Number of committed transactions to trigger a snapshot to disk.")
+	fs.Uint64Var(&o.snapshotCatchupEntries, "snapshot-catchup-entries", raftnode.DefaultSnapshotCatchUpEntries, "Number of entries for a slow follower to catch up after compacting the raft storage entries.")
+	fs.UintVar(&o.maxRequestBytes, "max-request-bytes", raftnode.DefaultMaxRequestBytes, "Maximum client request size in bytes the server will accept.")
+	fs.StringVar(&o.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
+	fs.DurationVar(&o.fencedGracePeriod, "fenced-grace-period", 30*time.Second, "How long a fenced node keeps serving /livez and /readyz (so Kubernetes sees why) before it exits with code 3.")
+	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "Bound on the graceful stop after SIGTERM (leadership transfer, draining client calls).")
+	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.version {
+		return o, nil
+	}
+	return o, o.validate()
+}
+
+// validate checks every value and fills the derived fields.
+func (o *options) validate() error {
+	if o.name == "" {
+		return errors.New("--name must not be empty")
+	}
+	if o.dataDir == "" {
+		o.dataDir = o.name + ".etcd"
+	}
+	var err error
+	if o.clientAddrs, err = listenAddrs("--listen-client-urls", o.listenClientURLs, true); err != nil {
+		return err
+	}
+	if o.metricAddrs, err = listenAddrs("--listen-metrics-urls", o.listenMetricsURLs, false); err != nil {
+		return err
+	}
+	if _, err = listenAddrs("--listen-peer-urls", o.listenPeerURLs, true); err != nil {
+		return err
+	}
+	for flag, urls := range map[string][]string{"--advertise-client-urls": o.advertiseClientURLs, "--initial-advertise-peer-urls": o.initialAdvertisePeer} {
+		if _, err := listenAddrs(flag, urls, true); err != nil {
+			return err
+		}
+	}
+	if o.peers, err = raftnode.ParseInitialCluster(o.initialCluster); err != nil {
+		return fmt.Errorf("--initial-cluster: %w", err)
+	}
+	if err := o.validateRaft(); err != nil {
+		return err
+	}
+	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil || o.level < zapcore.DebugLevel || o.level > zapcore.ErrorLevel {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	return nil
+}
+
+// validateRaft checks the raft timing and log sizes; etcd's own rules.
+func (o *options) validateRaft() error {
+	if o.initialClusterState != raftnode.ClusterStateNew && o.initialClusterState != raftnode.ClusterStateExisting {
+		return fmt.Errorf("--initial-cluster-state %q: want new or existing", o.initialClusterState)
+	}
+	if o.initialClusterState == raftnode.ClusterStateNew && !o.inInitialCluster() {
+		return fmt.Errorf("--initial-cluster has no member named %q (--name)", o.name)
+	}
+	if o.initialClusterToken == "" {
+		return errors.New("--initial-cluster-token must not be empty")
+	}
+	if o.heartbeatMS == 0 {
+		return errors.New("--heartbeat-interval must be > 0")
+	}
+	if o.electionMS < 5*o.heartbeatMS {
+		return fmt.Errorf("--election-timeout (%d ms) must be at least 5 times --heartbeat-interval (%d ms)", o.electionMS, o.heartbeatMS)
+	}
+	if o.electionMS > 50000 {
+		return fmt.Errorf("--election-timeout (%d ms) is too long; the maximum is 50000 ms", o.electionMS)
+	}
+	if o.snapshotCount == 0 {
+		return errors.New("--snapshot-count must be > 0")
+	}
+	if o.maxRequestBytes == 0 || o.maxRequestBytes > 64<<20 {
+		return fmt.Errorf("--max-request-bytes %d: want 1..%d", o.maxRequestBytes, 64<<20)
+	}
+	if o.fencedGracePeriod < 0 || o.stopTimeout <= 0 {
+		return errors.New("--fenced-grace-period must be >= 0 and --stop-timeout > 0")
+	}
+	return nil
+}
+
+func (o *options) inInitialCluster() bool {
+	for _, p := range o.peers {
+		if p.Name == o.name {
+			return true
+		}
+	}
+	return false
+}
+
+// listenAddrs turns http://host:port URLs into host:port addresses. We
+// serve plaintext only, so https and unix URLs are refused with a clear
+// message rather than silently served without TLS.
+func listenAddrs(flag string, urls []string, required bool) ([]string, error) {
+	if required && len(urls) == 0 {
+		return nil, fmt.Errorf("%s must not be empty", flag)
+	}
+	var addrs []string
+	for _, s := range urls {
+		s = strings.TrimSpace(s)
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: malformed URL %q: %w", flag, s, err)
+		}
+		if u.Scheme != "http" {
+			return nil, fmt.Errorf("%s: URL %q: scheme must be http (TLS is not supported yet)", flag, s)
+		}
+		if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
+			return nil, fmt.Errorf("%s: URL %q: want http://host:port", flag, s)
+		}
+		if u.Path != "" && u.Path != "/" {
+			return nil, fmt.Errorf("%s: URL %q: must not have a path", flag, s)
+		}
+		addrs = append(addrs, u.Host)
+	}
+	return addrs, nil
+}

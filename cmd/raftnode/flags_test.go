@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+)
+
+func TestParseFlagsDefaultsAndValues(t *testing.T) {
+	o, err := parseFlags([]string{
+		"--name", "n1", "--listen-client-urls", "http://127.0.0.1:2379,http://127.0.0.1:22379",
+		"--initial-cluster", "n1=http://127.0.0.1:2380,n2=http://127.0.0.1:12380",
+		"--heartbeat-interval=50", "--election-timeout", "500", "--snapshot-count", "100",
+		"--listen-metrics-urls", "http://127.0.0.1:2381", "--log-level", "debug",
+	}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.dataDir != "n1.etcd" {
+		t.Errorf("data dir default = %q, want n1.etcd (etcd's ${name}.etcd)", o.dataDir)
+	}
+	if got := strings.Join(o.clientAddrs, ","); got != "127.0.0.1:2379,127.0.0.1:22379" {
+		t.Errorf("client addrs = %s", got)
+	}
+	if len(o.peers) != 2 || o.peers[1].Name != "n2" || o.metricAddrs[0] != "127.0.0.1:2381" {
+		t.Errorf("peers = %+v, metrics = %v", o.peers, o.metricAddrs)
+	}
+	if o.heartbeatMS != 50 || o.electionMS != 500 || o.snapshotCount != 100 || o.level != zapcore.DebugLevel {
+		t.Errorf("parsed %+v", o)
+	}
+	if o.initialClusterState != "new" || o.maxRequestBytes != 1536*1024 || o.fencedGracePeriod != 30*time.Second {
+		t.Errorf("defaults: %+v", o)
+	}
+}
+
+func TestParseFlagsRejectsBadInput(t *testing.T) {
+	base := []string{"--name", "n1", "--initial-cluster", "n1=http://127.0.0.1:2380"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"--nope"}, "unknown flag: --nope"},
+		{"positional", []string{"extra"}, "unexpected arguments"},
+		{"client url without scheme", []string{"--listen-client-urls", "127.0.0.1:2379"}, "--listen-client-urls"},
+		{"client url https", []string{"--listen-client-urls", "https://127.0.0.1:2379"}, "scheme must be http"},
+		{"client url without port", []string{"--listen-client-urls", "http://127.0.0.1"}, "want http://host:port"},
+		{"client url with path", []string{"--listen-client-urls", "http://127.0.0.1:1/x"}, "must not have a path"},
+		{"peer url malformed", []string{"--listen-peer-urls", "http://[::1"}, "--listen-peer-urls: malformed URL"},
+		{"advertise url malformed", []string{"--advertise-client-urls", "localhost"}, "--advertise-client-urls"},
+		{"metrics url malformed", []string{"--listen-metrics-urls", "ftp://x:1"}, "--listen-metrics-urls"},
+		{"initial cluster malformed", []string{"--initial-cluster", "n1"}, "--initial-cluster"},
+		{"initial cluster bad url", []string{"--initial-cluster", "n1=127.0.0.1:2380"}, "--initial-cluster"},
+		{"name not in initial cluster", []string{"--initial-cluster", "n2=http://127.0.0.1:2380"}, `no member named "n1"`},
+		{"bad cluster state", []string{"--initial-cluster-state", "old"}, "want new or existing"},
+		{"election too short", []string{"--heartbeat-interval", "100", "--election-timeout", "400"}, "at least 5 times"},
+		{"heartbeat zero", []string{"--heartbeat-interval", "0"}, "--heartbeat-interval must be > 0"},
+		{"heartbeat not a number", []string{"--heartbeat-interval", "1s"}, "invalid argument"},
+		{"negative election", []string{"--election-timeout", "-5"}, "invalid argument"},
+		{"snapshot count zero", []string{"--snapshot-count", "0"}, "--snapshot-count"},
+		{"max request bytes zero", []string{"--max-request-bytes", "0"}, "--max-request-bytes"},
+		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
+		{"empty name", []string{"--name", ""}, "--name must not be empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags(append(append([]string{}, base...), tt.args...), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"--version"}, &out, &errOut); code != exitOK || !strings.Contains(out.String(), "raftnode version:") {
+		t.Errorf("--version: code %d, out %q", code, out.String())
+	}
+	errOut.Reset()
+	if code := run(ctx, []string{"--listen-client-urls", "localhost:2379"}, &out, &errOut); code != exitUsage {
+		t.Errorf("malformed URL: code %d, want %d", code, exitUsage)
+	}
+	if !strings.Contains(errOut.String(), "raftnode: --listen-client-urls") {
+		t.Errorf("stderr = %q, want a clear message", errOut.String())
+	}
+	if code := run(ctx, []string{"--help"}, &out, &errOut); code != exitOK {
+		t.Errorf("--help: code %d", code)
+	}
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+
+	"github.com/kuberaft/kuberaft/node/health"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/raftnode"
+	"github.com/kuberaft/kuberaft/node/server"
+)
+
+// readinessInterval is how often the gRPC health status is recomputed from
+// the /readyz checks.
+const readinessInterval = time.Second
+
+// runNode runs the member until ctx is cancelled (graceful stop) or the
+// node stops by itself, and returns the exit code.
+func runNode(ctx context.Context, o options, stderr io.Writer) int {
+	log := newLogger(o.level, stderr)
+	defer func() { _ = log.Sync() }()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	probes := health.New(health.Config{Gatherer: reg})
+	// Probes first: Kubernetes sees the process (and, if it comes to it,
+	// why it is fenced) even while the node replays its WAL.
+	stopHTTP, err := serveHTTP(o.metricAddrs, probes, log)
+	if err != nil {
+		log.Error("Failed to listen for metrics", zap.Error(err))
+		return exitFailure
+	}
+	defer stopHTTP()
+	clientLis, err := listenAll(o.clientAddrs)
+	if err != nil {
+		log.Error("Failed to listen for clients", zap.Error(err))
+		return exitFailure
+	}
+
+	node, err := startNode(ctx, o, reg, log)
+	var fenced *nodeerr.ErrFenced
+	if errors.As(err, &fenced) {
+		closeAll(clientLis)
+		return fence(ctx, log, probes, fenced, o.fencedGracePeriod)
+	}
+	if err != nil {
+		closeAll(clientLis)
+		log.Error("Failed to start the node", zap.Error(err))
+		return exitFailure
+	}
+	probes.SetNode(node)
+	srv := server.New(server.Config{Backend: node, MaxRequestBytes: int(o.maxRequestBytes), Logger: log})
+	g := srv.GRPCServer()
+	for _, l := range clientLis {
+		go func() { _ = g.Serve(l) }()
+	}
+	readyCtx, stopReady := context.WithCancel(context.Background())
+	defer stopReady()
+	go followReadiness(readyCtx, probes, srv, log)
+	log.Info("Serving clients", zap.Strings("listen-client-urls", o.listenClientURLs), zap.Uint64("id", node.ID()))
+
+	select {
+	case <-ctx.Done():
+		stopReady()
+		return gracefulStop(log, srv, g, node, o.stopTimeout)
+	case <-node.Done():
+	}
+	stopReady()
+	srv.Shutdown()
+	g.Stop()
+	if errors.As(node.Err(), &fenced) {
+		return fence(ctx, log, probes, fenced, o.fencedGracePeriod)
+	}
+	if err := node.Err(); err != nil {
+		log.Error("Node stopped", zap.Error(err))
+		return exitFailure
+	}
+	return exitOK
+}
+
+// startNode builds the raftnode config and starts the node. Start is
+// aborted by a signal, but the node, once started, is stopped only by
+// gracefulStop: its lifetime is not tied to the signal context.
+func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *zap.Logger) (*raftnode.Node, error) {
+	cfg := raftnode.Config{
+		Name:                   o.name,
+		DataDir:                o.dataDir,
+		InitialCluster:         o.peers,
+		InitialClusterState:    o.initialClusterState,
+		InitialClusterToken:    o.initialClusterToken,
+		AdvertisePeerURLs:      o.initialAdvertisePeer,
+		AdvertiseClientURLs:    o.advertiseClientURLs,
+		ListenPeerURLs:         o.listenPeerURLs,
+		HeartbeatInterval:      time.Duration(o.heartbeatMS) * time.Millisecond,
+		ElectionTimeout:        time.Duration(o.electionMS) * time.Millisecond,
+		SnapshotCount:          o.snapshotCount,
+		SnapshotCatchUpEntries: o.snapshotCatchupEntries,
+		MaxRequestBytes:        o.maxRequestBytes,
+		Registry:               reg,
+		Logger:                 log,
+		Version:                version,
+	}
+	startCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	started := make(chan struct{})
+	defer close(started)
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel()
+		case <-started:
+		}
+	}()
+	log.Info("Starting the node", zap.String("name", o.name), zap.String("data-dir", o.dataDir),
+		zap.String("initial-cluster-state", o.initialClusterState), zap.Strings("listen-peer-urls", o.listenPeerURLs))
+	return raftnode.Start(startCtx, cfg)
+}
+
+// fence reports why the node refused to run, keeps /livez and /readyz up
+// for the grace period so Kubernetes can show the reason, and returns the
+// fenced exit code.
+func fence(ctx context.Context, log *zap.Logger, probes *health.Handler, fenced *nodeerr.ErrFenced, grace time.Duration) int {
+	log.Error("Node fenced; refusing to join the cluster", zap.String("reason", fenced.Reason), zap.Int("exit-code", exitFenced))
+	probes.SetFenced(fenced.Reason)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return exitFenced
+}
+
+// gracefulStop marks the node NOT_SERVING, drains client calls, then stops
+// the node, which first hands leadership to the most caught-up voter.
+func gracefulStop(log *zap.Logger, srv *server.Server, g *grpc.Server, node *raftnode.Node, timeout time.Duration) int {
+	log.Info("Stopping gracefully", zap.Duration("timeout", timeout))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	srv.Shutdown()
+	drained := make(chan struct{})
+	go func() { g.GracefulStop(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(timeout / 2):
+		log.Info("Client calls did not drain in time; closing them")
+		g.Stop()
+	}
+	if err := node.Stop(ctx); err != nil {
+		log.Error("Graceful stop failed", zap.Error(err))
+		return exitFailure
+	}
+	log.Info("Stopped")
+	return exitOK
+}
+
+// followReadiness keeps the gRPC health status equal to /readyz, so native
+// Kubernetes gRPC probes and HTTP probes agree.
+func followReadiness(ctx context.Context, probes *health.Handler, srv *server.Server, log *zap.Logger) {
+	t := time.NewTicker(readinessInterval)
+	defer t.Stop()
+	ready := false
+	for {
+		checkCtx, cancel := context.WithTimeout(ctx, 2*readinessInterval)
+		err := probes.Ready(checkCtx)
+		cancel()
+		if (err == nil) != ready {
+			ready = err == nil
+			log.Info("Readiness changed", zap.Bool("ready", ready), zap.NamedError("reason", err))
+			srv.SetServing(ready)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// serveHTTP serves the probe handler on every address; stop shuts them down.
+func serveHTTP(addrs []string, h http.Handler, log *zap.Logger) (stop func(), err error) {
+	lis, err := listenAll(addrs)
+	if err != nil {
+		return nil, err
+	}
+	var srvs []*http.Server
+	for _, l := range lis {
+		s := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		srvs = append(srvs, s)
+		go func() {
+			if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("Metrics server failed", zap.Error(err))
+			}
+		}()
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, s := range srvs {
+			wg.Go(func() { _ = s.Shutdown(ctx) })
+		}
+		wg.Wait()
+	}, nil
+}
+
+func listenAll(addrs []string) ([]net.Listener, error) {
+	var out []net.Listener
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		_ = l.Close()
+	}
+}
+
+// newLogger is zap's production JSON logger at the given level, on stderr.
+func newLogger(level zapcore.Level, w io.Writer) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), level)
+	return zap.New(core, zap.AddCaller())
+}
