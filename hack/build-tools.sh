@@ -73,6 +73,7 @@ build_k8s() {
   fi
   (cd "$dir" && $NICE $GO build -trimpath -ldflags "$(k8s_ldflags)" -o "$BIN/k8s.new" ./multicall)
   mv -f "$BIN/k8s.new" "$BIN/k8s"
+  (cd "$dir" && $NICE $GO build -trimpath -ldflags "-s -w" -o "$BIN/cri" ./cri)
   local c
   for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
     ln -sfn k8s "$BIN/$c"
@@ -113,7 +114,7 @@ build_images_tools() {
 
 build_one() {
   case $1 in
-    k8s) build_if_stale k8s "$(stamp_of "$K8S_VERSION" "$go_version" "$TOOLS/k8s/go.mod" "$TOOLS/k8s/go.sum" "$TOOLS"/k8s/multicall/*.go)" build_k8s ;;
+    k8s) build_if_stale k8s "$(stamp_of "$K8S_VERSION" "$go_version" "$TOOLS/k8s/go.mod" "$TOOLS/k8s/go.sum" "$TOOLS"/k8s/multicall/*.go "$TOOLS"/k8s/cri/*.go)" build_k8s ;;
     etcd) build_if_stale etcd "$(stamp_of "$ETCD_VERSION" "$go_version" "$TOOLS/etcd/go.mod" "$TOOLS/etcd/go.sum")" build_etcd ;;
     coredns) build_if_stale coredns "$(stamp_of "$COREDNS_VERSION" "$go_version")" build_coredns ;;
     helm) build_if_stale helm "$(stamp_of "$HELM_VERSION" "$K8S_VERSION" "$go_version")" build_helm ;;

@@ -2,7 +2,7 @@
 // have no shell, so the binary is also its own toolbox for `kubectl exec`:
 //
 //	smokeapp serve [-addr :8080] [-data DIR]  HTTP server; /healthz, / prints the pod's id
-//	smokeapp lookup NAME                      resolves NAME with the pod's resolver
+//	smokeapp lookup [-server IP:53] NAME      resolves NAME (default: the system resolver)
 //	smokeapp get URL                          HTTP GET, prints the body
 //	smokeapp cat FILE                         prints a file
 //
@@ -43,7 +43,9 @@ func run(args []string) error {
 	case cmd == "serve":
 		return serve(rest)
 	case cmd == "lookup" && len(rest) == 1:
-		return lookup(ctx, rest[0])
+		return lookup(ctx, net.DefaultResolver, rest[0])
+	case cmd == "lookup" && len(rest) == 3 && rest[0] == "-server":
+		return lookup(ctx, resolverFor(rest[1]), rest[2])
 	case cmd == "get" && len(rest) == 1:
 		return get(ctx, rest[0])
 	case cmd == "cat" && len(rest) == 1:
@@ -58,8 +60,20 @@ func run(args []string) error {
 	}
 }
 
-func lookup(ctx context.Context, host string) error {
-	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+// resolverFor returns a resolver that asks only server (host:port): the
+// host's own resolver does not know cluster.local.
+func resolverFor(server string) *net.Resolver {
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server)
+		},
+	}
+}
+
+func lookup(ctx context.Context, r *net.Resolver, host string) error {
+	addrs, err := r.LookupHost(ctx, host)
 	if err != nil {
 		return err
 	}

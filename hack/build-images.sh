@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds our container images without docker or a registry: static binaries
+# packed by mkimage (hack/tools/images) into docker-archive tarballs under
+# .cache/images/, named kuberaft.local/<name>:<tag>.
+#
+# Usage: hack/build-images.sh [TAG]     (default TAG: dev)
+#   raftnode  <- ./cmd/raftnode   (skipped with a message if it does not exist)
+#   operator  <- ./cmd/operator   (same)
+#   smokeapp  <- hack/tools/images/smokeapp (the cluster smoke test's workload)
+#   pause:3.10 (the pod sandbox image; its tag is fixed)
+# Prints one line per image: reference, digest, tarball.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TAG=${1:-dev}
+IMAGES_DIR="$ROOT/.cache/images"
+REPO=kuberaft.local
+cd "$ROOT"
+
+"$ROOT/hack/build-tools.sh" images
+BIN=$("$ROOT/hack/build-tools.sh" print-bin)
+mkdir -p "$IMAGES_DIR" "$ROOT/bin"
+
+pack() { # pack NAME TAG BINARY
+  "$BIN/mkimage" -tag "$REPO/$1:$2" -o "$IMAGES_DIR/$1-$2.tar" -file "$3:/$1"
+}
+
+for name in raftnode operator; do
+  if ! compgen -G "cmd/$name/*.go" >/dev/null; then
+    echo "build-images: ./cmd/$name does not exist yet: skipping the $name image" >&2
+    continue
+  fi
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "bin/$name" "./cmd/$name"
+  pack "$name" "$TAG" "bin/$name"
+done
+pack smokeapp "$TAG" "$BIN/smokeapp"
+"$BIN/mkimage" -tag "$REPO/pause:3.10" -o "$IMAGES_DIR/pause.tar" -file "$BIN/pause:/pause"

@@ -1,0 +1,216 @@
+# shellcheck shell=bash
+# Configuration files of the offline cluster's components; sourced by
+# hack/local-cluster.sh. Every path points under $CLUSTER_DIR, and every
+# listener at loopback or the node's own address.
+
+write_containerd_config() {
+  mkdir -p "$ETC/cni"
+  cat > "$ETC/containerd.toml" <<EOT
+version = 2
+root = "$DATA/containerd"
+state = "$CONTAINERD_STATE"
+
+[grpc]
+  address = "$CONTAINERD_SOCK"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  # Nothing can be pulled here: the sandbox image is imported at up.
+  sandbox_image = "$PAUSE_IMAGE"
+  # This VM's root lacks CAP_SYS_RESOURCE: runc cannot lower oom_score_adj
+  # below containerd's own, and every sandbox fails without this clamp.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$CNI_BIN_DIR"
+    conf_dir = "$ETC/cni"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$DATA/containerd-opt"
+EOT
+  # One bridge with NAT for the pods; hairpin so a pod reaches itself
+  # through its own Service.
+  cat > "$ETC/cni/10-kuberaft.conflist" <<EOT
+{
+  "cniVersion": "0.4.0",
+  "name": "kuberaft",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$CNI_BRIDGE",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "$POD_CIDR"}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": "$DATA/cni-ipam"
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOT
+}
+
+write_kubelet_config() {
+  cat > "$ETC/kubelet.yaml" <<EOT
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+tlsCertFile: $PKI/kubelet-serving.crt
+tlsPrivateKeyFile: $PKI/kubelet-serving.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization: {mode: Webhook}
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+# containerd 1.6 has no RuntimeConfig RPC: kubelet falls back to this.
+cgroupDriver: cgroupfs
+# 1.36 refuses cgroup v1 hosts by default; this VM is v1 (hybrid).
+failCgroupV1: false
+failSwapOn: false
+clusterDomain: $CLUSTER_DOMAIN
+clusterDNS: [$DNS_SVC_IP]
+podLogsDir: $DATA/pod-logs
+# Images cannot be pulled again here: never garbage-collect them, and evict
+# only when the disk is really full.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard:
+  memory.available: 100Mi
+  nodefs.available: 1%
+  nodefs.inodesFree: 1%
+  imagefs.available: 1%
+serializeImagePulls: false
+maxPods: 110
+EOT
+}
+
+write_proxy_config() {
+  cat > "$ETC/kube-proxy.yaml" <<EOT
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection:
+  kubeconfig: $ETC/kube-proxy.kubeconfig
+hostnameOverride: $NODE_NAME
+mode: iptables
+clusterCIDR: $POD_CIDR
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+# Leave the host's conntrack table settings alone.
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+EOT
+}
+
+# write_corefile: CoreDNS answers cluster.local from the API and NXDOMAIN for
+# anything else (no forward: no traffic leaves the machine). No cache plugin:
+# a cached answer kept a deleted pod's old IP for seconds.
+write_corefile() {
+  cat > "$ETC/Corefile" <<EOT
+$CLUSTER_DOMAIN:53 in-addr.arpa:53 ip6.arpa:53 {
+    bind $NODE_IP
+    errors
+    health 127.0.0.1:18080
+    ready 127.0.0.1:18181
+    kubernetes $CLUSTER_DOMAIN in-addr.arpa ip6.arpa {
+        kubeconfig $ETC/coredns.kubeconfig
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+    loadbalance
+}
+.:53 {
+    bind $NODE_IP
+    errors
+    template ANY ANY {
+        rcode NXDOMAIN
+    }
+}
+EOT
+}
+
+# write_bootstrap: cluster objects the components need: the default
+# StorageClass, CoreDNS's RBAC, and the kube-dns Service with a hand-made
+# EndpointSlice pointing at CoreDNS on the host.
+write_bootstrap() {
+  cat > "$ETC/bootstrap.yaml" <<EOT
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:coredns
+rules:
+- apiGroups: [""]
+  resources: [endpoints, services, pods, namespaces]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:coredns
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:coredns
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: system:coredns
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns
+  namespace: kube-system
+  labels: {k8s-app: kube-dns}
+spec:
+  clusterIP: $DNS_SVC_IP
+  ports:
+  - {name: dns, port: 53, protocol: UDP, targetPort: 53}
+  - {name: dns-tcp, port: 53, protocol: TCP, targetPort: 53}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kube-dns-host
+  namespace: kube-system
+  labels:
+    kubernetes.io/service-name: kube-dns
+    endpointslice.kubernetes.io/managed-by: kuberaft-local-cluster
+addressType: IPv4
+endpoints:
+- addresses: [$NODE_IP]
+  conditions: {ready: true}
+ports:
+- {name: dns, port: 53, protocol: UDP}
+- {name: dns-tcp, port: 53, protocol: TCP}
+EOT
+}
