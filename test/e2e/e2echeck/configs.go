@@ -43,10 +43,15 @@ func setString(ids []uint64) string {
 // ForbiddenVoterCounts returns the samples in which either half of the
 // voting configuration has a size outside allowed: with allowed = {3, 5}
 // a 3→5→3 scale that ever passed through 4 voters is caught, whether the
-// node saw it as a plain or as one half of a joint configuration.
+// node saw it as a plain or as one half of a joint configuration. A sample
+// with no voters at all is a new member that has not yet received any
+// configuration from the leader; it proves nothing and is skipped.
 func ForbiddenVoterCounts(samples []Sample, allowed ...int) []Sample {
 	var bad []Sample
 	for _, s := range samples {
+		if len(s.Voters) == 0 && len(s.VotersOutgoing) == 0 {
+			continue
+		}
 		ok := slices.Contains(allowed, len(s.Voters))
 		if len(s.VotersOutgoing) > 0 && !slices.Contains(allowed, len(s.VotersOutgoing)) {
 			ok = false

@@ -130,6 +130,8 @@ func TestForbiddenVoterCounts(t *testing.T) {
 		{"3 then joint 5&3 then 5", []Sample{s([]uint64{1, 2, 3}, nil), s([]uint64{1, 2, 3, 4, 5}, []uint64{1, 2, 3}), s([]uint64{1, 2, 3, 4, 5}, nil)}, 0},
 		{"single-step add to 4", []Sample{s([]uint64{1, 2, 3}, nil), s([]uint64{1, 2, 3, 4}, nil)}, 1},
 		{"joint half of 4", []Sample{s([]uint64{1, 2, 3, 4, 5}, []uint64{1, 2, 3, 4})}, 1},
+		{"new member without a configuration yet", []Sample{s(nil, nil), s([]uint64{1, 2, 3}, nil)}, 0},
+		{"single voter", []Sample{s([]uint64{1}, nil)}, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,103 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/yaml"
+)
+
+// kustomizeDir is the overlay the kustomize scenario applies: config/default
+// with the operator image set to the tag this run built (testdata keeps it
+// next to the test; it only adds an images: entry).
+func (s *suite) kustomizeDir() string {
+	return filepath.Join(s.root, "test/e2e/testdata/kustomize")
+}
+
+// renderedDeployments lists namespace/name of every Deployment a
+// kustomization renders, so the test waits for whatever config/ names.
+func (s *suite) renderedDeployments(t *testing.T, dir string) [][2]string {
+	t.Helper()
+	out := s.mustKubectl(t, "", "kustomize", dir)
+	dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
+	var deps [][2]string
+	for {
+		var obj unstructured.Unstructured
+		err := dec.Decode(&obj.Object)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("decode kubectl kustomize %s: %v", dir, err)
+		}
+		if obj.GetKind() == "Deployment" {
+			deps = append(deps, [2]string{obj.GetNamespace(), obj.GetName()})
+		}
+	}
+	if len(deps) == 0 {
+		t.Fatalf("kubectl kustomize %s renders no Deployment", dir)
+	}
+	return deps
+}
+
+// testKustomizeInstall: `kubectl apply -k` of config/default gives a working
+// operator (a 3-member cluster becomes Available and serves a put/get), and
+// `kubectl delete -k` removes it again before the helm install.
+func testKustomizeInstall(t *testing.T) {
+	s := env
+	sc := s.newScenario(t, "kustomize")
+	dir := s.kustomizeDir()
+	deps := s.renderedDeployments(t, dir)
+	t.Cleanup(func() {
+		// Always remove this operator: a second one would fight the helm one.
+		s.deleteNamespace(t, sc.ns)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if _, err := s.kubectlRun(ctx, "", "delete", "-k", dir, "--ignore-not-found", "--wait", "--timeout=4m"); err != nil {
+			t.Errorf("kubectl delete -k: %v", err)
+		}
+	})
+	begin := time.Now()
+	s.mustKubectl(t, "", "apply", "--server-side", "-k", dir)
+	for _, d := range deps {
+		s.waitDeploymentAvailable(t, d[0], d[1], 3*time.Minute)
+	}
+	sc.figure("operator (kubectl apply -k) available in %s", time.Since(begin).Round(100*time.Millisecond))
+
+	rc := s.applyCluster(t, sc.ns, "kz", 3, s.tagA)
+	begin = time.Now()
+	rc.waitConverged(t, 3, 5*time.Minute)
+	sc.figure("3 members Available in %s", time.Since(begin).Round(100*time.Millisecond))
+	putGet(t, rc.clientEndpoint(t), "kustomize/hello", "world")
+}
+
+// testHelmInstall installs the chart with the images of this run; every
+// later scenario uses this operator.
+func testHelmInstall(t *testing.T) {
+	s := env
+	begin := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	_, err := s.run(ctx, "", s.helm, "upgrade", "--install", s.release, filepath.Join(s.root, "charts/kuberaft"),
+		"--namespace", s.opNS, "--create-namespace",
+		"--set", "image.tag="+s.tagA, "--set", "image.pullPolicy=IfNotPresent",
+		"--wait", "--timeout", "5m")
+	took := time.Since(begin)
+	res := summaryRow{name: "install-helm", result: "PASS", took: took, figures: []string{fmt.Sprintf("operator (helm install) available in %s", took.Round(100*time.Millisecond))}}
+	if err != nil {
+		res.result, res.figures = "FAIL", nil
+		s.summary.add(res)
+		t.Fatal(err)
+	}
+	s.waitDeploymentAvailable(t, s.opNS, s.release, time.Minute)
+	s.summary.add(res)
+}

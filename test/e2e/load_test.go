@@ -1,0 +1,226 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/kuberaft/kuberaft/test/e2e/e2echeck"
+)
+
+// Workload shape: a few clients each alternate a put to one of a few shared
+// keys (the linearizability check needs contention), a linearizable get of
+// a shared key, and a put to a fresh key of its own (the "no acknowledged
+// write lost" check), paced so 2 CPUs can also run the cluster.
+const (
+	loadClients    = 4
+	loadSharedKeys = 6
+	loadOpsPerSec  = 20 // per client
+	loadOpTimeout  = 3 * time.Second
+)
+
+// workload is continuous client load through one endpoint, recording a
+// porcupine history and every acknowledged write.
+type workload struct {
+	hist   *e2echeck.History
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	ackTimes  []time.Time
+	acked     map[string]string // fresh key -> value, acknowledged
+	uncertain map[string]bool   // fresh keys whose put outcome is unknown
+	failures  int64
+	ops       atomic.Int64
+	clients   []*clientv3.Client
+}
+
+func newEtcdClient(endpoint string) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{
+		Endpoints:   []string{endpoint},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+}
+
+// startLoad starts the clients against endpoint until stop is called.
+func startLoad(t *testing.T, endpoint, prefix string) *workload {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &workload{hist: e2echeck.NewHistory(), cancel: cancel, acked: map[string]string{}, uncertain: map[string]bool{}}
+	for i := range loadClients {
+		cli, err := newEtcdClient(endpoint)
+		if err != nil {
+			cancel()
+			w.closeClients()
+			t.Fatalf("etcd client for %s: %v", endpoint, err)
+		}
+		w.clients = append(w.clients, cli)
+		w.wg.Add(1)
+		go w.client(ctx, i, cli, prefix)
+	}
+	t.Cleanup(w.halt)
+	return w
+}
+
+func (w *workload) closeClients() {
+	for _, c := range w.clients {
+		_ = c.Close()
+	}
+	w.clients = nil
+}
+
+// halt stops the clients (idempotent).
+func (w *workload) halt() {
+	w.cancel()
+	w.wg.Wait()
+	w.closeClients()
+}
+
+func (w *workload) client(ctx context.Context, id int, cli *clientv3.Client, prefix string) {
+	defer w.wg.Done()
+	lim := rate.NewLimiter(rate.Limit(loadOpsPerSec), 1)
+	for seq := 0; ; seq++ {
+		if lim.Wait(ctx) != nil {
+			return
+		}
+		shared := fmt.Sprintf("%s/shared/%d", prefix, (id+seq)%loadSharedKeys)
+		switch seq % 3 {
+		case 0:
+			w.put(ctx, id, cli, shared, fmt.Sprintf("c%d-%d", id, seq), false)
+		case 1:
+			w.get(ctx, id, cli, shared)
+		default:
+			w.put(ctx, id, cli, fmt.Sprintf("%s/fresh/c%d/%06d", prefix, id, seq), fmt.Sprintf("v%d", seq), true)
+		}
+	}
+}
+
+func (w *workload) put(ctx context.Context, id int, cli *clientv3.Client, key, val string, fresh bool) {
+	in := e2echeck.KVInput{Kind: e2echeck.OpPut, Key: key, Value: val}
+	call := w.hist.Now()
+	octx, cancel := context.WithTimeout(ctx, loadOpTimeout)
+	_, err := cli.Put(octx, key, val)
+	cancel()
+	ret := w.hist.Now()
+	if err != nil && ctx.Err() != nil {
+		return // stopping: the outcome belongs to no check window
+	}
+	w.ops.Add(1)
+	if fresh {
+		w.mu.Lock()
+		if err != nil {
+			w.uncertain[key] = true
+		} else {
+			w.acked[key] = val
+		}
+		w.mu.Unlock()
+	}
+	w.mu.Lock()
+	if err != nil {
+		w.failures++
+	} else {
+		w.ackTimes = append(w.ackTimes, time.Now())
+	}
+	w.mu.Unlock()
+	if !fresh {
+		w.hist.Add(id, in, call, e2echeck.KVOutput{Unknown: err != nil}, ret)
+	}
+}
+
+func (w *workload) get(ctx context.Context, id int, cli *clientv3.Client, key string) {
+	call := w.hist.Now()
+	octx, cancel := context.WithTimeout(ctx, loadOpTimeout)
+	resp, err := cli.Get(octx, key)
+	cancel()
+	ret := w.hist.Now()
+	if err != nil {
+		if ctx.Err() == nil {
+			w.mu.Lock()
+			w.failures++
+			w.mu.Unlock()
+		}
+		return
+	}
+	w.ops.Add(1)
+	val := ""
+	if len(resp.Kvs) > 0 {
+		val = string(resp.Kvs[0].Value)
+	}
+	w.hist.Add(id, e2echeck.KVInput{Kind: e2echeck.OpGet, Key: key}, call, e2echeck.KVOutput{Value: val}, ret)
+}
+
+// loadReport is what a workload proved once stopped and verified.
+type loadReport struct {
+	ops, failures   int64
+	acked, lost     int
+	longestGap      time.Duration
+	gapAt           time.Time
+	linearizability e2echeck.Linearizability
+}
+
+// stopAndVerify stops the clients, reads back every acknowledged fresh key
+// and every shared key (through endpoint, linearizably), and checks the
+// history. The gap is measured over [from, to].
+func (w *workload) stopAndVerify(t *testing.T, endpoint, prefix, vizPath string, from, to time.Time) loadReport {
+	t.Helper()
+	w.halt()
+
+	cli, err := newEtcdClient(endpoint)
+	if err != nil {
+		t.Fatalf("etcd client: %v", err)
+	}
+	defer func() { _ = cli.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// The final read of each shared key joins the history as one more get.
+	for k := range loadSharedKeys {
+		w.get(ctx, loadClients, cli, fmt.Sprintf("%s/shared/%d", prefix, k))
+	}
+	resp, err := cli.Get(ctx, prefix+"/fresh/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatalf("read back the acknowledged writes: %v", err)
+	}
+	final := map[string]string{}
+	for _, kv := range resp.Kvs {
+		final[string(kv.Key)] = string(kv.Value)
+	}
+	w.mu.Lock()
+	acked := map[string]string{}
+	for k, v := range w.acked {
+		if !w.uncertain[k] {
+			acked[k] = v
+		}
+	}
+	rep := loadReport{ops: w.ops.Load(), failures: w.failures, acked: len(acked)}
+	rep.longestGap, rep.gapAt = e2echeck.LongestGap(w.ackTimes, from, to)
+	w.mu.Unlock()
+
+	lost := e2echeck.LostWrites(acked, final)
+	rep.lost = len(lost)
+	if len(lost) > 0 {
+		t.Errorf("%d acknowledged writes lost, e.g. %v", len(lost), lost[:min(len(lost), 10)])
+	}
+	lin, err := e2echeck.CheckLinearizable(w.hist.Operations(), 3*time.Minute, vizPath)
+	if err != nil {
+		t.Error(err)
+	}
+	rep.linearizability = lin
+	if lin.Result != "Ok" {
+		t.Errorf("client history of %d operations is %s (porcupine, %s); visualisation: %s", lin.Ops, lin.Result, lin.Elapsed.Round(time.Millisecond), vizPath)
+	}
+	if rep.acked == 0 {
+		t.Errorf("no write was acknowledged during the load")
+	}
+	return rep
+}
