@@ -62,6 +62,9 @@ func (s *Store) execute(cmd *statepb.Command) Result {
 		resp, err = s.Append(&nodepb.AppendRequest{Key: op.Append.Key, Suffix: op.Append.Suffix})
 	case *statepb.Command_Increment:
 		resp, err = s.IncrementAndGet(&nodepb.IncrementRequest{Key: op.Increment.Key, Delta: op.Increment.Delta})
+	case *statepb.Command_Publish:
+		err = s.Publish(op.Publish)
+		resp = &statepb.Member{}
 	default:
 		err = fmt.Errorf("%w: empty command", nodeerr.ErrUnimplemented)
 	}

@@ -366,6 +366,15 @@ func TestMembership(t *testing.T) {
 			}
 		}
 	}
+	if err := s.Publish(&statepb.Member{Id: 1, Name: "a2", ClientUrls: []string{"http://c:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s.Member(1); m.Name != "a2" || len(m.ClientUrls) != 1 {
+		t.Fatalf("published member %v", m)
+	}
+	if err := s.Publish(&statepb.Member{Id: 5}); !errors.Is(err, nodeerr.ErrMemberNotFound) {
+		t.Fatalf("publish of unknown member: %v", err)
+	}
 	if ms := s.Members(); len(ms) != 1 || ms[0].Id != 1 || !s.IsRemoved(2) {
 		t.Fatalf("members %v removed %v", ms, s.Removed())
 	}

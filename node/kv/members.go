@@ -138,3 +138,23 @@ func (s *Store) doChange(ch *raftpb.ConfChangeSingle, added map[uint64]*statepb.
 		s.removed[id] = true
 	}
 }
+
+// Publish records the name and client URLs a running member announces;
+// the member must exist and the name must not belong to another member.
+func (s *Store) Publish(attrs *statepb.Member) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.members[attrs.Id]
+	if !ok {
+		return nodeerr.ErrMemberNotFound
+	}
+	for id, o := range s.members {
+		if id != attrs.Id && attrs.Name != "" && o.Name == attrs.Name {
+			return nodeerr.ErrNameExists
+		}
+	}
+	m = proto.Clone(m).(*statepb.Member)
+	m.Name, m.ClientUrls = attrs.Name, append([]string(nil), attrs.ClientUrls...)
+	s.members[attrs.Id] = m
+	return nil
+}

@@ -144,6 +144,9 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
+// ValidateTxn is ValidatePut for Txn.
+func ValidateTxn(req *pb.TxnRequest) error { return validateTxn(req) }
+
 // validateTxn checks what does not depend on the state: keys present, op
 // counts, and no key written twice in one branch (etcd's checkIntervals).
 func validateTxn(req *pb.TxnRequest) error {

@@ -58,6 +58,18 @@ func (w *writer) deleteRange(key, end []byte) []*mvccpb.KeyValue {
 	return prevs
 }
 
+// ValidatePut checks what does not depend on the state, so the node can
+// refuse bad input before proposing it.
+func ValidatePut(req *pb.PutRequest) error { return validatePut(req) }
+
+// ValidateDeleteRange is ValidatePut for DeleteRange.
+func ValidateDeleteRange(req *pb.DeleteRangeRequest) error {
+	if len(req.Key) == 0 {
+		return nodeerr.ErrEmptyKey
+	}
+	return nil
+}
+
 func validatePut(req *pb.PutRequest) error {
 	switch {
 	case len(req.Key) == 0:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
 	"github.com/kuberaft/kuberaft/node/transport"
@@ -58,6 +59,9 @@ type Config struct {
 	Registry               *prometheus.Registry
 	Logger                 *zap.Logger
 	Version                string
+	// OnApplyConfChange, if set, is called in the Ready loop with every
+	// ConfState this node applies (tests record them). Must be quick.
+	OnApplyConfChange func(*raftpb.ConfState)
 }
 
 // ParseInitialCluster parses etcd's --initial-cluster syntax,

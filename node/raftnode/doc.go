@@ -24,6 +24,7 @@
 //	Registry               Prometheus registry for node/metrics (optional)
 //	Logger                 zap logger (default: no-op)
 //	Version                reported in Status
+//	OnApplyConfChange      test hook: called with every applied ConfState
 //
 // Start returns *nodeerr.ErrFenced when the data dir or the cluster forbids
 // this member to run (another cluster's data, a removed member, or no data

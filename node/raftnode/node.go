@@ -2,34 +2,70 @@ package raftnode
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/pkg/v3/idutil"
+	"go.etcd.io/etcd/pkg/v3/wait"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
 
-	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/api/peerpb"
+	"github.com/kuberaft/kuberaft/node/kv"
+	"github.com/kuberaft/kuberaft/node/metrics"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/storage"
+	"github.com/kuberaft/kuberaft/node/transport"
 )
 
 // Node is one running replica. It implements node/server.Backend.
 type Node struct {
 	cfg       Config
+	lg        *zap.Logger
 	id        uint64
 	clusterID uint64
 
+	raft    raft.Node
+	ms      *raft.MemoryStorage
+	disk    *storage.Storage
+	kv      *kv.Store
+	tr      transport.Transport
+	metrics *metrics.Metrics
+
+	reqIDs    *idutil.Generator
+	wait      wait.Wait // request id → apply result
+	applyWait wait.WaitTime
+	applied   atomic.Uint64
+	committed atomic.Uint64
+
+	// Owned by the Ready loop.
+	snapIndex uint64
+	// Peers to tell the transport about at start (then nil).
+	walPeers, joinPeers []*peerpb.Member
+
+	mu            sync.RWMutex
+	lead, term    uint64
+	leaderChanged chan struct{} // closed and replaced on every leader change
+	confState     *raftpb.ConfState
+	confChanged   chan struct{} // closed and replaced on every applied conf change
+
+	heardMu   sync.Mutex
+	lastHeard map[uint64]time.Time // when each peer last sent us a message
+
+	readStateC chan raft.ReadState
+	readwaitc  chan struct{}
+	readMu     sync.Mutex
+	readNotify *notifier
+
 	stopOnce sync.Once
+	stopc    chan struct{} // closed to stop every goroutine
+	wg       sync.WaitGroup
 	done     chan struct{}
 	errMu    sync.Mutex
 	err      error
-}
-
-// Start opens (or creates) the data dir, bootstraps or joins the cluster
-// and runs the node until Stop or a fatal error (see Done and Err).
-func Start(ctx context.Context, cfg Config) (*Node, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	return nil, nodeerr.ErrUnimplemented
 }
 
 // ID is this member's raft ID.
@@ -37,6 +73,9 @@ func (n *Node) ID() uint64 { return n.id }
 
 // ClusterID identifies the cluster.
 func (n *Node) ClusterID() uint64 { return n.clusterID }
+
+// Name is this member's name.
+func (n *Node) Name() string { return n.cfg.Name }
 
 // Done is closed when the node has stopped, by Stop or a fatal error.
 func (n *Node) Done() <-chan struct{} { return n.done }
@@ -49,62 +88,97 @@ func (n *Node) Err() error {
 	return n.err
 }
 
-// Stop stops the node; a leader first transfers leadership to the most
-// caught-up voter (bounded by ctx).
-func (n *Node) Stop(ctx context.Context) error { return nodeerr.ErrUnimplemented }
-
-func (n *Node) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
+// Leader is the leader this node knows (0: none).
+func (n *Node) Leader() uint64 {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.lead
 }
 
-func (n *Node) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
+// AppliedIndex is the last raft index applied to the state machine.
+func (n *Node) AppliedIndex() uint64 { return n.applied.Load() }
+
+// IsLearner tells whether this member is a learner in the applied
+// configuration.
+func (n *Node) IsLearner() bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	for _, id := range n.confState.GetLearners() {
+		if id == n.id {
+			return true
+		}
+	}
+	return false
 }
 
-func (n *Node) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
+// fail stops the node because of err (first error wins).
+func (n *Node) fail(err error) {
+	n.errMu.Lock()
+	if n.err == nil {
+		n.err = err
+	}
+	n.errMu.Unlock()
+	n.lg.Error("Stopping node", zap.Error(err))
+	n.stopOnce.Do(func() { close(n.stopc) })
 }
 
-func (n *Node) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
+// Stop stops the node. A leader first hands leadership to the most
+// caught-up voter, so the cluster does not wait an election timeout
+// (bounded by ctx and two election timeouts).
+func (n *Node) Stop(ctx context.Context) error {
+	select {
+	case <-n.stopc:
+	default:
+		n.transferOnStop(ctx)
+		n.stopOnce.Do(func() { close(n.stopc) })
+	}
+	select {
+	case <-n.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("raftnode: stop: %w", ctx.Err())
+	}
 }
 
-func (n *Node) Append(ctx context.Context, req *nodepb.AppendRequest) (*nodepb.AppendResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
+func (n *Node) transferOnStop(ctx context.Context) {
+	if n.Leader() != n.id {
+		return
+	}
+	target := n.mostCaughtUpVoter()
+	if target == 0 {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, 2*n.cfg.ElectionTimeout)
+	defer cancel()
+	n.lg.Info("Transferring leadership before stopping", zap.String("to", fmt.Sprintf("%x", target)))
+	if err := n.MoveLeader(tctx, target); err != nil {
+		n.lg.Warn("Leadership transfer before stop failed", zap.Error(err))
+	}
 }
 
-func (n *Node) IncrementAndGet(ctx context.Context, req *nodepb.IncrementRequest) (*nodepb.IncrementResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
+// cleanup releases everything once every goroutine has seen stopc.
+func (n *Node) cleanup() {
+	<-n.stopc
+	n.wg.Wait()
+	n.raft.Stop()
+	n.tr.Stop()
+	if err := n.disk.Close(); err != nil {
+		n.lg.Warn("Closing storage failed", zap.Error(err))
+	}
+	close(n.done)
 }
 
-func (n *Node) MemberList(ctx context.Context, req *pb.MemberListRequest) (*pb.MemberListResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
+// leaderState returns the leader, term and the channel closed at the next
+// leader change.
+func (n *Node) leaderState() (lead, term uint64, changed <-chan struct{}) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.lead, n.term, n.leaderChanged
 }
 
-func (n *Node) MemberAdd(ctx context.Context, req *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
-}
-
-func (n *Node) MemberRemove(ctx context.Context, req *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
-}
-
-func (n *Node) MemberPromote(ctx context.Context, req *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
-}
-
-func (n *Node) ChangeMembers(ctx context.Context, req *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
-}
-
-func (n *Node) Status(ctx context.Context) (*nodepb.StatusResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
-}
-
-func (n *Node) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error) {
-	return nil, nodeerr.ErrUnimplemented
-}
-
-func (n *Node) MoveLeader(ctx context.Context, target uint64) error {
-	return nodeerr.ErrUnimplemented
+func (n *Node) stopped() error {
+	if err := n.Err(); err != nil {
+		return fmt.Errorf("%w: %w", nodeerr.ErrStopped, err)
+	}
+	return nodeerr.ErrStopped
 }

@@ -20,6 +20,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/api/peerpb"
 )
 
@@ -46,6 +47,8 @@ type Handler interface {
 	IsRemoved(id uint64) bool
 	// Members answers a joining node's member-list request.
 	Members() *peerpb.MembersResponse
+	// ChangeMembers serves a membership change forwarded by a follower.
+	ChangeMembers(ctx context.Context, req *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error)
 }
 
 // Transport sends raft messages to peers and serves incoming ones.
@@ -61,8 +64,11 @@ type Transport interface {
 	UpdatePeer(id uint64, urls []string)
 	// RemovePeer closes the connection to id.
 	RemovePeer(id uint64)
-	// Members asks the peers at urls, in turn, for the cluster's members.
-	Members(ctx context.Context, urls []string) (*peerpb.MembersResponse, error)
+	// Members asks the peer at url for the cluster's members.
+	Members(ctx context.Context, url string) (*peerpb.MembersResponse, error)
+	// ChangeMembers forwards a membership change to the peer at url (the
+	// leader).
+	ChangeMembers(ctx context.Context, url string, req *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error)
 	// Stop closes every connection and stops serving.
 	Stop()
 }

@@ -41,6 +41,10 @@ const (
 	MemberChange_REMOVE MemberChange_Type = 3
 	// DEMOTE makes a voter a learner.
 	MemberChange_DEMOTE MemberChange_Type = 4
+	// ADD_VOTER adds a new voter directly (etcd's MemberAdd without
+	// isLearner). It raises the quorum before the member has started, so
+	// prefer ADD_LEARNER then PROMOTE. id must be 0, as for ADD_LEARNER.
+	MemberChange_ADD_VOTER MemberChange_Type = 5
 )
 
 // Enum value maps for MemberChange_Type.
@@ -51,6 +55,7 @@ var (
 		2: "PROMOTE",
 		3: "REMOVE",
 		4: "DEMOTE",
+		5: "ADD_VOTER",
 	}
 	MemberChange_Type_value = map[string]int32{
 		"TYPE_UNSPECIFIED": 0,
@@ -58,6 +63,7 @@ var (
 		"PROMOTE":          2,
 		"REMOVE":           3,
 		"DEMOTE":           4,
+		"ADD_VOTER":        5,
 	}
 )
 
@@ -878,12 +884,12 @@ var File_node_api_nodepb_node_proto protoreflect.FileDescriptor
 
 const file_node_api_nodepb_node_proto_rawDesc = "" +
 	"\n" +
-	"\x1anode/api/nodepb/node.proto\x12\x10kuberaft.node.v1\"\xdc\x01\n" +
+	"\x1anode/api/nodepb/node.proto\x12\x10kuberaft.node.v1\"\xeb\x01\n" +
 	"\fMemberChange\x127\n" +
 	"\x04type\x18\x01 \x01(\x0e2#.kuberaft.node.v1.MemberChange.TypeR\x04type\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1b\n" +
-	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"R\n" +
+	"\tpeer_urls\x18\x04 \x03(\tR\bpeerUrls\"a\n" +
 	"\x04Type\x12\x14\n" +
 	"\x10TYPE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vADD_LEARNER\x10\x01\x12\v\n" +
@@ -891,7 +897,8 @@ const file_node_api_nodepb_node_proto_rawDesc = "" +
 	"\n" +
 	"\x06REMOVE\x10\x03\x12\n" +
 	"\n" +
-	"\x06DEMOTE\x10\x04\"P\n" +
+	"\x06DEMOTE\x10\x04\x12\r\n" +
+	"\tADD_VOTER\x10\x05\"P\n" +
 	"\x14ChangeMembersRequest\x128\n" +
 	"\achanges\x18\x01 \x03(\v2\x1e.kuberaft.node.v1.MemberChangeR\achanges\"\x89\x01\n" +
 	"\x06Member\x12\x0e\n" +

@@ -10,6 +10,7 @@
 package peerpb
 
 import (
+	nodepb "github.com/kuberaft/kuberaft/node/api/nodepb"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -305,11 +306,17 @@ func (x *Member) GetIsLearner() bool {
 }
 
 type MembersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ClusterId     uint64                 `protobuf:"varint,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	Members       []*Member              `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
-	Removed       []uint64               `protobuf:"varint,3,rep,packed,name=removed,proto3" json:"removed,omitempty"`
-	Leader        uint64                 `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId uint64                 `protobuf:"varint,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Members   []*Member              `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	Removed   []uint64               `protobuf:"varint,3,rep,packed,name=removed,proto3" json:"removed,omitempty"`
+	Leader    uint64                 `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	// from_leader is set when the leader answered; only then is started
+	// meaningful.
+	FromLeader bool `protobuf:"varint,5,opt,name=from_leader,json=fromLeader,proto3" json:"from_leader,omitempty"`
+	// started lists members the leader has seen acknowledge log entries:
+	// they have (or had) data.
+	Started       []uint64 `protobuf:"varint,6,rep,packed,name=started,proto3" json:"started,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,11 +379,25 @@ func (x *MembersResponse) GetLeader() uint64 {
 	return 0
 }
 
+func (x *MembersResponse) GetFromLeader() bool {
+	if x != nil {
+		return x.FromLeader
+	}
+	return false
+}
+
+func (x *MembersResponse) GetStarted() []uint64 {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
 var File_node_api_peerpb_peer_proto protoreflect.FileDescriptor
 
 const file_node_api_peerpb_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x1anode/api/peerpb/peer.proto\x12\x10kuberaft.peer.v1\"]\n" +
+	"\x1anode/api/peerpb/peer.proto\x12\x10kuberaft.peer.v1\x1a\x1anode/api/nodepb/node.proto\"]\n" +
 	"\fMessageBatch\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x1d\n" +
 	"\n" +
@@ -397,17 +418,21 @@ const file_node_api_peerpb_peer_proto_rawDesc = "" +
 	"\vclient_urls\x18\x04 \x03(\tR\n" +
 	"clientUrls\x12\x1d\n" +
 	"\n" +
-	"is_learner\x18\x05 \x01(\bR\tisLearner\"\x96\x01\n" +
+	"is_learner\x18\x05 \x01(\bR\tisLearner\"\xd1\x01\n" +
 	"\x0fMembersResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\x04R\tclusterId\x122\n" +
 	"\amembers\x18\x02 \x03(\v2\x18.kuberaft.peer.v1.MemberR\amembers\x12\x18\n" +
 	"\aremoved\x18\x03 \x03(\x04R\aremoved\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\x04R\x06leader2\xe1\x01\n" +
+	"\x06leader\x18\x04 \x01(\x04R\x06leader\x12\x1f\n" +
+	"\vfrom_leader\x18\x05 \x01(\bR\n" +
+	"fromLeader\x12\x18\n" +
+	"\astarted\x18\x06 \x03(\x04R\astarted2\xc3\x02\n" +
 	"\x04Peer\x12C\n" +
 	"\bMessages\x12\x1e.kuberaft.peer.v1.MessageBatch\x1a\x15.kuberaft.peer.v1.Ack(\x01\x12D\n" +
 	"\bSnapshot\x12\x1f.kuberaft.peer.v1.SnapshotChunk\x1a\x15.kuberaft.peer.v1.Ack(\x01\x12N\n" +
-	"\aMembers\x12 .kuberaft.peer.v1.MembersRequest\x1a!.kuberaft.peer.v1.MembersResponseB.Z,github.com/kuberaft/kuberaft/node/api/peerpbb\x06proto3"
+	"\aMembers\x12 .kuberaft.peer.v1.MembersRequest\x1a!.kuberaft.peer.v1.MembersResponse\x12`\n" +
+	"\rChangeMembers\x12&.kuberaft.node.v1.ChangeMembersRequest\x1a'.kuberaft.node.v1.ChangeMembersResponseB.Z,github.com/kuberaft/kuberaft/node/api/peerpbb\x06proto3"
 
 var (
 	file_node_api_peerpb_peer_proto_rawDescOnce sync.Once
@@ -423,23 +448,27 @@ func file_node_api_peerpb_peer_proto_rawDescGZIP() []byte {
 
 var file_node_api_peerpb_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_node_api_peerpb_peer_proto_goTypes = []any{
-	(*MessageBatch)(nil),    // 0: kuberaft.peer.v1.MessageBatch
-	(*SnapshotChunk)(nil),   // 1: kuberaft.peer.v1.SnapshotChunk
-	(*Ack)(nil),             // 2: kuberaft.peer.v1.Ack
-	(*MembersRequest)(nil),  // 3: kuberaft.peer.v1.MembersRequest
-	(*Member)(nil),          // 4: kuberaft.peer.v1.Member
-	(*MembersResponse)(nil), // 5: kuberaft.peer.v1.MembersResponse
+	(*MessageBatch)(nil),                 // 0: kuberaft.peer.v1.MessageBatch
+	(*SnapshotChunk)(nil),                // 1: kuberaft.peer.v1.SnapshotChunk
+	(*Ack)(nil),                          // 2: kuberaft.peer.v1.Ack
+	(*MembersRequest)(nil),               // 3: kuberaft.peer.v1.MembersRequest
+	(*Member)(nil),                       // 4: kuberaft.peer.v1.Member
+	(*MembersResponse)(nil),              // 5: kuberaft.peer.v1.MembersResponse
+	(*nodepb.ChangeMembersRequest)(nil),  // 6: kuberaft.node.v1.ChangeMembersRequest
+	(*nodepb.ChangeMembersResponse)(nil), // 7: kuberaft.node.v1.ChangeMembersResponse
 }
 var file_node_api_peerpb_peer_proto_depIdxs = []int32{
 	4, // 0: kuberaft.peer.v1.MembersResponse.members:type_name -> kuberaft.peer.v1.Member
 	0, // 1: kuberaft.peer.v1.Peer.Messages:input_type -> kuberaft.peer.v1.MessageBatch
 	1, // 2: kuberaft.peer.v1.Peer.Snapshot:input_type -> kuberaft.peer.v1.SnapshotChunk
 	3, // 3: kuberaft.peer.v1.Peer.Members:input_type -> kuberaft.peer.v1.MembersRequest
-	2, // 4: kuberaft.peer.v1.Peer.Messages:output_type -> kuberaft.peer.v1.Ack
-	2, // 5: kuberaft.peer.v1.Peer.Snapshot:output_type -> kuberaft.peer.v1.Ack
-	5, // 6: kuberaft.peer.v1.Peer.Members:output_type -> kuberaft.peer.v1.MembersResponse
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
+	6, // 4: kuberaft.peer.v1.Peer.ChangeMembers:input_type -> kuberaft.node.v1.ChangeMembersRequest
+	2, // 5: kuberaft.peer.v1.Peer.Messages:output_type -> kuberaft.peer.v1.Ack
+	2, // 6: kuberaft.peer.v1.Peer.Snapshot:output_type -> kuberaft.peer.v1.Ack
+	5, // 7: kuberaft.peer.v1.Peer.Members:output_type -> kuberaft.peer.v1.MembersResponse
+	7, // 8: kuberaft.peer.v1.Peer.ChangeMembers:output_type -> kuberaft.node.v1.ChangeMembersResponse
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name

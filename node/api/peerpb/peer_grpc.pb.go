@@ -11,6 +11,7 @@ package peerpb
 
 import (
 	context "context"
+	nodepb "github.com/kuberaft/kuberaft/node/api/nodepb"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -22,9 +23,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Peer_Messages_FullMethodName = "/kuberaft.peer.v1.Peer/Messages"
-	Peer_Snapshot_FullMethodName = "/kuberaft.peer.v1.Peer/Snapshot"
-	Peer_Members_FullMethodName  = "/kuberaft.peer.v1.Peer/Members"
+	Peer_Messages_FullMethodName      = "/kuberaft.peer.v1.Peer/Messages"
+	Peer_Snapshot_FullMethodName      = "/kuberaft.peer.v1.Peer/Snapshot"
+	Peer_Members_FullMethodName       = "/kuberaft.peer.v1.Peer/Members"
+	Peer_ChangeMembers_FullMethodName = "/kuberaft.peer.v1.Peer/ChangeMembers"
 )
 
 // PeerClient is the client API for Peer service.
@@ -40,6 +42,10 @@ type PeerClient interface {
 	// Members returns the cluster's member list, for a joining node to find
 	// its own ID.
 	Members(ctx context.Context, in *MembersRequest, opts ...grpc.CallOption) (*MembersResponse, error)
+	// ChangeMembers forwards a membership change from a follower to the
+	// leader, which alone can check progress and health (etcd's MemberAdd
+	// and friends may reach any member).
+	ChangeMembers(ctx context.Context, in *nodepb.ChangeMembersRequest, opts ...grpc.CallOption) (*nodepb.ChangeMembersResponse, error)
 }
 
 type peerClient struct {
@@ -86,6 +92,16 @@ func (c *peerClient) Members(ctx context.Context, in *MembersRequest, opts ...gr
 	return out, nil
 }
 
+func (c *peerClient) ChangeMembers(ctx context.Context, in *nodepb.ChangeMembersRequest, opts ...grpc.CallOption) (*nodepb.ChangeMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(nodepb.ChangeMembersResponse)
+	err := c.cc.Invoke(ctx, Peer_ChangeMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -99,6 +115,10 @@ type PeerServer interface {
 	// Members returns the cluster's member list, for a joining node to find
 	// its own ID.
 	Members(context.Context, *MembersRequest) (*MembersResponse, error)
+	// ChangeMembers forwards a membership change from a follower to the
+	// leader, which alone can check progress and health (etcd's MemberAdd
+	// and friends may reach any member).
+	ChangeMembers(context.Context, *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -117,6 +137,9 @@ func (UnimplementedPeerServer) Snapshot(grpc.ClientStreamingServer[SnapshotChunk
 }
 func (UnimplementedPeerServer) Members(context.Context, *MembersRequest) (*MembersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Members not implemented")
+}
+func (UnimplementedPeerServer) ChangeMembers(context.Context, *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChangeMembers not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -171,6 +194,24 @@ func _Peer_Members_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Peer_ChangeMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(nodepb.ChangeMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).ChangeMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_ChangeMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).ChangeMembers(ctx, req.(*nodepb.ChangeMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -181,6 +222,10 @@ var Peer_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Members",
 			Handler:    _Peer_Members_Handler,
+		},
+		{
+			MethodName: "ChangeMembers",
+			Handler:    _Peer_ChangeMembers_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

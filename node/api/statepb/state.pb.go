@@ -41,6 +41,7 @@ type Command struct {
 	//	*Command_Txn
 	//	*Command_Append
 	//	*Command_Increment
+	//	*Command_Publish
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -149,6 +150,15 @@ func (x *Command) GetIncrement() *IncrementOp {
 	return nil
 }
 
+func (x *Command) GetPublish() *Member {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Publish); ok {
+			return x.Publish
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -174,6 +184,12 @@ type Command_Increment struct {
 	Increment *IncrementOp `protobuf:"bytes,14,opt,name=increment,proto3,oneof"`
 }
 
+type Command_Publish struct {
+	// publish records a member's name and client URLs once it runs
+	// (members added by etcd's MemberAdd have neither).
+	Publish *Member `protobuf:"bytes,15,opt,name=publish,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_DeleteRange) isCommand_Op() {}
@@ -183,6 +199,8 @@ func (*Command_Txn) isCommand_Op() {}
 func (*Command_Append) isCommand_Op() {}
 
 func (*Command_Increment) isCommand_Op() {}
+
+func (*Command_Publish) isCommand_Op() {}
 
 type AppendOp struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -720,7 +738,7 @@ var File_node_api_statepb_state_proto protoreflect.FileDescriptor
 
 const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\n" +
-	"\x1cnode/api/statepb/state.proto\x12\x11kuberaft.state.v1\"\xa1\x02\n" +
+	"\x1cnode/api/statepb/state.proto\x12\x11kuberaft.state.v1\"\xd8\x02\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1b\n" +
@@ -731,7 +749,8 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\fdelete_range\x18\v \x01(\fH\x00R\vdeleteRange\x12\x12\n" +
 	"\x03txn\x18\f \x01(\fH\x00R\x03txn\x125\n" +
 	"\x06append\x18\r \x01(\v2\x1b.kuberaft.state.v1.AppendOpH\x00R\x06append\x12>\n" +
-	"\tincrement\x18\x0e \x01(\v2\x1e.kuberaft.state.v1.IncrementOpH\x00R\tincrementB\x04\n" +
+	"\tincrement\x18\x0e \x01(\v2\x1e.kuberaft.state.v1.IncrementOpH\x00R\tincrement\x125\n" +
+	"\apublish\x18\x0f \x01(\v2\x19.kuberaft.state.v1.MemberH\x00R\apublishB\x04\n" +
 	"\x02op\"4\n" +
 	"\bAppendOp\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x16\n" +
@@ -798,15 +817,16 @@ var file_node_api_statepb_state_proto_goTypes = []any{
 var file_node_api_statepb_state_proto_depIdxs = []int32{
 	1, // 0: kuberaft.state.v1.Command.append:type_name -> kuberaft.state.v1.AppendOp
 	2, // 1: kuberaft.state.v1.Command.increment:type_name -> kuberaft.state.v1.IncrementOp
-	3, // 2: kuberaft.state.v1.ConfChangeContext.added:type_name -> kuberaft.state.v1.Member
-	6, // 3: kuberaft.state.v1.Session.result:type_name -> kuberaft.state.v1.Result
-	5, // 4: kuberaft.state.v1.Snapshot.sessions:type_name -> kuberaft.state.v1.Session
-	3, // 5: kuberaft.state.v1.Snapshot.members:type_name -> kuberaft.state.v1.Member
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	3, // 2: kuberaft.state.v1.Command.publish:type_name -> kuberaft.state.v1.Member
+	3, // 3: kuberaft.state.v1.ConfChangeContext.added:type_name -> kuberaft.state.v1.Member
+	6, // 4: kuberaft.state.v1.Session.result:type_name -> kuberaft.state.v1.Result
+	5, // 5: kuberaft.state.v1.Snapshot.sessions:type_name -> kuberaft.state.v1.Session
+	3, // 6: kuberaft.state.v1.Snapshot.members:type_name -> kuberaft.state.v1.Member
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_node_api_statepb_state_proto_init() }
@@ -820,6 +840,7 @@ func file_node_api_statepb_state_proto_init() {
 		(*Command_Txn)(nil),
 		(*Command_Append)(nil),
 		(*Command_Increment)(nil),
+		(*Command_Publish)(nil),
 	}
 	file_node_api_statepb_state_proto_msgTypes[6].OneofWrappers = []any{
 		(*Result_Put)(nil),

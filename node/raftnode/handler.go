@@ -1,0 +1,68 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/api/peerpb"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/transport"
+)
+
+// handler is the node as the transport sees it (transport.Handler).
+type handler struct{ n *Node }
+
+var _ transport.Handler = handler{}
+
+func (h handler) Process(ctx context.Context, m *raftpb.Message) error {
+	h.n.heardMu.Lock()
+	h.n.lastHeard[m.GetFrom()] = time.Now()
+	h.n.heardMu.Unlock()
+	return h.n.raft.Step(ctx, m)
+}
+
+func (h handler) ReportUnreachable(id uint64) { h.n.raft.ReportUnreachable(id) }
+
+func (h handler) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+	h.n.raft.ReportSnapshot(id, status)
+}
+
+func (h handler) ReportRemoved(err error) {
+	reason := "a peer reports this member was removed from the cluster"
+	if errors.Is(err, transport.ErrClusterMismatch) {
+		reason = "a peer belongs to another cluster"
+	}
+	h.n.fail(&nodeerr.ErrFenced{Reason: reason})
+}
+
+func (h handler) IsRemoved(id uint64) bool { return h.n.kv.IsRemoved(id) }
+
+func (h handler) Members() *peerpb.MembersResponse {
+	n := h.n
+	resp := &peerpb.MembersResponse{ClusterId: n.clusterID, Removed: n.kv.Removed(), Leader: n.Leader()}
+	for _, m := range n.kv.Members() {
+		resp.Members = append(resp.Members, &peerpb.Member{Id: m.Id, Name: m.Name, PeerUrls: m.PeerUrls, ClientUrls: m.ClientUrls, IsLearner: m.IsLearner})
+	}
+	if resp.Leader == n.id {
+		resp.FromLeader = true
+		for id, pr := range n.raft.Status().Progress {
+			if pr.Match > 0 {
+				resp.Started = append(resp.Started, id)
+			}
+		}
+	}
+	return resp
+}
+
+func (h handler) ChangeMembers(ctx context.Context, req *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error) {
+	// Serve forwarded requests only as the leader: no forwarding chains.
+	if h.n.Leader() != h.n.id {
+		return nil, nodeerr.ErrNotLeader
+	}
+	return h.n.changeMembersAsLeader(ctx, req.Changes)
+}

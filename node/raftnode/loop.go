@@ -1,0 +1,394 @@
+package raftnode
+
+import (
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kuberaft/kuberaft/node/api/statepb"
+	"github.com/kuberaft/kuberaft/node/kv"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
+)
+
+// run is the Ready loop: the only goroutine that touches raft storage,
+// the WAL and the state machine's writes.
+func (n *Node) run() {
+	ticker := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			n.raft.Tick()
+		case rd := <-n.raft.Ready():
+			if err := n.handleReady(rd); err != nil {
+				n.fail(err)
+				return
+			}
+		case <-n.stopc:
+			return
+		}
+	}
+}
+
+// handleReady processes one Ready in the order raft's doc.go ("Usage")
+// and etcd's raftNode.start (server/etcdserver/raft.go) prescribe:
+//
+//  1. A leader sends its messages first: it may write to disk in parallel
+//     with its followers (Raft thesis §10.2.1).
+//  2. Persist the snapshot (file, then WAL record), then entries and hard
+//     state — one WAL write, fsynced when rd.MustSync.
+//  3. Install the snapshot and append the entries to raft's memory log.
+//  4. A follower sends only now, after its hard state and entries are
+//     durable (a vote or an append ack must survive a crash), and — when
+//     the Ready commits a conf change — only after applying it, so votes
+//     are counted in the right configuration (etcd does the same).
+//  5. Apply committed entries. Clients are answered here, after step 2:
+//     with one voter raft hands the same entries as Entries and
+//     CommittedEntries in one Ready, and etcd #14370 lost acknowledged
+//     writes by answering before they were on disk.
+//  6. Snapshot the state machine every SnapshotCount entries, then Advance.
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.updateLeader(rd.SoftState.Lead, rd.HardState.GetTerm())
+	} else if rd.HardState != nil {
+		n.updateTerm(rd.HardState.GetTerm())
+	}
+	n.forwardReadStates(rd.ReadStates)
+	isLeader := n.Leader() == n.id
+	if isLeader {
+		n.tr.Send(rd.Messages)
+	}
+	if err := n.persist(rd); err != nil {
+		return err
+	}
+	if !isLeader && !hasConfChange(rd.CommittedEntries) {
+		n.tr.Send(rd.Messages)
+	}
+	if err := n.applyEntries(rd.CommittedEntries); err != nil {
+		return err
+	}
+	if !isLeader && hasConfChange(rd.CommittedEntries) {
+		n.tr.Send(rd.Messages)
+	}
+	if err := n.maybeSnapshot(); err != nil {
+		return err
+	}
+	n.raft.Advance()
+	return nil
+}
+
+func (n *Node) persist(rd raft.Ready) error {
+	hasSnap := !raft.IsEmptySnap(rd.Snapshot)
+	if hasSnap {
+		if err := n.disk.SaveSnap(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	if err := n.disk.Save(rd.HardState, rd.Entries); err != nil {
+		return fmt.Errorf("raftnode: save WAL: %w", err)
+	}
+	if rd.MustSync {
+		n.metrics.FsyncDuration.Observe(time.Since(start).Seconds())
+	}
+	if rd.HardState != nil {
+		n.committed.Store(rd.HardState.GetCommit())
+		n.metrics.CommittedIndex.Set(float64(rd.HardState.GetCommit()))
+	}
+	if hasSnap {
+		if err := n.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	if err := n.ms.Append(rd.Entries); err != nil {
+		return fmt.Errorf("raftnode: append to memory log: %w", err)
+	}
+	return nil
+}
+
+// installSnapshot replaces the state machine with a snapshot received from
+// the leader.
+func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
+	// Force the WAL to disk before releasing older segments (etcd #10219).
+	if err := n.disk.Sync(); err != nil {
+		return fmt.Errorf("raftnode: sync WAL: %w", err)
+	}
+	if err := n.ms.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("raftnode: apply snapshot to memory log: %w", err)
+	}
+	if err := n.kv.Restore(snap.Data); err != nil {
+		return err
+	}
+	idx := snap.Metadata.GetIndex()
+	n.setConfState(snap.Metadata.GetConfState())
+	for _, m := range n.kv.Members() {
+		n.addPeer(m.Id, m.PeerUrls)
+	}
+	for _, id := range n.kv.Removed() {
+		n.tr.RemovePeer(id)
+	}
+	n.snapIndex = idx
+	n.setApplied(idx)
+	n.lg.Info("Installed snapshot from leader", zap.Uint64("index", idx))
+	if n.kv.IsRemoved(n.id) {
+		return &nodeerr.ErrFenced{Reason: fmt.Sprintf("member %x was removed from the cluster", n.id)}
+	}
+	return n.disk.Release(snap)
+}
+
+func hasConfChange(ents []*raftpb.Entry) bool {
+	for _, e := range ents {
+		if t := e.GetType(); t == raftpb.EntryType_EntryConfChange || t == raftpb.EntryType_EntryConfChangeV2 {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) applyEntries(ents []*raftpb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	start := time.Now()
+	var removedSelf bool
+	for _, e := range ents {
+		if e.GetIndex() <= n.applied.Load() {
+			continue // already in the state (restored snapshot): apply is idempotent
+		}
+		switch e.GetType() {
+		case raftpb.EntryType_EntryNormal:
+			n.applyNormal(e)
+		default:
+			removedSelf = n.applyConfChange(e) || removedSelf
+		}
+		n.applied.Store(e.GetIndex())
+	}
+	n.setApplied(n.applied.Load())
+	n.metrics.ApplyDuration.Observe(time.Since(start).Seconds())
+	if removedSelf {
+		return &nodeerr.ErrFenced{Reason: fmt.Sprintf("member %x was removed from the cluster", n.id)}
+	}
+	return nil
+}
+
+func (n *Node) setApplied(idx uint64) {
+	n.applied.Store(idx)
+	n.metrics.AppliedIndex.Set(float64(idx))
+	n.applyWait.Trigger(idx)
+}
+
+func (n *Node) applyNormal(e *raftpb.Entry) {
+	if len(e.Data) == 0 {
+		return // a new leader's empty entry
+	}
+	cmd := &statepb.Command{}
+	if err := proto.Unmarshal(e.Data, cmd); err != nil {
+		// Every replica sees the same bytes and skips them alike.
+		n.lg.Error("Skipping undecodable entry", zap.Uint64("index", e.GetIndex()), zap.Error(err))
+		return
+	}
+	res := n.kv.Apply(cmd)
+	if cmd.RequestId != 0 {
+		n.wait.Trigger(cmd.RequestId, res)
+	}
+}
+
+// confChangeResult is what a ChangeMembers proposer receives.
+type confChangeResult struct {
+	cs  *raftpb.ConfState
+	err error
+}
+
+// applyConfChange applies a conf-change entry to the member metadata and to
+// raft. A change the state machine refuses (e.g. an ID that was removed
+// meanwhile) is cancelled by zeroing its node IDs, which raft ignores — the
+// decision depends only on replicated state, as raft requires. It reports
+// whether this member was removed.
+func (n *Node) applyConfChange(e *raftpb.Entry) bool {
+	cc, added, reqID, err := decodeConfChange(e)
+	if err != nil {
+		n.lg.Error("Skipping undecodable conf change", zap.Uint64("index", e.GetIndex()), zap.Error(err))
+		cc = &raftpb.ConfChangeV2{}
+		if n.isJoint() {
+			// An empty change leaves a joint config; outside one, raft
+			// would refuse it, so apply nothing at all.
+			cc = nil
+		}
+	}
+	var applyErr error
+	if cc != nil {
+		if applyErr = n.kv.ApplyConfChange(cc, added); applyErr != nil {
+			n.lg.Warn("Cancelling refused conf change", zap.Uint64("index", e.GetIndex()), zap.Error(applyErr))
+			for _, ch := range cc.Changes {
+				ch.NodeId = new(uint64(0))
+			}
+		}
+		n.setConfState(n.raft.ApplyConfChange(cc))
+		if applyErr == nil {
+			n.updatePeers(cc)
+		}
+	}
+	if reqID != 0 {
+		n.wait.Trigger(reqID, confChangeResult{cs: n.currentConfState(), err: applyErr})
+	}
+	if n.cfg.OnApplyConfChange != nil {
+		n.cfg.OnApplyConfChange(n.currentConfState())
+	}
+	return applyErr == nil && cc != nil && removes(cc, n.id)
+}
+
+func removes(cc *raftpb.ConfChangeV2, id uint64) bool {
+	for _, ch := range cc.Changes {
+		if ch.GetType() == raftpb.ConfChangeType_ConfChangeRemoveNode && ch.GetNodeId() == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) updatePeers(cc *raftpb.ConfChangeV2) {
+	for _, ch := range cc.Changes {
+		id := ch.GetNodeId()
+		switch ch.GetType() {
+		case raftpb.ConfChangeType_ConfChangeRemoveNode:
+			if id != n.id {
+				n.tr.RemovePeer(id)
+			}
+		default:
+			if m, ok := n.kv.Member(id); ok {
+				n.addPeer(id, m.PeerUrls)
+			}
+		}
+	}
+}
+
+// decodeConfChange decodes a V1 (bootstrap; Context is a statepb.Member)
+// or V2 (ChangeMembers; Context is a statepb.ConfChangeContext) entry.
+func decodeConfChange(e *raftpb.Entry) (*raftpb.ConfChangeV2, []*statepb.Member, uint64, error) {
+	switch e.GetType() {
+	case raftpb.EntryType_EntryConfChange:
+		cc := &raftpb.ConfChange{}
+		if err := proto.Unmarshal(e.Data, cc); err != nil {
+			return nil, nil, 0, err
+		}
+		var added []*statepb.Member
+		if len(cc.Context) > 0 {
+			m := &statepb.Member{}
+			if err := proto.Unmarshal(cc.Context, m); err != nil {
+				return nil, nil, 0, err
+			}
+			added = append(added, m)
+		}
+		return cc.AsV2(), added, 0, nil
+	case raftpb.EntryType_EntryConfChangeV2:
+		cc := &raftpb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.Data, cc); err != nil {
+			return nil, nil, 0, err
+		}
+		ctx := &statepb.ConfChangeContext{}
+		if err := proto.Unmarshal(cc.Context, ctx); err != nil {
+			return nil, nil, 0, err
+		}
+		return cc, ctx.Added, ctx.RequestId, nil
+	}
+	return nil, nil, 0, fmt.Errorf("entry type %v is not a conf change", e.GetType())
+}
+
+func (n *Node) setConfState(cs *raftpb.ConfState) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.confState = proto.Clone(cs).(*raftpb.ConfState)
+	close(n.confChanged)
+	n.confChanged = make(chan struct{})
+}
+
+func (n *Node) currentConfState() *raftpb.ConfState {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return proto.Clone(n.confState).(*raftpb.ConfState)
+}
+
+func (n *Node) isJoint() bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.confState.GetVotersOutgoing()) > 0
+}
+
+// maybeSnapshot saves a state snapshot every SnapshotCount applied entries
+// and compacts raft's memory log, keeping SnapshotCatchUpEntries so a
+// slightly slow follower catches up from the log instead of a snapshot.
+func (n *Node) maybeSnapshot() error {
+	applied := n.applied.Load()
+	if applied-n.snapIndex < n.cfg.SnapshotCount {
+		return nil
+	}
+	start := time.Now()
+	data, err := n.kv.Snapshot()
+	if err != nil {
+		return err
+	}
+	snap, err := n.ms.CreateSnapshot(applied, n.currentConfState(), data)
+	if err != nil {
+		return fmt.Errorf("raftnode: create snapshot: %w", err)
+	}
+	if err := n.disk.SaveSnap(snap); err != nil {
+		return err
+	}
+	if applied > n.cfg.SnapshotCatchUpEntries {
+		if err := n.ms.Compact(applied - n.cfg.SnapshotCatchUpEntries); err != nil && err != raft.ErrCompacted {
+			return fmt.Errorf("raftnode: compact memory log: %w", err)
+		}
+	}
+	if err := n.disk.Release(snap); err != nil {
+		return err
+	}
+	n.snapIndex = applied
+	n.metrics.SnapshotDuration.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (n *Node) updateLeader(lead, term uint64) {
+	n.mu.Lock()
+	changed := lead != n.lead
+	n.lead = lead
+	if term > n.term {
+		n.term = term
+	}
+	if changed {
+		close(n.leaderChanged)
+		n.leaderChanged = make(chan struct{})
+	}
+	n.mu.Unlock()
+	n.metrics.SetLeader(lead == n.id, lead != 0, changed)
+	if changed {
+		n.lg.Info("Leader changed", zap.String("leader", fmt.Sprintf("%x", lead)), zap.Uint64("term", term))
+	}
+}
+
+func (n *Node) updateTerm(term uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if term > n.term {
+		n.term = term
+	}
+}
+
+func (n *Node) forwardReadStates(rs []raft.ReadState) {
+	for _, r := range rs {
+		select {
+		case n.readStateC <- r:
+		default:
+			// The read loop is behind; it retries with a fresh id.
+		}
+	}
+}
+
+// kvResult adapts an apply result delivered through n.wait.
+func kvResult(x any) (kv.Result, bool) {
+	r, ok := x.(kv.Result)
+	return r, ok
+}

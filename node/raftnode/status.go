@@ -1,0 +1,63 @@
+package raftnode
+
+import (
+	"context"
+	"strings"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3"
+	"go.uber.org/zap"
+
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/storage"
+)
+
+// Status implements Backend: this node's raft view, local and cheap.
+func (n *Node) Status(ctx context.Context) (*nodepb.StatusResponse, error) {
+	select {
+	case <-n.stopc:
+		return nil, n.stopped()
+	default:
+	}
+	st := n.raft.Status()
+	cs := n.currentConfState()
+	resp := &nodepb.StatusResponse{
+		Id: n.id, Name: n.cfg.Name, Role: roleName(st.RaftState), Leader: st.Lead,
+		Term: st.GetTerm(), Commit: st.GetCommit(), Applied: n.applied.Load(),
+		ConfState: toAPIConfState(cs), Joint: len(cs.GetVotersOutgoing()) > 0,
+		Members: n.apiMembers(), ClusterId: n.clusterID, Version: n.cfg.Version,
+	}
+	if n.IsLearner() {
+		resp.Role = "Learner"
+	}
+	healthy := n.healthyMembers()
+	for id, pr := range st.Progress {
+		resp.Progress = append(resp.Progress, &nodepb.Progress{
+			Id: id, Match: pr.Match, Next: pr.Next, State: pr.State.String(),
+			RecentActive: pr.RecentActive || healthy[id], IsLearner: pr.IsLearner,
+		})
+	}
+	return resp, nil
+}
+
+// roleName turns raft's "StateLeader" into "Leader".
+func roleName(s raft.StateType) string {
+	return strings.TrimPrefix(s.String(), "State")
+}
+
+// EtcdStatus implements Backend (etcd's Maintenance.Status).
+func (n *Node) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error) {
+	st, err := n.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size, err := storage.DiskSize(n.cfg.DataDir)
+	if err != nil {
+		n.lg.Debug("Measuring data dir failed", zap.Error(err))
+	}
+	return &pb.StatusResponse{
+		Header: n.header(nil), Version: n.cfg.Version, DbSize: size, DbSizeInUse: size,
+		Leader: st.Leader, RaftIndex: st.Commit, RaftTerm: st.Term, RaftAppliedIndex: st.Applied,
+		IsLearner: n.IsLearner(),
+	}, nil
+}

@@ -1,0 +1,363 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/api/peerpb"
+)
+
+// Tuning of the gRPC transport.
+const (
+	// queueSize bounds the messages queued per peer; beyond it messages
+	// are dropped and the peer reported unreachable (raft retries).
+	queueSize = 4096
+	// batchBytes caps one batch (raft's MaxSizePerMsg is 1 MiB too); a
+	// single larger message still goes alone.
+	batchBytes = 1 << 20
+	// chunkBytes is the size of one snapshot chunk.
+	chunkBytes = 512 << 10
+	// reconnectDelay spaces stream re-opens to a failing peer.
+	reconnectDelay = 100 * time.Millisecond
+	// snapshotTimeout bounds one snapshot transfer (plus 1s per MiB).
+	snapshotTimeout = 30 * time.Second
+)
+
+// GRPCConfig configures NewGRPC.
+type GRPCConfig struct {
+	// Listener, if set, is served; else ListenURLs are listened on.
+	Listener   net.Listener
+	ListenURLs []string
+	// MaxMessageBytes bounds one received raft message (the largest
+	// request plus overhead).
+	MaxMessageBytes int
+	Logger          *zap.Logger
+}
+
+// GRPC is the gRPC Transport. Peer connections are lazy (gRPC dials on
+// first use and redials with a short backoff), so a peer whose DNS name
+// does not resolve yet — common while Kubernetes starts pods — just counts
+// as unreachable until it does.
+type GRPC struct {
+	cfg    GRPCConfig
+	lg     *zap.Logger
+	server *grpc.Server
+	lis    []net.Listener
+
+	h                  Handler
+	localID, clusterID uint64
+
+	mu    sync.Mutex
+	peers map[uint64]*peer
+	stopc chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+var _ Transport = (*GRPC)(nil)
+
+// NewGRPC listens on the configured addresses (so a busy port fails here)
+// and returns a transport that serves once started.
+func NewGRPC(cfg GRPCConfig) (*GRPC, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = 4 << 20
+	}
+	t := &GRPC{cfg: cfg, lg: cfg.Logger.Named("transport"), peers: map[uint64]*peer{}, stopc: make(chan struct{})}
+	if cfg.Listener != nil {
+		t.lis = append(t.lis, cfg.Listener)
+	}
+	for _, u := range cfg.ListenURLs {
+		addr, err := hostPort(u)
+		if err != nil {
+			t.closeListeners()
+			return nil, err
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.closeListeners()
+			return nil, fmt.Errorf("transport: listen on %s: %w", u, err)
+		}
+		t.lis = append(t.lis, l)
+	}
+	t.server = grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxMessageBytes+batchBytes), grpc.MaxSendMsgSize(cfg.MaxMessageBytes+batchBytes))
+	peerpb.RegisterPeerServer(t.server, peerServer{t: t})
+	return t, nil
+}
+
+func (t *GRPC) closeListeners() {
+	for _, l := range t.lis {
+		_ = l.Close()
+	}
+}
+
+// hostPort turns a peer URL into a gRPC target / listen address.
+func hostPort(u string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return "", fmt.Errorf("transport: bad peer URL %q", u)
+	}
+	return p.Host, nil
+}
+
+// Addrs are the addresses served (useful with port 0).
+func (t *GRPC) Addrs() []net.Addr {
+	out := make([]net.Addr, 0, len(t.lis))
+	for _, l := range t.lis {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+// Start implements Transport.
+func (t *GRPC) Start(h Handler, localID, clusterID uint64) error {
+	t.mu.Lock()
+	t.h, t.localID, t.clusterID = h, localID, clusterID
+	t.mu.Unlock()
+	for _, l := range t.lis {
+		t.wg.Add(1)
+		go func(l net.Listener) {
+			defer t.wg.Done()
+			if err := t.server.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				t.lg.Warn("Peer server stopped", zap.Error(err))
+			}
+		}(l)
+	}
+	return nil
+}
+
+// Stop implements Transport.
+func (t *GRPC) Stop() {
+	t.once.Do(func() {
+		close(t.stopc)
+		t.mu.Lock()
+		for id, p := range t.peers {
+			p.stop()
+			delete(t.peers, id)
+		}
+		t.mu.Unlock()
+		t.server.Stop()
+		t.closeListeners()
+		t.wg.Wait()
+	})
+}
+
+// Send implements Transport.
+func (t *GRPC) Send(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		if m.GetTo() == 0 {
+			continue
+		}
+		t.mu.Lock()
+		p := t.peers[m.GetTo()]
+		t.mu.Unlock()
+		if p == nil {
+			if m.GetType() == raftpb.MessageType_MsgSnap {
+				t.h.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+			}
+			continue
+		}
+		p.send(m)
+	}
+}
+
+// AddPeer implements Transport.
+func (t *GRPC) AddPeer(id uint64, urls []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.peers[id]; ok || len(urls) == 0 {
+		return
+	}
+	select {
+	case <-t.stopc:
+		return
+	default:
+	}
+	p, err := t.newPeer(id, urls)
+	if err != nil {
+		t.lg.Warn("Cannot add peer", zap.Uint64("peer", id), zap.Strings("urls", urls), zap.Error(err))
+		return
+	}
+	t.peers[id] = p
+}
+
+// UpdatePeer implements Transport.
+func (t *GRPC) UpdatePeer(id uint64, urls []string) {
+	t.RemovePeer(id)
+	t.AddPeer(id, urls)
+}
+
+// RemovePeer implements Transport.
+func (t *GRPC) RemovePeer(id uint64) {
+	t.mu.Lock()
+	p := t.peers[id]
+	delete(t.peers, id)
+	t.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
+// dial returns a lazy client connection to a peer URL.
+func (t *GRPC) dial(u string) (*grpc.ClientConn, error) {
+	target, err := hostPort(u)
+	if err != nil {
+		return nil, err
+	}
+	bo := backoff.DefaultConfig
+	bo.MaxDelay = time.Second // peers come back quickly; do not wait 2 minutes
+	return grpc.NewClient(target,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: time.Second}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.cfg.MaxMessageBytes+batchBytes), grpc.MaxCallSendMsgSize(t.cfg.MaxMessageBytes+batchBytes)),
+	)
+}
+
+// Members implements Transport.
+func (t *GRPC) Members(ctx context.Context, u string) (*peerpb.MembersResponse, error) {
+	conn, err := t.dial(u)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	resp, err := peerpb.NewPeerClient(conn).Members(ctx, &peerpb.MembersRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		return nil, fmt.Errorf("transport: members from %s: %w", u, err)
+	}
+	return resp, nil
+}
+
+// ChangeMembers implements Transport.
+func (t *GRPC) ChangeMembers(ctx context.Context, u string, req *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error) {
+	conn, err := t.dial(u)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	resp, err := peerpb.NewPeerClient(conn).ChangeMembers(ctx, req)
+	if err != nil {
+		return nil, FromStatus(err)
+	}
+	return resp, nil
+}
+
+func (t *GRPC) handler() (Handler, uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.h, t.clusterID
+}
+
+// checkSender refuses another cluster's members and removed members.
+func (t *GRPC) checkSender(from, clusterID uint64) (Handler, error) {
+	h, cid := t.handler()
+	switch {
+	case h == nil:
+		return nil, status.Error(codes.Unavailable, "transport not started")
+	case clusterID != cid:
+		return nil, status.Error(codes.FailedPrecondition, ErrClusterMismatch.Error())
+	case h.IsRemoved(from):
+		return nil, status.Error(codes.FailedPrecondition, ErrRemoved.Error())
+	}
+	return h, nil
+}
+
+// peerServer is the gRPC Peer service of a GRPC transport (a separate
+// type: its Members method differs from Transport.Members).
+type peerServer struct {
+	peerpb.UnimplementedPeerServer
+	t *GRPC
+}
+
+// Messages serves a peer's message stream.
+func (s peerServer) Messages(stream grpc.ClientStreamingServer[peerpb.MessageBatch, peerpb.Ack]) error {
+	for {
+		batch, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&peerpb.Ack{})
+		}
+		if err != nil {
+			return err
+		}
+		h, err := s.t.checkSender(batch.From, batch.ClusterId)
+		if err != nil {
+			return err
+		}
+		for _, b := range batch.Messages {
+			m := &raftpb.Message{}
+			if err := proto.Unmarshal(b, m); err != nil {
+				return status.Errorf(codes.InvalidArgument, "bad raft message: %v", err)
+			}
+			if err := h.Process(stream.Context(), m); err != nil {
+				return status.Errorf(codes.Unavailable, "step: %v", err)
+			}
+		}
+	}
+}
+
+// Snapshot serves one chunked MsgSnap.
+func (s peerServer) Snapshot(stream grpc.ClientStreamingServer[peerpb.SnapshotChunk, peerpb.Ack]) error {
+	var buf []byte
+	for {
+		c, err := stream.Recv()
+		if err != nil {
+			return err // EOF before the last chunk: incomplete
+		}
+		h, err := s.t.checkSender(c.From, c.ClusterId)
+		if err != nil {
+			return err
+		}
+		buf = append(buf, c.Data...)
+		if !c.Last {
+			continue
+		}
+		m := &raftpb.Message{}
+		if err := proto.Unmarshal(buf, m); err != nil {
+			return status.Errorf(codes.InvalidArgument, "bad snapshot message: %v", err)
+		}
+		if err := h.Process(stream.Context(), m); err != nil {
+			return status.Errorf(codes.Unavailable, "step snapshot: %v", err)
+		}
+		return stream.SendAndClose(&peerpb.Ack{})
+	}
+}
+
+// Members serves a joining node's member-list request.
+func (s peerServer) Members(ctx context.Context, _ *peerpb.MembersRequest) (*peerpb.MembersResponse, error) {
+	h, _ := s.t.handler()
+	if h == nil {
+		return nil, status.Error(codes.Unavailable, "transport not started")
+	}
+	return h.Members(), nil
+}
+
+// ChangeMembers serves a membership change forwarded by a follower.
+func (s peerServer) ChangeMembers(ctx context.Context, req *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error) {
+	h, _ := s.t.handler()
+	if h == nil {
+		return nil, status.Error(codes.Unavailable, "transport not started")
+	}
+	resp, err := h.ChangeMembers(ctx, req)
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	return resp, nil
+}

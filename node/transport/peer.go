@@ -1,0 +1,202 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kuberaft/kuberaft/node/api/peerpb"
+)
+
+// peer sends to one remote member: one goroutine batches messages onto a
+// long-lived client stream, another sends snapshots (which can be large
+// and must not delay heartbeats).
+type peer struct {
+	t     *GRPC
+	id    uint64
+	conn  *grpc.ClientConn
+	msgc  chan *raftpb.Message
+	snapc chan *raftpb.Message
+	stopc chan struct{}
+}
+
+func (t *GRPC) newPeer(id uint64, urls []string) (*peer, error) {
+	// One URL is used; the others are spares if it cannot be parsed.
+	var conn *grpc.ClientConn
+	var err error
+	for _, u := range urls {
+		if conn, err = t.dial(u); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &peer{t: t, id: id, conn: conn, msgc: make(chan *raftpb.Message, queueSize), snapc: make(chan *raftpb.Message, 1), stopc: make(chan struct{})}
+	t.wg.Add(2)
+	go func() { defer t.wg.Done(); p.streamLoop() }()
+	go func() { defer t.wg.Done(); p.snapshotLoop() }()
+	return p, nil
+}
+
+func (p *peer) stop() {
+	close(p.stopc)
+	_ = p.conn.Close()
+}
+
+// send queues m without blocking; a full queue drops it.
+func (p *peer) send(m *raftpb.Message) {
+	if m.GetType() == raftpb.MessageType_MsgSnap {
+		select {
+		case p.snapc <- m:
+		default:
+			// One snapshot at a time: raft waits for ReportSnapshot.
+			p.t.h.ReportSnapshot(p.id, raft.SnapshotFailure)
+		}
+		return
+	}
+	select {
+	case p.msgc <- m:
+	default:
+		p.t.h.ReportUnreachable(p.id)
+	}
+}
+
+// streamLoop sends batches on one client stream, reopening it after a
+// failure (raft resends what was lost).
+func (p *peer) streamLoop() {
+	// Cancelled on return: ends whatever stream is open.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stream grpc.ClientStreamingClient[peerpb.MessageBatch, peerpb.Ack]
+	for {
+		batch, ok := p.nextBatch()
+		if !ok {
+			return
+		}
+		if stream == nil {
+			s, err := peerpb.NewPeerClient(p.conn).Messages(ctx)
+			if err != nil {
+				p.failed(err)
+				continue
+			}
+			stream = s
+		}
+		if err := stream.Send(batch); err != nil {
+			_, err = stream.CloseAndRecv() // the real status, e.g. "removed"
+			stream = nil
+			p.failed(err)
+		}
+	}
+}
+
+// failed reports the peer unreachable, reacts to a refusal and waits
+// before the next attempt, dropping what queued meanwhile.
+func (p *peer) failed(err error) {
+	p.t.h.ReportUnreachable(p.id)
+	if err := FromStatus(err); errors.Is(err, ErrRemoved) || errors.Is(err, ErrClusterMismatch) {
+		p.t.lg.Warn("Peer refuses this member", zap.Uint64("peer", p.id), zap.Error(err))
+		p.t.h.ReportRemoved(err)
+	}
+	timer := time.NewTimer(reconnectDelay)
+	defer timer.Stop()
+	for {
+		select {
+		case <-p.msgc:
+		case <-timer.C:
+			return
+		case <-p.stopc:
+			return
+		}
+	}
+}
+
+// nextBatch waits for a message, then takes every queued one up to
+// batchBytes.
+func (p *peer) nextBatch() (*peerpb.MessageBatch, bool) {
+	b := &peerpb.MessageBatch{From: p.t.localID, ClusterId: p.t.clusterID}
+	size := 0
+	add := func(m *raftpb.Message) {
+		data, err := proto.Marshal(m)
+		if err != nil {
+			p.t.lg.Error("Cannot marshal raft message", zap.Error(err))
+			return
+		}
+		b.Messages = append(b.Messages, data)
+		size += len(data)
+	}
+	select {
+	case m := <-p.msgc:
+		add(m)
+	case <-p.stopc:
+		return nil, false
+	}
+	for size < batchBytes {
+		select {
+		case m := <-p.msgc:
+			add(m)
+		default:
+			return b, true
+		}
+	}
+	return b, true
+}
+
+// snapshotLoop streams each MsgSnap in chunks and tells raft how it went.
+func (p *peer) snapshotLoop() {
+	for {
+		select {
+		case m := <-p.snapc:
+			err := p.sendSnapshot(m)
+			status := raft.SnapshotFinish
+			if err != nil {
+				p.t.lg.Warn("Sending snapshot failed", zap.Uint64("peer", p.id), zap.Error(err))
+				status = raft.SnapshotFailure
+				p.t.h.ReportUnreachable(p.id)
+			}
+			p.t.h.ReportSnapshot(p.id, status)
+		case <-p.stopc:
+			return
+		}
+	}
+}
+
+func (p *peer) sendSnapshot(m *raftpb.Message) error {
+	data, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	timeout := snapshotTimeout + time.Duration(len(data)>>20)*time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stopc:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	stream, err := peerpb.NewPeerClient(p.conn).Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	for off := 0; ; off += chunkBytes {
+		end := min(off+chunkBytes, len(data))
+		c := &peerpb.SnapshotChunk{From: p.t.localID, ClusterId: p.t.clusterID, Data: data[off:end], Last: end == len(data)}
+		if err := stream.Send(c); err != nil {
+			_, err = stream.CloseAndRecv()
+			return FromStatus(err)
+		}
+		if c.Last {
+			break
+		}
+	}
+	_, err = stream.CloseAndRecv()
+	return FromStatus(err)
+}
