@@ -14,7 +14,7 @@ MAKE=${MAKE:-make}
 E2E_TIMEOUT=${E2E_TIMEOUT:-60m}
 E2E_RUN=${E2E_RUN:-}
 export E2E_ARTIFACTS=${E2E_ARTIFACTS:-$PWD/.cache/e2e}
-export HELM=${HELM:-$PWD/.cache/tools/bin/helm}
+export HELM=${HELM:-$(hack/build-tools.sh print-bin)/helm}
 mkdir -p "$E2E_ARTIFACTS"
 
 started=0

@@ -4,7 +4,10 @@
 # offline Kubernetes fragment). e2e uses KUBECONFIG when it is set, else it
 # brings up the offline local cluster (make cluster-up) and uses that.
 
-HELM ?= $(TOOLBIN)/helm
+# helm and kubectl v1.36 come from the cluster fragment's tool build
+# (K8S_BIN, hack/build-tools.sh); recursive so the fragment order is free.
+HELM ?= $(K8S_BIN)/helm
+E2E_PATH = $(K8S_BIN):$(PATH)
 E2E_TIMEOUT ?= 60m
 # E2E_RUN selects scenarios (go test -run); empty runs them all.
 E2E_RUN ?=
@@ -14,17 +17,16 @@ E2E_RUN ?=
 chart-crds: ## Copy config/crd/bases and config/rbac roles into the Helm chart
 	hack/e2e/chart-sync.sh sync
 
-chart-test: ## Helm chart: copies of config/ current, helm lint, helm template, schema
-	@[[ -x "$(HELM)" ]] || $(MAKE) tools
+chart-test: tools-helm ## Helm chart: copies of config/ current, helm lint, helm template, schema
 	HELM="$(HELM)" hack/e2e/chart-test.sh
 
 e2e: ## End-to-end suite (test/e2e) on $$KUBECONFIG, or on the offline local cluster
-	E2E_TIMEOUT="$(E2E_TIMEOUT)" E2E_RUN="$(E2E_RUN)" HELM="$(HELM)" MAKE="$(MAKE)" hack/e2e/run.sh
+	PATH="$(E2E_PATH)" E2E_TIMEOUT="$(E2E_TIMEOUT)" E2E_RUN="$(E2E_RUN)" HELM="$(HELM)" MAKE="$(MAKE)" hack/e2e/run.sh
 
 demo: ## A cluster (kubeconfig, kind or offline), the operator, a sample RaftCluster, put/get
-	HELM="$(HELM)" MAKE="$(MAKE)" hack/demo.sh up
+	PATH="$(E2E_PATH)" HELM="$(HELM)" MAKE="$(MAKE)" hack/demo.sh up
 
 demo-down: ## Remove what make demo installed (and the cluster it started)
-	HELM="$(HELM)" MAKE="$(MAKE)" hack/demo.sh down
+	PATH="$(E2E_PATH)" HELM="$(HELM)" MAKE="$(MAKE)" hack/demo.sh down
 
 TEST_TARGETS += chart-test e2e

@@ -134,11 +134,11 @@ func (s *suite) deleteNamespace(t *testing.T, name string) {
 	}
 }
 
-// pods lists the pods of a namespace (each scenario's namespace holds one
-// RaftCluster), sorted by name.
+// pods lists the RaftCluster member pods of a namespace (each scenario's
+// namespace holds one RaftCluster), sorted by name.
 func (s *suite) pods(ctx context.Context, ns string) ([]corev1.Pod, error) {
 	var list corev1.PodList
-	if err := s.c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+	if err := s.c.List(ctx, &list, client.InNamespace(ns), client.HasLabels{"raft.kuberaft.io/cluster"}); err != nil {
 		return nil, err
 	}
 	return list.Items, nil

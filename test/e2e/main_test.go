@@ -60,7 +60,7 @@ func newSuite() (*suite, error) {
 	s := &suite{
 		root:      root,
 		kubectl:   envOr("KUBECTL", "kubectl"),
-		helm:      envOr("HELM", filepath.Join(root, ".cache/tools/bin/helm")),
+		helm:      envOr("HELM", "helm"),
 		artifacts: envOr("E2E_ARTIFACTS", filepath.Join(root, ".cache/e2e")),
 		opNS:      envOr("E2E_OPERATOR_NAMESPACE", "kuberaft-system"),
 		release:   "kuberaft",

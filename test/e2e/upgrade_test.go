@@ -50,7 +50,7 @@ func (s *suite) watchRestarts(t *testing.T, rc *raftCluster, ids map[string]uint
 		defer w.Stop()
 		for ev := range w.ResultChan() {
 			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || (p.DeletionTimestamp == nil && ev.Type != watch.Deleted) || rw.seen[p.UID] {
+			if !ok || p.Labels["raft.kuberaft.io/cluster"] == "" || (p.DeletionTimestamp == nil && ev.Type != watch.Deleted) || rw.seen[p.UID] {
 				continue
 			}
 			rw.seen[p.UID] = true
@@ -112,11 +112,11 @@ func testRollingUpgradeUnderLoad(t *testing.T) {
 		if obj.Status.CurrentVersion != s.tagB {
 			return false, fmt.Sprintf("status.currentVersion %q", obj.Status.CurrentVersion)
 		}
-		var pods corev1.PodList
-		if err := s.c.List(ctx, &pods, client.InNamespace(rc.ns)); err != nil {
+		pods, err := s.pods(ctx, rc.ns)
+		if err != nil {
 			return false, err.Error()
 		}
-		for _, p := range pods.Items {
+		for _, p := range pods {
 			if img := p.Spec.Containers[0].Image; img != want || !podReady(&p) {
 				return false, fmt.Sprintf("pod %s runs %s (ready %v)", p.Name, img, podReady(&p))
 			}
