@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# make demo: a working kuberaft in one command.
+#
+#   hack/demo.sh up     pick a cluster — the current kubeconfig if a cluster
+#                       answers, else kind if Docker works, else the offline
+#                       local cluster (hack/local-cluster.sh) — build and load
+#                       our images, helm install the operator, apply the
+#                       sample RaftCluster, wait for Available, print its
+#                       status and a put/get round trip through etcdctl.
+#   hack/demo.sh down   undo it: the sample, the operator, the CRDs, and the
+#                       cluster if `up` created it.
+#
+# Env: HELM, MAKE (from make), DEMO_TAG (image tag, default: the sample's
+# spec.version), DEMO_PORT (local port of the port-forward, default 23790).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+MAKE=${MAKE:-make}
+BIN=$(hack/build-tools.sh print-bin)
+export PATH="$BIN:$PATH"
+HELM=${HELM:-$BIN/helm}
+STATE_DIR=$ROOT/.cache/demo
+STATE=$STATE_DIR/state
+SAMPLE=${DEMO_SAMPLE:-config/samples/raft_v1alpha1_raftcluster.yaml}
+OP_NS=kuberaft-system
+DEMO_NS=kuberaft-demo
+RELEASE=kuberaft
+DEMO_PORT=${DEMO_PORT:-23790}
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+die() { echo "demo: $*" >&2; exit 1; }
+elapsed() { echo "($((SECONDS - $1))s)"; }
+
+# pick_cluster sets KUBECONFIG and records in $STATE which cluster it used and
+# whether the demo created it (so `down` only removes what `up` made).
+pick_cluster() {
+  mkdir -p "$STATE_DIR"
+  if kubectl version --request-timeout=5s >/dev/null 2>&1; then
+    echo "demo: using the cluster of the current kubeconfig ($(kubectl config current-context 2>/dev/null || echo '?'))"
+    echo "kind=current created=0 kubeconfig=${KUBECONFIG:-}" >"$STATE"
+  elif [[ -z "${KUBECONFIG:-}" ]] && hack/local-cluster.sh status >/dev/null 2>&1; then
+    KUBECONFIG=$(hack/local-cluster.sh kubeconfig)
+    export KUBECONFIG
+    echo "demo: using the offline local cluster that is already up"
+    echo "kind=local created=0 kubeconfig=$KUBECONFIG" >"$STATE"
+  elif command -v docker >/dev/null && timeout 20 docker info >/dev/null 2>&1 && try_kind; then
+    :
+  else
+    step "No cluster answers and no Docker: starting the offline local cluster (first run builds Kubernetes from source, ~15 min on 2 CPUs)"
+    [[ $EUID -eq 0 ]] || die "the offline local cluster needs root (run: sudo make demo)"
+    local t=$SECONDS created=1
+    hack/local-cluster.sh status >/dev/null 2>&1 && created=0
+    "$MAKE" cluster-up
+    KUBECONFIG=$(hack/local-cluster.sh kubeconfig)
+    export KUBECONFIG
+    echo "kind=local created=$created kubeconfig=$KUBECONFIG" >"$STATE"
+    echo "demo: local cluster ready $(elapsed $t)"
+  fi
+}
+
+# try_kind creates a kind cluster; false (so the local cluster is used)
+# when that fails, e.g. because kind's node image cannot be pulled.
+try_kind() {
+  step "No cluster answers; Docker works: creating a kind cluster (pulls kind's node image)"
+  local t=$SECONDS
+  if ! TAG=$TAG hack/kind-cluster.sh up; then
+    echo "demo: kind failed; falling back to the offline local cluster" >&2
+    return 1
+  fi
+  export KUBECONFIG=$ROOT/.cache/kind/kubeconfig
+  echo "kind=kind created=1 kubeconfig=$KUBECONFIG" >"$STATE"
+  echo "demo: kind cluster ready $(elapsed $t)"
+}
+
+# sample_field prints a top-level spec or metadata field of the sample.
+sample_field() { sed -n "s/^  $1: *//p" "$SAMPLE" | head -1 | tr -d '"'"'"; }
+
+up() {
+  [[ -f "$SAMPLE" ]] || die "the sample $SAMPLE does not exist"
+  NAME=$(sample_field name)
+  TAG=${DEMO_TAG:-$(sample_field version)}
+  TAG=${TAG:-dev}
+
+  step "Tools: kubectl, helm, etcdctl (cached after the first build)"
+  local t=$SECONDS
+  hack/build-tools.sh helm etcd >/dev/null
+  echo "demo: tools ready in $BIN $(elapsed $t)"
+
+  pick_cluster
+
+  step "Images kuberaft.local/{raftnode,operator}:$TAG: build and load into the cluster"
+  t=$SECONDS
+  hack/build-images.sh "$TAG"
+  hack/load-images.sh "$TAG"
+  echo "demo: images loaded $(elapsed $t)"
+
+  step "Operator: helm upgrade --install $RELEASE charts/kuberaft -n $OP_NS"
+  t=$SECONDS
+  "$HELM" upgrade --install "$RELEASE" charts/kuberaft --namespace "$OP_NS" --create-namespace \
+    --set image.tag="$TAG" --wait --timeout 5m
+  echo "demo: operator running $(elapsed $t)"
+
+  step "RaftCluster: kubectl apply -f $SAMPLE -n $DEMO_NS"
+  kubectl create namespace "$DEMO_NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl -n "$DEMO_NS" apply -f "$SAMPLE"
+  t=$SECONDS
+  echo "demo: waiting (up to 5 min) for $NAME to become Available"
+  if ! kubectl -n "$DEMO_NS" wait "raftcluster/$NAME" --for=condition=Available --timeout=5m; then
+    kubectl -n "$DEMO_NS" get raftcluster,pods -o wide || true
+    die "$NAME did not become Available; see: kubectl -n $OP_NS logs deploy/$RELEASE"
+  fi
+  echo "demo: Available $(elapsed $t)"
+
+  step "Status"
+  kubectl -n "$DEMO_NS" get raftcluster -o wide
+  kubectl -n "$DEMO_NS" get pods -L raft.kuberaft.io/role -o wide
+
+  step "put/get round trip: etcdctl through kubectl port-forward svc/$NAME $DEMO_PORT:2379"
+  roundtrip
+  cat <<MSG
+
+demo: done. Try:
+  export KUBECONFIG=${KUBECONFIG:-~/.kube/config}
+  kubectl -n $DEMO_NS scale raftcluster/$NAME --replicas=5
+  kubectl -n $DEMO_NS get raftcluster -w
+Tear it all down with:
+  make demo-down
+MSG
+}
+
+roundtrip() {
+  local log=$STATE_DIR/port-forward.log pf
+  kubectl -n "$DEMO_NS" port-forward "svc/$NAME" "$DEMO_PORT:2379" >"$log" 2>&1 &
+  pf=$!
+  # Stop the port-forward we started, by its PID, however we leave.
+  trap 'kill $pf 2>/dev/null || true' RETURN
+  local i
+  for i in $(seq 1 50); do
+    grep -q "Forwarding from" "$log" && break
+    kill -0 $pf 2>/dev/null || { cat "$log"; die "kubectl port-forward exited"; }
+    sleep 0.2
+  done
+  local e=(etcdctl --endpoints "127.0.0.1:$DEMO_PORT" --dial-timeout 5s --command-timeout 10s)
+  "${e[@]}" put demo/greeting "hello from kuberaft"
+  "${e[@]}" get demo/greeting
+  "${e[@]}" member list -w table
+  "${e[@]}" endpoint status -w table
+}
+
+down() {
+  [[ -f "$STATE" ]] || { echo "demo: nothing recorded in $STATE; removing the release from the current cluster"; }
+  local kind=current created=0 kubeconfig=""
+  if [[ -f "$STATE" ]]; then
+    # shellcheck disable=SC1090
+    eval "$(tr ' ' '\n' <"$STATE" | sed 's/^/local /')"
+    [[ -n "$kubeconfig" ]] && export KUBECONFIG=$kubeconfig
+  fi
+  if kubectl version --request-timeout=5s >/dev/null 2>&1; then
+    step "Removing the sample RaftCluster, the operator and the CRDs"
+    kubectl delete namespace "$DEMO_NS" --ignore-not-found --wait --timeout=3m || true
+    "$HELM" uninstall "$RELEASE" --namespace "$OP_NS" --wait --timeout 3m 2>/dev/null || true
+    kubectl delete namespace "$OP_NS" --ignore-not-found --wait --timeout=3m || true
+    kubectl delete -f charts/kuberaft/crds/ --ignore-not-found || true
+  fi
+  if [[ "$created" == 1 ]]; then
+    case $kind in
+      kind) step "Deleting the kind cluster the demo created"; hack/kind-cluster.sh down ;;
+      local) step "Stopping the offline local cluster the demo started"; hack/local-cluster.sh down ;;
+    esac
+  fi
+  rm -f "$STATE"
+  echo "demo: torn down"
+}
+
+case ${1:-up} in
+  up) up ;;
+  down) down ;;
+  *) die "usage: $0 up|down" ;;
+esac
