@@ -147,12 +147,11 @@ func checkChangeMembers(r *nodepb.ChangeMembersRequest) error {
 
 func checkChange(c *nodepb.MemberChange) error {
 	switch c.GetType() {
-	case nodepb.MemberChange_ADD_LEARNER:
+	case nodepb.MemberChange_ADD_LEARNER, nodepb.MemberChange_ADD_VOTER:
+		// name may be empty, as in etcd's MemberAdd: the member reports it
+		// when it starts.
 		if c.GetId() != 0 {
 			return fmt.Errorf("id must be 0: the cluster allocates it")
-		}
-		if c.GetName() == "" {
-			return fmt.Errorf("name is required")
 		}
 		if _, err := types.NewURLs(c.GetPeerUrls()); err != nil {
 			return fmt.Errorf("bad peer URLs: %w", err)
@@ -162,7 +161,7 @@ func checkChange(c *nodepb.MemberChange) error {
 			return fmt.Errorf("id is required")
 		}
 		if c.GetName() != "" || len(c.GetPeerUrls()) != 0 {
-			return fmt.Errorf("name and peer_urls are only for ADD_LEARNER")
+			return fmt.Errorf("name and peer_urls are only for ADD_LEARNER and ADD_VOTER")
 		}
 	default:
 		return fmt.Errorf("unknown change type %v", c.GetType())

@@ -1,0 +1,8 @@
+// Package proctest holds the node's multi-process tests: they build the
+// raftnode binary once (TestMain), start 3 or 5 processes on 127.0.0.1 and
+// drive them with etcd's own client. They cover what only real processes
+// show: kill -9 of members (the leader too) under load without losing an
+// acknowledged write, linearizable histories across crashes (porcupine),
+// compatibility with go.etcd.io/etcd/client/v3 and with the real etcdctl
+// (docs/node.md's by-hand commands). Every test is bounded in time.
+package proctest

@@ -1,0 +1,33 @@
+package proctest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// raftnodeBin is the binary built once for the whole package.
+var raftnodeBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "proctest-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "proctest:", err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	raftnodeBin = filepath.Join(dir, "raftnode")
+	build := exec.Command("go", "build", "-o", raftnodeBin, "github.com/kuberaft/kuberaft/cmd/raftnode")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "proctest: go build raftnode: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
