@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/pkg/v3/idutil"
 	"go.etcd.io/etcd/pkg/v3/wait"
 	"go.etcd.io/raft/v3"
@@ -36,7 +37,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := metrics.New(cfg.Registry)
+	var reg prometheus.Registerer // a nil *Registry must stay a nil interface
+	if cfg.Registry != nil {
+		reg = cfg.Registry
+	}
+	m, err := metrics.New(reg)
 	if err != nil {
 		return nil, err
 	}

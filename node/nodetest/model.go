@@ -1,0 +1,161 @@
+package nodetest
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Operation kinds of the KV model.
+const (
+	OpGet    = "get"
+	OpPut    = "put"
+	OpAppend = "append"
+)
+
+// KVInput is one client operation on one key.
+type KVInput struct {
+	Op    string
+	Key   string
+	Value string // put: the value; append: the suffix
+}
+
+// KVOutput is what the operation returned: Value is the value read (get)
+// or the new value (append). Unknown marks a write whose outcome the
+// client never learned (it timed out): it may or may not have happened.
+type KVOutput struct {
+	Value   string
+	Unknown bool
+}
+
+// KVModel is the porcupine specification of a linearizable KV store with
+// Get, Put and Append, partitioned by key (each key is an independent
+// register, which keeps checking fast). B2's multi-process tests reuse it.
+var KVModel = porcupine.Model{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		for _, op := range history {
+			k := op.Input.(KVInput).Key
+			byKey[k] = append(byKey[k], op)
+		}
+		keys := make([]string, 0, len(byKey))
+		for k := range byKey {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() any { return "" },
+	Step: func(state, input, output any) (bool, any) {
+		s, in, out := state.(string), input.(KVInput), output.(KVOutput)
+		switch in.Op {
+		case OpGet:
+			return out.Value == s, s
+		case OpPut:
+			return true, in.Value
+		case OpAppend:
+			next := s + in.Value
+			return out.Unknown || out.Value == next, next
+		}
+		return false, s
+	},
+	Hash: func(state any) uint64 {
+		h := fnv.New64a()
+		h.Write([]byte(state.(string)))
+		return h.Sum64()
+	},
+	DescribeOperation: func(input, output any) string {
+		in, out := input.(KVInput), output.(KVOutput)
+		res := fmt.Sprintf("%q", out.Value)
+		if out.Unknown {
+			res = "unknown"
+		}
+		switch in.Op {
+		case OpGet:
+			return fmt.Sprintf("get(%q) -> %s", in.Key, res)
+		case OpPut:
+			return fmt.Sprintf("put(%q, %q)", in.Key, in.Value)
+		}
+		return fmt.Sprintf("append(%q, %q) -> %s", in.Key, in.Value, res)
+	},
+}
+
+// History records the operations of concurrent clients, with a monotonic
+// clock, for a porcupine check.
+type History struct {
+	mu    sync.Mutex
+	start time.Time
+	ops   []porcupine.Operation
+}
+
+// NewHistory returns an empty history.
+func NewHistory() *History { return &History{start: time.Now()} }
+
+// Now is the history's clock (monotonic nanoseconds).
+func (h *History) Now() int64 { return int64(time.Since(h.start)) }
+
+// Add records one completed operation. A write with an unknown outcome
+// must be added with out.Unknown set; it then may take effect any time
+// after call (etcd's robustness tests do the same). Failed reads are not
+// recorded: they observed nothing.
+func (h *History) Add(client int, in KVInput, out KVOutput, call, ret int64) {
+	if out.Unknown {
+		ret = math.MaxInt64
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret})
+}
+
+// Len is the number of recorded operations.
+func (h *History) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ops)
+}
+
+// CheckLinearizable fails t if the history is not linearizable, writing a
+// porcupine visualization to a file named in the failure. A check that
+// times out is logged, not failed (porcupine could not decide).
+func (h *History) CheckLinearizable(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	h.mu.Lock()
+	ops := append([]porcupine.Operation(nil), h.ops...)
+	h.mu.Unlock()
+	res, info := porcupine.CheckOperationsVerbose(KVModel, ops, timeout)
+	switch res {
+	case porcupine.Ok:
+		t.Logf("porcupine: %d operations linearizable", len(ops))
+	case porcupine.Unknown:
+		t.Logf("porcupine: check of %d operations timed out after %v (undecided)", len(ops), timeout)
+	default:
+		// Not t.TempDir: the file must outlive the failed test.
+		path := filepath.Join(os.TempDir(), fmt.Sprintf("porcupine-%s-%d.html", sanitize(t.Name()), time.Now().UnixNano()))
+		if err := porcupine.VisualizePath(KVModel, info, path); err != nil {
+			t.Logf("porcupine visualization failed: %v", err)
+		}
+		t.Fatalf("history of %d operations is not linearizable; visualization: %s", len(ops), path)
+	}
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
