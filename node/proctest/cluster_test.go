@@ -252,3 +252,12 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 
 // etcdMember is the wire type of a member in clientv3 responses.
 type etcdMember = etcdserverpb.Member
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
