@@ -29,12 +29,12 @@ type Client struct {
 	seq     uint64
 	rnd     *rand.Rand
 	hist    *History
-	attempt time.Duration // per-attempt timeout
+	attempt time.Duration // per-attempt timeout: then try another member
 }
 
 // NewClient returns client number id recording into hist.
 func (c *Cluster) NewClient(id int, hist *History) *Client {
-	return &Client{c: c, id: id, name: fmt.Sprintf("client-%d-%d", id, time.Now().UnixNano()), rnd: rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano()))), hist: hist, attempt: time.Second}
+	return &Client{c: c, id: id, name: fmt.Sprintf("client-%d-%d", id, time.Now().UnixNano()), rnd: rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano()))), hist: hist, attempt: 2 * c.opts.ElectionTimeout}
 }
 
 // Get reads key linearizably; ok is false if no attempt succeeded before

@@ -141,7 +141,7 @@ func (n *Node) Stop(ctx context.Context) error {
 }
 
 func (n *Node) transferOnStop(ctx context.Context) {
-	if n.Leader() != n.id {
+	if n.Leader() != n.id || ctx.Err() != nil {
 		return
 	}
 	target := n.mostCaughtUpVoter()

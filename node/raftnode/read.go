@@ -10,10 +10,11 @@ import (
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// readRetryInterval is how long the read loop waits for a ReadState before
-// asking again with a fresh request id (raft drops ReadIndex requests
-// silently, e.g. while there is no leader).
-const readRetryInterval = 500 * time.Millisecond
+// readRetryHeartbeats is how long, in heartbeats, the read loop waits for
+// a ReadState before asking again with a fresh request id (raft drops
+// ReadIndex requests silently, e.g. while there is no leader): 500ms at
+// the default heartbeat, as etcd.
+const readRetryHeartbeats = 5
 
 // notifier wakes every reader of one ReadIndex batch with its outcome.
 type notifier struct {
@@ -90,7 +91,7 @@ func (n *Node) requestReadIndex() (uint64, error) {
 		if err := n.sendReadIndex(id); err != nil {
 			return 0, err
 		}
-		retry := time.NewTimer(readRetryInterval)
+		retry := time.NewTimer(readRetryHeartbeats * n.cfg.HeartbeatInterval)
 		index, done, err := n.awaitReadState(sent, retry.C, leaderChanged, deadline.C)
 		retry.Stop()
 		if done || err != nil {

@@ -61,3 +61,24 @@ func (n *Node) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error) {
 		IsLearner: n.IsLearner(),
 	}, nil
 }
+
+// LogLength is the number of entries in raft's in-memory log: snapshots
+// and compaction keep it near SnapshotCount + SnapshotCatchUpEntries.
+func (n *Node) LogLength() uint64 {
+	first, last := n.LogRange()
+	if last < first {
+		return 0
+	}
+	return last - first + 1
+}
+
+// LogRange is the first and last index of raft's in-memory log (first is
+// past the last compaction).
+func (n *Node) LogRange() (first, last uint64) {
+	first, err1 := n.ms.FirstIndex()
+	last, err2 := n.ms.LastIndex()
+	if err1 != nil || err2 != nil {
+		return 0, 0
+	}
+	return first, last
+}
