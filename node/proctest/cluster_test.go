@@ -227,20 +227,30 @@ func (c *cluster) waitLeader(timeout time.Duration) *member {
 // differ, then released for the processes to bind).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
+	ports, err := freePortsErr(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ports
+}
+
+func freePortsErr(n int) ([]int, error) {
 	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
 	var ports []int
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return ports
+	return ports, nil
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
