@@ -131,7 +131,7 @@ func (n *Node) bootstrap() (raft.Node, error) {
 	if !slices.Contains(ids, n.id) {
 		return nil, fmt.Errorf("raftnode: %q is not in the initial cluster", n.cfg.Name)
 	}
-	if n.disk, err = storage.Create(n.lg, n.cfg.DataDir, storage.Metadata{ClusterID: n.clusterID, MemberID: n.id, Name: n.cfg.Name}); err != nil {
+	if n.disk, err = storage.Create(n.lg, n.cfg.DataDir, storage.Metadata{ClusterID: n.clusterID, MemberID: n.id, Name: n.cfg.Name, Token: n.cfg.InitialClusterToken}); err != nil {
 		return nil, err
 	}
 	n.ms = raft.NewMemoryStorage()
@@ -189,7 +189,7 @@ func (n *Node) join(ctx context.Context) (raft.Node, error) {
 		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir is empty but the cluster records member %x as a voter with data; remove it and add a new member", self.Id)}
 	}
 	n.id, n.clusterID = self.Id, resp.ClusterId
-	if n.disk, err = storage.Create(n.lg, n.cfg.DataDir, storage.Metadata{ClusterID: n.clusterID, MemberID: n.id, Name: n.cfg.Name}); err != nil {
+	if n.disk, err = storage.Create(n.lg, n.cfg.DataDir, storage.Metadata{ClusterID: n.clusterID, MemberID: n.id, Name: n.cfg.Name, Token: n.cfg.InitialClusterToken}); err != nil {
 		return nil, err
 	}
 	n.ms = raft.NewMemoryStorage()
@@ -256,6 +256,9 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 	md := loaded.Metadata
 	if md.Name != "" && md.Name != n.cfg.Name {
 		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to member %q, not %q", md.Name, n.cfg.Name)}
+	}
+	if md.Token != "" && md.Token != n.cfg.InitialClusterToken {
+		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to the cluster with token %q, not %q", md.Token, n.cfg.InitialClusterToken)}
 	}
 	n.id, n.clusterID = md.MemberID, md.ClusterID
 	if err := n.checkClusterOnRestart(ctx); err != nil {

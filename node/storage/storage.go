@@ -49,6 +49,8 @@ type Metadata struct {
 	ClusterID uint64 `json:"clusterID"`
 	MemberID  uint64 `json:"memberID"`
 	Name      string `json:"name"`
+	// Token is the --initial-cluster-token the member was created with.
+	Token string `json:"token,omitempty"`
 }
 
 // Loaded is what Open read back from disk.

@@ -44,15 +44,20 @@ func FromStatus(err error) error {
 		return err
 	}
 	msg := s.Message()
+	// The longest matching prefix: some etcd messages extend others.
+	var best error
 	for _, e := range wireErrors {
-		if m := e.Error(); len(msg) >= len(m) && msg[:len(m)] == m {
-			if len(msg) == len(m) {
-				return e
-			}
-			return &wrapped{sentinel: e, msg: msg}
+		if m := e.Error(); len(msg) >= len(m) && msg[:len(m)] == m && (best == nil || len(m) > len(best.Error())) {
+			best = e
 		}
 	}
-	return err
+	switch {
+	case best == nil:
+		return err
+	case len(msg) == len(best.Error()):
+		return best
+	}
+	return &wrapped{sentinel: best, msg: msg}
 }
 
 // wrapped is a sentinel with extra detail in its message.

@@ -71,39 +71,79 @@ func (p *peer) send(m *raftpb.Message) {
 // streamLoop sends batches on one client stream, reopening it after a
 // failure (raft resends what was lost).
 func (p *peer) streamLoop() {
-	// Cancelled on return: ends whatever stream is open.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stream grpc.ClientStreamingClient[peerpb.MessageBatch, peerpb.Ack]
+	var s *openStream
+	defer func() {
+		if s != nil {
+			s.cancel()
+		}
+	}()
 	for {
 		batch, ok := p.nextBatch()
 		if !ok {
 			return
 		}
-		if stream == nil {
-			s, err := peerpb.NewPeerClient(p.conn).Messages(ctx)
-			if err != nil {
+		if s != nil && s.broken() {
+			s.cancel()
+			s = nil
+		}
+		if s == nil {
+			var err error
+			if s, err = p.open(); err != nil {
 				p.failed(err)
 				continue
 			}
-			stream = s
 		}
-		if err := stream.Send(batch); err != nil {
-			_, err = stream.CloseAndRecv() // the real status, e.g. "removed"
-			stream = nil
+		if err := s.stream.Send(batch); err != nil {
+			s.cancel()
+			s = nil
 			p.failed(err)
 		}
 	}
 }
 
-// failed reports the peer unreachable, reacts to a refusal and waits
-// before the next attempt, dropping what queued meanwhile.
+// openStream is one Messages stream and its watcher.
+type openStream struct {
+	stream grpc.ClientStreamingClient[peerpb.MessageBatch, peerpb.Ack]
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the server ended the stream
+}
+
+func (s *openStream) broken() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// open starts a stream and a watcher that waits for the server to end it:
+// a refusal ("removed", "other cluster") arrives that way even when no
+// further Send would fail.
+func (p *peer) open() (*openStream, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := peerpb.NewPeerClient(p.conn).Messages(ctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &openStream{stream: stream, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		err := stream.RecvMsg(&peerpb.Ack{})
+		if err := FromStatus(err); errors.Is(err, ErrRemoved) || errors.Is(err, ErrClusterMismatch) {
+			p.t.lg.Warn("Peer refuses this member", zap.Uint64("peer", p.id), zap.Error(err))
+			p.t.h.ReportRemoved(err)
+		}
+	}()
+	return s, nil
+}
+
+// failed reports the peer unreachable and waits before the next attempt,
+// dropping what queued meanwhile.
 func (p *peer) failed(err error) {
 	p.t.h.ReportUnreachable(p.id)
-	if err := FromStatus(err); errors.Is(err, ErrRemoved) || errors.Is(err, ErrClusterMismatch) {
-		p.t.lg.Warn("Peer refuses this member", zap.Uint64("peer", p.id), zap.Error(err))
-		p.t.h.ReportRemoved(err)
-	}
+	p.t.lg.Debug("Sending to peer failed", zap.Uint64("peer", p.id), zap.Error(err))
 	timer := time.NewTimer(reconnectDelay)
 	defer timer.Stop()
 	for {

@@ -1,0 +1,191 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/api/peerpb"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
+)
+
+// fakeHandler records what a transport delivers and reports.
+type fakeHandler struct {
+	mu          sync.Mutex
+	got         []*raftpb.Message
+	snapReports []raft.SnapshotStatus
+	removed     map[uint64]bool
+	removedErr  error
+	notify      chan struct{}
+}
+
+func newFakeHandler() *fakeHandler {
+	return &fakeHandler{removed: map[uint64]bool{}, notify: make(chan struct{}, 1024)}
+}
+
+func (h *fakeHandler) poke() {
+	select {
+	case h.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (h *fakeHandler) Process(_ context.Context, m *raftpb.Message) error {
+	h.mu.Lock()
+	h.got = append(h.got, m)
+	h.mu.Unlock()
+	h.poke()
+	return nil
+}
+func (h *fakeHandler) ReportUnreachable(uint64) {}
+func (h *fakeHandler) ReportSnapshot(_ uint64, s raft.SnapshotStatus) {
+	h.mu.Lock()
+	h.snapReports = append(h.snapReports, s)
+	h.mu.Unlock()
+	h.poke()
+}
+func (h *fakeHandler) ReportRemoved(err error) {
+	h.mu.Lock()
+	h.removedErr = err
+	h.mu.Unlock()
+	h.poke()
+}
+func (h *fakeHandler) IsRemoved(id uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.removed[id]
+}
+func (h *fakeHandler) Members() *peerpb.MembersResponse {
+	return &peerpb.MembersResponse{ClusterId: 9, Members: []*peerpb.Member{{Id: 1, Name: "a"}}}
+}
+func (h *fakeHandler) ChangeMembers(context.Context, *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error) {
+	return nil, nodeerr.ErrLearnerNotReady
+}
+
+// waitFor polls cond on every handler event, up to 10s.
+func (h *fakeHandler) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		h.mu.Lock()
+		ok := cond()
+		h.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-h.notify:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func startGRPC(t *testing.T, id, cluster uint64, h Handler) (*GRPC, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewGRPC(GRPCConfig{Listener: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Start(h, id, cluster); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Stop)
+	return tr, "http://" + l.Addr().String()
+}
+
+func TestGRPCMessagesAndSnapshot(t *testing.T) {
+	ha, hb := newFakeHandler(), newFakeHandler()
+	a, _ := startGRPC(t, 1, 9, ha)
+	_, urlB := startGRPC(t, 2, 9, hb)
+	a.AddPeer(2, []string{urlB})
+
+	var msgs []*raftpb.Message
+	for i := range 1000 {
+		msgs = append(msgs, &raftpb.Message{Type: raftpb.MessageType_MsgApp.Enum(), From: new(uint64(1)), To: new(uint64(2)), Index: new(uint64(i))})
+	}
+	a.Send(msgs)
+	hb.waitFor(t, "1000 messages", func() bool { return len(hb.got) == 1000 })
+	for i, m := range hb.got {
+		if m.GetIndex() != uint64(i) {
+			t.Fatalf("message %d has index %d: reordered", i, m.GetIndex())
+		}
+	}
+
+	// A snapshot larger than several chunks arrives whole and is reported.
+	data := make([]byte, 3*chunkBytes+17)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	snap := &raftpb.Message{Type: raftpb.MessageType_MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
+		Snapshot: &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5)), Term: new(uint64(1))}}}
+	a.Send([]*raftpb.Message{snap})
+	ha.waitFor(t, "snapshot report", func() bool { return len(ha.snapReports) == 1 })
+	if ha.snapReports[0] != raft.SnapshotFinish {
+		t.Fatalf("snapshot report %v, want finish", ha.snapReports[0])
+	}
+	got := hb.got[len(hb.got)-1]
+	if got.GetType() != raftpb.MessageType_MsgSnap || len(got.Snapshot.Data) != len(data) || got.Snapshot.Data[len(data)-1] != data[len(data)-1] {
+		t.Fatal("snapshot arrived damaged")
+	}
+
+	members, err := a.Members(context.Background(), urlB)
+	if err != nil || members.ClusterId != 9 {
+		t.Fatalf("members = %v, %v", members, err)
+	}
+	if _, err := a.ChangeMembers(context.Background(), urlB, &nodepb.ChangeMembersRequest{}); !errors.Is(err, nodeerr.ErrLearnerNotReady) {
+		t.Fatalf("forwarded change error %v, want ErrLearnerNotReady", err)
+	}
+}
+
+func TestGRPCRefusesRemovedAndForeignMembers(t *testing.T) {
+	ha, hb, hc := newFakeHandler(), newFakeHandler(), newFakeHandler()
+	a, _ := startGRPC(t, 1, 9, ha)
+	_, urlB := startGRPC(t, 2, 9, hb)
+	c, _ := startGRPC(t, 3, 8, hc) // another cluster
+	hb.removed[1] = true
+	a.AddPeer(2, []string{urlB})
+	c.AddPeer(2, []string{urlB})
+	msg := func(from uint64) []*raftpb.Message {
+		return []*raftpb.Message{{Type: raftpb.MessageType_MsgHeartbeat.Enum(), From: new(from), To: new(uint64(2))}}
+	}
+	a.Send(msg(1))
+	ha.waitFor(t, "removed report", func() bool { return ha.removedErr != nil })
+	if !errors.Is(ha.removedErr, ErrRemoved) {
+		t.Fatalf("removed member told %v", ha.removedErr)
+	}
+	c.Send(msg(3))
+	hc.waitFor(t, "mismatch report", func() bool { return hc.removedErr != nil })
+	if !errors.Is(hc.removedErr, ErrClusterMismatch) {
+		t.Fatalf("foreign member told %v", hc.removedErr)
+	}
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if len(hb.got) != 0 {
+		t.Fatalf("refused members' messages were delivered: %v", hb.got)
+	}
+}
+
+func TestGRPCUnreachablePeerFailsSnapshot(t *testing.T) {
+	ha := newFakeHandler()
+	a, _ := startGRPC(t, 1, 9, ha)
+	// Nothing listens there; the name does not even need to resolve.
+	a.AddPeer(2, []string{"http://peer-that-does-not-exist.invalid:2380"})
+	a.Send([]*raftpb.Message{{Type: raftpb.MessageType_MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
+		Snapshot: &raftpb.Snapshot{Data: []byte("x"), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(1)), Term: new(uint64(1))}}}})
+	ha.waitFor(t, "snapshot failure", func() bool { return len(ha.snapReports) == 1 })
+	if ha.snapReports[0] != raft.SnapshotFailure {
+		t.Fatalf("report %v, want failure", ha.snapReports[0])
+	}
+}
