@@ -38,6 +38,7 @@ type options struct {
 	fencedGracePeriod      time.Duration
 	stopTimeout            time.Duration
 	version                bool
+	enablePprof            bool
 
 	// Derived by validate.
 	peers       []raftnode.Peer
@@ -76,6 +77,7 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
 	fs.DurationVar(&o.fencedGracePeriod, "fenced-grace-period", 30*time.Second, "How long a fenced node keeps serving /livez and /readyz (so Kubernetes sees why) before it exits with code 3.")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "Bound on the graceful stop after SIGTERM (leadership transfer, draining client calls).")
+	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve runtime profiling data at /debug/pprof/ on --listen-metrics-urls.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -36,7 +37,11 @@ func runNode(ctx context.Context, o options, stderr io.Writer) int {
 	probes := health.New(health.Config{Gatherer: reg})
 	// Probes first: Kubernetes sees the process (and, if it comes to it,
 	// why it is fenced) even while the node replays its WAL.
-	stopHTTP, err := serveHTTP(o.metricAddrs, probes, log)
+	var handler http.Handler = probes
+	if o.enablePprof {
+		handler = withPprof(probes)
+	}
+	stopHTTP, err := serveHTTP(o.metricAddrs, handler, log)
 	if err != nil {
 		log.Error("Failed to listen for metrics", zap.Error(err))
 		return exitFailure
@@ -232,6 +237,19 @@ func closeAll(ls []net.Listener) {
 	for _, l := range ls {
 		_ = l.Close()
 	}
+}
+
+// withPprof adds net/http/pprof's handlers under /debug/pprof/ (etcd's
+// --enable-pprof), for profiling a node under load.
+func withPprof(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // newLogger is zap's production JSON logger at the given level, on stderr.
