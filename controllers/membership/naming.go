@@ -23,17 +23,21 @@ func Ordinal(cluster, name string) int {
 	return n
 }
 
-// StatefulSetReplicas is the size the StatefulSet must have: the bootstrap
-// size until the cluster formed, then one past the highest member ordinal,
-// so pods exist exactly for members (learners included). It is derived from
-// the membership, not from the spec, which is what makes a crash between a
-// membership change and the StatefulSet resize heal by itself. Without a
-// leader the membership is unknown and the current size is kept.
-func StatefulSetReplicas(o *Observed, bootstrapSize int) int {
+// StatefulSetReplicas is the size the StatefulSet must have: the recorded
+// (bootstrap) size until the cluster formed, then one past the highest
+// member ordinal, so pods exist exactly for members (learners included).
+// It is derived from the membership, not from the spec, which is what makes
+// a crash between a membership change and the StatefulSet resize heal by
+// itself. Without a leader the membership is unknown: the current size is
+// kept, or the recorded one if the StatefulSet is gone.
+func StatefulSetReplicas(o *Observed, recorded int) int {
 	if !o.Bootstrapped {
-		return bootstrapSize
+		return recorded
 	}
 	if o.LeaderID == 0 || len(o.Members) == 0 {
+		if o.StatefulSetReplicas == 0 {
+			return recorded
+		}
 		return o.StatefulSetReplicas
 	}
 	highest := -1

@@ -1,0 +1,83 @@
+// Command operator runs the kuberaft operator: the RaftCluster controller
+// in a controller-runtime manager, with metrics, health probes and leader
+// election.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers"
+	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/controllers/specs"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "operator:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	metricsAddr, probeAddr, clusterDomain string
+	leaderElect                           bool
+	callTimeout, changeTimeout            time.Duration
+}
+
+func run() error {
+	var o options
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect one active operator among replicas.")
+	flag.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "DNS suffix of the Kubernetes cluster.")
+	flag.DurationVar(&o.callTimeout, "node-call-timeout", nodeclient.DefaultCallTimeout, "Timeout of one status call to a node.")
+	flag.DurationVar(&o.changeTimeout, "node-change-timeout", nodeclient.DefaultChangeTimeout, "Timeout of one membership change or leader move.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(raftv1alpha1.AddToScheme(scheme))
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         o.leaderElect,
+		LeaderElectionID:       "operator.raft.kuberaft.io",
+	})
+	if err != nil {
+		return fmt.Errorf("cannot create manager: %w", err)
+	}
+	nodes := nodeclient.NewGRPC(nodeclient.Options{ClusterDomain: o.clusterDomain, CallTimeout: o.callTimeout, ChangeTimeout: o.changeTimeout})
+	defer func() { _ = nodes.Close() }()
+	r := &controllers.RaftClusterReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("raftcluster-controller"),
+		Nodes: nodes, Specs: specs.Options{ClusterDomain: o.clusterDomain},
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.Info("Starting manager", "clusterDomain", o.clusterDomain, "leaderElect", o.leaderElect)
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

@@ -1,0 +1,136 @@
+// Package controllers reconciles RaftClusters. It only orchestrates: it
+// observes the cluster once per loop, keeps the owned objects in shape,
+// asks the membership planner for the next step and carries that step out
+// through the NodeClient. Decisions live in controllers/membership, object
+// shapes in controllers/specs, conditions in controllers/status.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/controllers/specs"
+)
+
+// Requeue periods. Node state (leader, progress) is not watched, so a
+// converged cluster is still re-observed every ResyncPeriod.
+const (
+	ActedRequeue   = 1 * time.Second
+	WaitingRequeue = 2 * time.Second
+	ResyncPeriod   = 15 * time.Second
+)
+
+// RaftClusterReconciler reconciles RaftCluster objects.
+type RaftClusterReconciler struct {
+	client.Client
+	Scheme   *runtime.Scheme
+	Recorder events.EventRecorder
+	// Nodes reaches the raft nodes; a fake in unit tests.
+	Nodes nodeclient.NodeClient
+	// Specs are the operator-wide settings of the object builders.
+	Specs specs.Options
+	// Failpoint, when set, is called with a name at each point between the
+	// non-atomic halves of a change (see failpoints.go). Tests make it
+	// panic to simulate an operator crash there; it is nil in production.
+	Failpoint func(name string)
+	// Now returns the current time; tests may fix it.
+	Now func() time.Time
+}
+
+// phase is one named step of a loop. A non-zero Result or an error ends
+// the loop.
+type phase struct {
+	name string
+	run  func(ctx context.Context, s *reconcileState) (ctrl.Result, error)
+}
+
+// +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile observes the cluster, keeps its objects in shape and takes at
+// most one membership step. Status is written once, at the end.
+func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	rc := &raftv1alpha1.RaftCluster{}
+	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // owned objects go with it (owner references)
+	}
+	s := newReconcileState(rc)
+	defer func() {
+		// A crash (a panic, or a failpoint in tests) must write nothing
+		// more, exactly as a killed process would; re-panic so that
+		// controller-runtime reports it.
+		if p := recover(); p != nil {
+			panic(p)
+		}
+		err = r.writeStatus(ctx, s, err)
+	}()
+	for _, p := range []phase{
+		{"observe", r.observe},
+		{"ensureObjects", r.ensureObjects},
+		{"labelRoles", r.labelRoles},
+		{"cleanupVolumes", r.cleanupVolumes},
+		{"reconcileMembership", r.reconcileMembership},
+	} {
+		start := time.Now()
+		res, err = p.run(ctx, s)
+		observePhase(p.name, start, err)
+		if err != nil || !res.IsZero() {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// errTerminal marks a misconfiguration that retrying cannot fix.
+var errTerminal = errors.New("cannot reconcile")
+
+// SetupWithManager registers the controller: it owns the objects it
+// creates and watches the member pods (owned by the StatefulSet) through
+// their cluster label.
+func (r *RaftClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&raftv1alpha1.RaftCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
+		Named("raftcluster").
+		Complete(r)
+}
+
+func podToCluster(_ context.Context, o client.Object) []reconcile.Request {
+	name, ok := o.GetLabels()[specs.LabelCluster]
+	if !ok || o.GetLabels()[specs.LabelName] != specs.AppName {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: name}}}
+}

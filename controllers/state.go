@@ -1,0 +1,54 @@
+package controllers
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/membership"
+	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+)
+
+// reconcileState is everything one loop knows. The observe phase fills it
+// once; later phases read it and only note what they did.
+type reconcileState struct {
+	// rc is the RaftCluster as fetched at the start of the loop.
+	rc *raftv1alpha1.RaftCluster
+
+	// Filled by observe.
+	observed  bool
+	sts       *appsv1.StatefulSet
+	pods      map[int]*corev1.Pod
+	pvcs      map[int]*corev1.PersistentVolumeClaim
+	bootstrap *corev1.ConfigMap
+	// statuses are the answers of the nodes, by pod name.
+	statuses map[string]*nodeclient.Status
+	// leader is the leader's own status (with progress), nil when unknown.
+	leader *nodeclient.Status
+	// obs is the planner's view of all of the above.
+	obs membership.Observed
+	// fenced names the pods whose node refuses to start.
+	fenced []string
+
+	// Filled by ensureObjects: the StatefulSet size decided this loop.
+	stsReplicas int
+
+	// Filled by reconcileMembership.
+	step membership.Step
+	// terminal is set when the loop ended on a misconfiguration.
+	terminal error
+}
+
+func newReconcileState(rc *raftv1alpha1.RaftCluster) *reconcileState {
+	return &reconcileState{
+		rc:       rc,
+		pods:     map[int]*corev1.Pod{},
+		pvcs:     map[int]*corev1.PersistentVolumeClaim{},
+		statuses: map[string]*nodeclient.Status{},
+	}
+}
+
+// spec is the planner's view of the desired state.
+func (s *reconcileState) spec() membership.Spec {
+	return membership.Spec{Replicas: int(s.rc.DesiredReplicas()), Paused: s.rc.Spec.Paused, Name: s.rc.Name}
+}
