@@ -59,6 +59,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	n.forwardReadStates(rd.ReadStates)
 	isLeader := n.Leader() == n.id
+	n.refreshSnapshots(rd.Messages)
 	if isLeader {
 		n.tr.Send(rd.Messages)
 	}
@@ -138,6 +139,35 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 		return &nodeerr.ErrFenced{Reason: fmt.Sprintf("member %x was removed from the cluster", n.id)}
 	}
 	return n.disk.Release(snap)
+}
+
+// refreshSnapshots replaces the stored snapshot of each outgoing MsgSnap
+// with the state machine as applied now, and its ConfState, as etcd does
+// (createMergedSnapshotMessage). The stored snapshot can predate the conf
+// change that added the receiver, and a follower refuses a snapshot whose
+// ConfState does not include it ("attempted to restore snapshot but it is
+// not in the ConfState"). State and ConfState are read together in the
+// Ready loop, so they are consistent; the applied index is at least the
+// stored snapshot's.
+func (n *Node) refreshSnapshots(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		if m.GetType() != raftpb.MessageType_MsgSnap {
+			continue
+		}
+		applied := n.applied.Load()
+		term, err := n.ms.Term(applied)
+		if err != nil {
+			n.lg.Warn("Sending the stored snapshot", zap.Error(err))
+			continue
+		}
+		data, err := n.kv.Snapshot()
+		if err != nil {
+			n.lg.Warn("Sending the stored snapshot", zap.Error(err))
+			continue
+		}
+		m.Snapshot = &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{
+			Index: new(applied), Term: new(term), ConfState: n.currentConfState()}}
+	}
 }
 
 func hasConfChange(ents []*raftpb.Entry) bool {
