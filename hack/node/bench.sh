@@ -7,7 +7,9 @@
 # Env:   BENCH_OUT (default .cache/bench), BENCH_DATA (default: a temp dir
 #        under BENCH_OUT; put it on the disk you want to measure),
 #        KVBENCH_FLAGS (extra kvbench run flags, e.g. "--put-total=5000"),
-#        HEARTBEAT_MS (100), ELECTION_MS (1000), SNAPSHOT_COUNT (10000).
+#        HEARTBEAT_MS (100), ELECTION_MS (1000), SNAPSHOT_COUNT (10000),
+#        BENCH_ROUNDS (1): rounds of raftnode-then-etcd; more rounds show how
+#        much a shared machine's background load moves the numbers.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -44,10 +46,10 @@ stop_members() {
 }
 trap 'stop_members; rm -rf "$DATA"' EXIT
 
-# run_cluster NAME BINARY: start 3 members with identical flags, wait until a
+# run_cluster NAME BINARY OUT.json: start 3 members with identical flags, wait until a
 # put commits, run kvbench, stop the members.
 run_cluster() {
-  local name=$1 bin=$2 i cluster="" endpoints=""
+  local name=$1 bin=$2 out=$3 i cluster="" endpoints=""
   for i in 0 1 2; do
     cluster+="${cluster:+,}m$i=http://127.0.0.1:${PEER_PORTS[$i]}"
     endpoints+="${endpoints:+,}127.0.0.1:${CLIENT_PORTS[$i]}"
@@ -67,13 +69,20 @@ run_cluster() {
   log "$name: waiting for a writable cluster at $endpoints"
   "$OUT/bin/kvbench" wait --endpoints "$endpoints" --timeout 60s
   # shellcheck disable=SC2086 # KVBENCH_FLAGS is a list of flags
-  "$OUT/bin/kvbench" run --name "$name" --endpoints "$endpoints" --out "$OUT/$name.json" ${KVBENCH_FLAGS:-} >/dev/null
+  "$OUT/bin/kvbench" run --name "$name" --endpoints "$endpoints" --out "$out" ${KVBENCH_FLAGS:-} >/dev/null
   stop_members
 }
 
-run_cluster raftnode "$OUT/bin/raftnode"
-run_cluster etcd "$ETCD_BIN_DIR/etcd"
+ROUNDS=${BENCH_ROUNDS:-1}
+for r in $(seq "$ROUNDS"); do
+  rm -rf "${DATA:?}"/*
+  run_cluster raftnode "$OUT/bin/raftnode" "$OUT/raftnode-$r.json"
+  run_cluster etcd "$ETCD_BIN_DIR/etcd" "$OUT/etcd-$r.json"
+done
 echo
 echo "make bench: 3 members each on 127.0.0.1, heartbeat ${HEARTBEAT_MS} ms, election ${ELECTION_MS} ms, snapshot-count ${SNAPSHOT_COUNT}"
-echo "etcd: $("$ETCD_BIN_DIR/etcd" --version | head -1); machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); data on $(df -h --output=source,fstype "$DATA" | tail -1)"
-"$OUT/bin/kvbench" compare "$OUT/raftnode.json" "$OUT/etcd.json"
+echo "etcd: $("$ETCD_BIN_DIR/etcd" --version | head -1); machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); data on $(df -h --output=source,fstype "$DATA" | tail -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$ROUNDS"); do
+  echo "-- round $r"
+  "$OUT/bin/kvbench" compare "$OUT/raftnode-$r.json" "$OUT/etcd-$r.json"
+done
