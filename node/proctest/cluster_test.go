@@ -42,12 +42,13 @@ type cluster struct {
 	t       *testing.T
 	root    string
 	members []*member
+	token   string // --initial-cluster-token
 }
 
 // newCluster starts n members as a new cluster and waits for a leader.
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	c := &cluster{t: t, root: t.TempDir()}
+	c := &cluster{t: t, root: t.TempDir(), token: "proctest"}
 	for i := range n {
 		c.members = append(c.members, c.newMember(fmt.Sprintf("m%d", i)))
 	}
@@ -87,7 +88,7 @@ func (c *cluster) start(m *member, state, initialCluster string) {
 		"--listen-peer-urls", m.peerURL(), "--initial-advertise-peer-urls", m.peerURL(),
 		"--listen-metrics-urls", m.metricsURL(),
 		"--initial-cluster", initialCluster, "--initial-cluster-state", state,
-		"--initial-cluster-token", "proctest", "--fenced-grace-period=1s",
+		"--initial-cluster-token", c.token, "--fenced-grace-period=1s",
 	}, testFlags...)
 	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -137,6 +137,8 @@ func testMemberLifecycle(t *testing.T, c *cluster, cli *clientv3.Client) {
 	}
 	c.start(nm, "existing", c.initialCluster(nm))
 	c.members = append(c.members, nm)
+	// A learner is live but not ready: it must not take client traffic.
+	pollReadyz(t, nm, "[-]non_learner failed", 20*time.Second)
 	// Promotion succeeds once the learner caught up (≥ 90 % of the leader's
 	// match index); until then etcd's "not in sync" error says retry.
 	deadline := time.Now().Add(30 * time.Second)

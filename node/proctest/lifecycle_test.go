@@ -140,3 +140,29 @@ func checkGRPCHealth(t *testing.T, m *member, want healthpb.HealthCheckResponse_
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestForeignDataDirIsFenced: a member restarted on a data dir of another
+// cluster (here: another --initial-cluster-token) refuses to start and
+// exits with code 3 without touching anything.
+func TestForeignDataDirIsFenced(t *testing.T) {
+	c := newCluster(t, 1)
+	m := c.members[0]
+	if err := c.stop(m, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	c.token = "another-cluster"
+	c.start(m, "new", c.initialCluster())
+	body := pollReadyz(t, m, "not_fenced failed", 10*time.Second)
+	if !strings.Contains(body, "token") {
+		t.Errorf("/readyz does not say why:\n%s", body)
+	}
+	select {
+	case <-m.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("fenced member did not exit")
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(m.exitErr, &exitErr) || exitErr.ExitCode() != exitFenced {
+		t.Fatalf("exit = %v, want code %d", m.exitErr, exitFenced)
+	}
+}
