@@ -25,6 +25,9 @@ func (n *Node) ChangeMembers(ctx context.Context, req *nodepb.ChangeMembersReque
 	if len(req.Changes) == 0 {
 		return nil, fmt.Errorf("%w: no changes", nodeerr.ErrInvalidChange)
 	}
+	if err := n.waitLeader(ctx); err != nil {
+		return nil, err
+	}
 	lead := n.Leader()
 	switch lead {
 	case 0:

@@ -32,13 +32,13 @@ func (n *Node) propose(ctx context.Context, cmd *statepb.Command) (proto.Message
 	if uint(len(data)) > n.cfg.MaxRequestBytes {
 		return nil, nodeerr.ErrRequestTooLarge
 	}
-	lead, _, leaderChanged := n.leaderState()
-	if lead == 0 {
-		n.metrics.ProposalsFailed.Inc()
-		return nil, nodeerr.ErrNoLeader
-	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
+	if err := n.waitLeader(ctx); err != nil {
+		n.metrics.ProposalsFailed.Inc()
+		return nil, err
+	}
+	_, _, leaderChanged := n.leaderState()
 	ch := n.wait.Register(cmd.RequestId)
 	if err := n.raft.Propose(ctx, data); err != nil {
 		n.wait.Trigger(cmd.RequestId, nil)
@@ -81,6 +81,33 @@ func (n *Node) proposeError(err error) error {
 		return nodeerr.ErrTimeout
 	}
 	return err
+}
+
+// waitLeader waits, up to two election timeouts, for a leader to be known:
+// a node that just started or just lost its leader learns the next one
+// within that time, and failing at once would only make clients retry.
+func (n *Node) waitLeader(ctx context.Context) error {
+	var timeout <-chan time.Time
+	for {
+		lead, _, changed := n.leaderState()
+		if lead != 0 {
+			return nil
+		}
+		if timeout == nil {
+			t := time.NewTimer(2 * n.cfg.ElectionTimeout)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return nodeerr.ErrNoLeader
+		case <-ctx.Done():
+			return n.ctxError(ctx)
+		case <-n.stopc:
+			return n.stopped()
+		}
+	}
 }
 
 // ctxError maps a finished context: the caller's cancellation stays

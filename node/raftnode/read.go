@@ -78,10 +78,12 @@ func (n *Node) readLoop() {
 // #20418 / PR #21399), and a leader change aborts the round: the index
 // might come from a deposed leader.
 func (n *Node) requestReadIndex() (uint64, error) {
-	lead, _, leaderChanged := n.leaderState()
-	if lead == 0 {
-		return 0, nodeerr.ErrNoLeader
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	defer cancel()
+	if err := n.waitLeader(ctx); err != nil {
+		return 0, err
 	}
+	_, _, leaderChanged := n.leaderState()
 	deadline := time.NewTimer(n.cfg.RequestTimeout)
 	defer deadline.Stop()
 	sent := map[uint64]bool{}
