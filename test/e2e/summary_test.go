@@ -111,7 +111,9 @@ func (sc *scenario) dump() {
 		}
 		return out
 	}
-	opLogs := k("-n", sc.s.opNS, "logs", "-l", "app.kubernetes.io/component=operator", "--tail=2000", "--all-containers", "--prefix")
+	// Every pod in the operator namespace: the helm and the kustomize
+	// installs label their operator differently.
+	opLogs := k("-n", sc.s.opNS, "logs", "-l", "app.kubernetes.io/name", "--tail=2000", "--all-containers", "--prefix", "--max-log-requests=10")
 	sc.s.writeArtifact(dir, "operator.log", opLogs)
 	sc.s.writeArtifact(dir, "events.txt", k("-n", sc.ns, "get", "events", "--sort-by=.lastTimestamp")+
 		"\n--- operator namespace ---\n"+k("-n", sc.s.opNS, "get", "events", "--sort-by=.lastTimestamp"))
