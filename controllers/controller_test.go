@@ -1,0 +1,78 @@
+package controllers_test
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/specs"
+)
+
+func TestBootstrapCreatesOneClusterAndReportsStatus(t *testing.T) {
+	e := newEnv(t, 3)
+	loops := e.converge(20)
+	t.Logf("converged in %d loops", loops)
+
+	cm := &corev1.ConfigMap{}
+	if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: testNS, Name: "kv-bootstrap"}, cm); err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.Data[specs.KeyInitialClusterState]; got != specs.StateExisting {
+		t.Errorf("bootstrap state = %q, want existing once the cluster formed", got)
+	}
+	if got := cm.Data[specs.KeyInitialClusterToken]; got != "kv-rc-uid-1" {
+		t.Errorf("token = %q, want it derived from the UID", got)
+	}
+	rc := e.get()
+	st := rc.Status
+	if st.Replicas != 3 || st.ReadyReplicas != 3 || st.FailureTolerance != 1 || st.CurrentVersion != "v1" || st.Leader == "" {
+		t.Errorf("status = %+v", st)
+	}
+	if st.ObservedGeneration != rc.Generation {
+		t.Errorf("observedGeneration = %d, want %d", st.ObservedGeneration, rc.Generation)
+	}
+	if st.Selector != "app.kubernetes.io/name=raftnode,raft.kuberaft.io/cluster=kv" {
+		t.Errorf("selector = %q", st.Selector)
+	}
+	if len(st.Members) != 3 {
+		t.Fatalf("members = %+v", st.Members)
+	}
+	leaders := 0
+	for name, pod := range e.pods() {
+		role := pod.Labels[specs.LabelRole]
+		if role == specs.RoleLeader {
+			leaders++
+			if name != st.Leader {
+				t.Errorf("pod %s labelled leader, status says %s", name, st.Leader)
+			}
+		} else if role != specs.RoleFollower {
+			t.Errorf("pod %s role label = %q", name, role)
+		}
+	}
+	if leaders != 1 {
+		t.Errorf("%d pods labelled leader, want 1", leaders)
+	}
+	pdb := &policyv1.PodDisruptionBudget{}
+	if err := e.c.Get(e.ctx, e.key, pdb); err != nil {
+		t.Fatal(err)
+	}
+	if pdb.Spec.MinAvailable.IntValue() != 2 {
+		t.Errorf("PDB minAvailable = %v, want 2 (quorum of 3)", pdb.Spec.MinAvailable)
+	}
+	for _, name := range []string{"kv", "kv-peer", "kv-leader"} {
+		if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: testNS, Name: name}, &corev1.Service{}); err != nil {
+			t.Errorf("Service %s: %v", name, err)
+		}
+	}
+	if !meta.IsStatusConditionFalse(st.Conditions, raftv1alpha1.ConditionDegraded) {
+		t.Errorf("Degraded = %+v", rc.Condition(raftv1alpha1.ConditionDegraded))
+	}
+	if got := strings.Join(e.actions(), "\n"); !strings.Contains(got, "Bootstrapped") {
+		t.Errorf("no Bootstrapped event in\n%s", got)
+	}
+}

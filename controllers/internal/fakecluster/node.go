@@ -1,0 +1,180 @@
+package fakecluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kuberaft/kuberaft/controllers/membership"
+	"github.com/kuberaft/kuberaft/controllers/specs"
+)
+
+// syncNode (re)starts the node process of pod unless it is running: a
+// crashed container is restarted every tick, like a kubelet without backoff.
+func (f *Cluster) syncNode(ctx context.Context, pod *corev1.Pod) error {
+	nd := f.nodes[pod.Name]
+	if nd == nil || nd.podUID != pod.UID {
+		nd = &node{podUID: pod.UID, image: pod.Spec.Containers[0].Image}
+		f.nodes[pod.Name] = nd
+	}
+	if nd.running {
+		nd.ticks++
+		return nil
+	}
+	var pvc corev1.PersistentVolumeClaim
+	if err := f.c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: specs.PVCName(pod.Name)}, &pvc); err != nil {
+		return client.IgnoreNotFound(err) // no volume: the pod stays Pending
+	}
+	vol := f.volumes[pvc.UID]
+	names, state, err := f.bootstrapConfig(ctx)
+	if apierrors.IsNotFound(err) {
+		nd.exit = exitNotMember
+		return nil
+	} else if err != nil {
+		return err
+	}
+	f.start(nd, pod.Name, vol, names, state)
+	return nil
+}
+
+// start decides, as the real node does, whether the process may run:
+// bootstrap members with empty data create the cluster; otherwise empty
+// data joins only as a learner added by name; existing data must belong
+// to a current member of this name and cluster, or the node is fenced.
+func (f *Cluster) start(nd *node, name string, vol *volume, initial []string, state string) {
+	run := func(id uint64) {
+		nd.id, nd.running, nd.exit, nd.ticks = id, true, 0, 0
+		vol.memberID, vol.clusterID = id, f.clusterID
+	}
+	if vol.memberID == 0 {
+		if state == specs.StateNew && slices.Contains(initial, name) {
+			if len(f.members) == 0 {
+				for i, n := range initial {
+					f.members[uint64(i+1)] = &member{id: uint64(i + 1), name: n, peerURL: "http://" + n}
+				}
+			}
+			if m := f.byName(name); m != nil {
+				run(m.id)
+				return
+			}
+		}
+		switch m := f.byName(name); {
+		case m == nil:
+			nd.exit = exitNotMember
+		case !m.learner:
+			nd.exit = exitFenced // empty data while the cluster records a voter
+		default:
+			m.match = 0
+			run(m.id)
+		}
+		return
+	}
+	if m := f.members[vol.memberID]; vol.clusterID == f.clusterID && m != nil && m.name == name {
+		run(m.id)
+		return
+	}
+	nd.exit = exitFenced
+}
+
+func (f *Cluster) byName(name string) *member {
+	for _, m := range f.members {
+		if m.name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// nodeOf returns the running node of member id.
+func (f *Cluster) nodeOf(id uint64) *node {
+	for _, nd := range f.nodes {
+		if nd.running && nd.id == id {
+			return nd
+		}
+	}
+	return nil
+}
+
+func (f *Cluster) voters() []*member {
+	var out []*member
+	for _, m := range f.members {
+		if !m.learner {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b *member) int { return membership.Ordinal(f.name, a.name) - membership.Ordinal(f.name, b.name) })
+	return out
+}
+
+func (f *Cluster) runningVoters(vs []*member) int {
+	n := 0
+	for _, m := range vs {
+		if f.nodeOf(m.id) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// tickRaft elects a leader when there is none (the running voter with the
+// lowest ordinal, once a quorum runs), commits one entry when a quorum
+// runs, and advances replication: voters at once, a learner one tick after
+// it started (it has to catch up first).
+func (f *Cluster) tickRaft() {
+	vs := f.voters()
+	quorate := len(vs) > 0 && f.runningVoters(vs) >= membership.Quorum(len(vs))
+	if f.leader != 0 && (f.nodeOf(f.leader) == nil || f.members[f.leader] == nil || f.members[f.leader].learner) {
+		f.leader = 0
+	}
+	if f.leader == 0 && quorate {
+		for _, m := range vs {
+			if f.nodeOf(m.id) != nil {
+				f.leader = m.id
+				f.term++
+				break
+			}
+		}
+	}
+	if f.leader == 0 || !quorate {
+		return
+	}
+	f.commit++
+	for _, m := range f.members {
+		if nd := f.nodeOf(m.id); nd != nil && (!m.learner || nd.ticks >= 1) {
+			m.match = f.commit
+		}
+	}
+}
+
+func (f *Cluster) writePodStatus(ctx context.Context, pod *corev1.Pod) error {
+	nd := f.nodes[pod.Name]
+	if nd == nil {
+		return nil
+	}
+	cs := corev1.ContainerStatus{Name: specs.ContainerName, Image: nd.image}
+	st := corev1.PodStatus{Phase: corev1.PodRunning, PodIP: fmt.Sprintf("10.0.0.%d", membership.Ordinal(f.name, pod.Name)+10)}
+	ready := corev1.ConditionFalse
+	switch {
+	case nd.running:
+		cs.State.Running = &corev1.ContainerStateRunning{}
+		cs.Ready, ready = true, corev1.ConditionTrue
+	case nd.exit != 0:
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
+		cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: nd.exit}
+	default:
+		st.Phase, st.PodIP = corev1.PodPending, ""
+	}
+	st.ContainerStatuses = []corev1.ContainerStatus{cs}
+	st.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: ready, LastTransitionTime: metav1.Now()}}
+	latest := &corev1.Pod{}
+	if err := f.c.Get(ctx, client.ObjectKeyFromObject(pod), latest); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	latest.Status = st
+	return f.c.Status().Update(ctx, latest)
+}

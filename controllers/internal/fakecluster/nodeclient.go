@@ -1,0 +1,211 @@
+package fakecluster
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kuberaft/kuberaft/controllers/membership"
+	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+)
+
+var _ nodeclient.NodeClient = (*Cluster)(nil)
+
+var errUnavailable = status.Error(codes.Unavailable, "connection refused")
+
+// running returns the running node of pod, or an Unavailable error.
+func (f *Cluster) running(pod string) (*node, error) {
+	nd := f.nodes[pod]
+	if nd == nil || !nd.running || f.Unreachable[pod] {
+		return nil, errUnavailable
+	}
+	return nd, nil
+}
+
+// Status implements nodeclient.NodeClient.
+func (f *Cluster) Status(_ context.Context, ep nodeclient.Endpoint) (*nodeclient.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	nd, err := f.running(ep.Pod)
+	if err != nil {
+		return nil, err
+	}
+	m := f.members[nd.id]
+	st := &nodeclient.Status{ID: nd.id, Name: ep.Pod, Leader: f.leader, Term: f.term, Commit: f.commit, Applied: f.commit,
+		Members: f.memberList(), ClusterID: f.clusterID, Version: imageTag(nd.image), Role: "Follower"}
+	switch {
+	case m == nil:
+		st.Role = "Follower"
+	case nd.id == f.leader:
+		st.Role = "Leader"
+		st.Progress = map[uint64]nodeclient.Progress{}
+		for _, mm := range f.members {
+			st.Progress[mm.id] = nodeclient.Progress{Match: mm.match, IsLearner: mm.learner, RecentActive: f.nodeOf(mm.id) != nil}
+		}
+	case m.learner:
+		st.Role = "Learner"
+	}
+	for _, mm := range f.members {
+		if mm.learner {
+			st.Learners = append(st.Learners, mm.id)
+		} else {
+			st.Voters = append(st.Voters, mm.id)
+		}
+	}
+	return st, nil
+}
+
+func imageTag(image string) string {
+	if i := strings.LastIndex(image, ":"); i >= 0 {
+		return image[i+1:]
+	}
+	return image
+}
+
+func (f *Cluster) memberList() []nodeclient.Member {
+	out := make([]nodeclient.Member, 0, len(f.members))
+	for _, m := range f.members {
+		out = append(out, nodeclient.Member{ID: m.id, Name: m.name, PeerURLs: []string{m.peerURL}, IsLearner: m.learner})
+	}
+	slices.SortFunc(out, func(a, b nodeclient.Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// MemberList implements nodeclient.NodeClient.
+func (f *Cluster) MemberList(_ context.Context, ep nodeclient.Endpoint) ([]nodeclient.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.running(ep.Pod); err != nil {
+		return nil, err
+	}
+	return f.memberList(), nil
+}
+
+func (f *Cluster) leaderAt(pod string) error {
+	nd, err := f.running(pod)
+	if err != nil {
+		return err
+	}
+	if nd.id != f.leader || f.leader == 0 {
+		return rpctypes.ErrGRPCNotLeader
+	}
+	return nil
+}
+
+// ChangeMembers implements nodeclient.NodeClient: the changes apply
+// atomically, with the node's checks (learner in sync, leader not removed,
+// names unique) and a quorum of running voters in both the old and the
+// new configuration, as a joint change needs.
+func (f *Cluster) ChangeMembers(_ context.Context, leader nodeclient.Endpoint, changes []nodeclient.Change) ([]nodeclient.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Calls = append(f.Calls, "ChangeMembers"+describe(changes))
+	if err := f.leaderAt(leader.Pod); err != nil {
+		return nil, err
+	}
+	next := map[uint64]*member{}
+	for id, m := range f.members {
+		c := *m
+		next[id] = &c
+	}
+	for _, ch := range changes {
+		if err := f.apply(next, ch); err != nil {
+			return nil, err
+		}
+	}
+	if !f.quorate(f.members) || !f.quorate(next) {
+		return nil, rpctypes.ErrGRPCTimeout
+	}
+	f.members = next
+	f.VoterCounts = append(f.VoterCounts, len(f.voters()))
+	return f.memberList(), nil
+}
+
+func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
+	switch ch.Type {
+	case nodeclient.AddLearner:
+		for _, m := range next {
+			if m.name == ch.Name {
+				return status.Error(codes.FailedPrecondition, "kuberaft: member name already exists")
+			}
+		}
+		f.nextID++
+		next[f.nextID] = &member{id: f.nextID, name: ch.Name, peerURL: strings.Join(ch.PeerURLs, ","), learner: true}
+	case nodeclient.Promote:
+		m := next[ch.ID]
+		switch {
+		case m == nil:
+			return rpctypes.ErrGRPCMemberNotFound
+		case !m.learner:
+			return rpctypes.ErrGRPCMemberNotLearner
+		case m.match*10 < f.commit*9:
+			return rpctypes.ErrGRPCLearnerNotReady
+		}
+		m.learner = false
+	case nodeclient.Remove:
+		if next[ch.ID] == nil {
+			return rpctypes.ErrGRPCMemberNotFound
+		}
+		if ch.ID == f.leader {
+			return status.Error(codes.FailedPrecondition, "kuberaft: cannot remove or demote the leader; transfer leadership first")
+		}
+		delete(next, ch.ID)
+	default:
+		return status.Error(codes.InvalidArgument, "kuberaft: invalid membership change")
+	}
+	return nil
+}
+
+func (f *Cluster) quorate(ms map[uint64]*member) bool {
+	voters, up := 0, 0
+	for _, m := range ms {
+		if !m.learner {
+			voters++
+			if f.nodeOf(m.id) != nil {
+				up++
+			}
+		}
+	}
+	return voters > 0 && up >= membership.Quorum(voters)
+}
+
+// MoveLeader implements nodeclient.NodeClient.
+func (f *Cluster) MoveLeader(_ context.Context, leader nodeclient.Endpoint, target uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Calls = append(f.Calls, fmt.Sprintf("MoveLeader(%s)", f.nameOf(target)))
+	if err := f.leaderAt(leader.Pod); err != nil {
+		return err
+	}
+	m := f.members[target]
+	if m == nil || m.learner || f.nodeOf(target) == nil {
+		return rpctypes.ErrGRPCBadLeaderTransferee
+	}
+	f.leader = target
+	f.term++
+	return nil
+}
+
+func (f *Cluster) nameOf(id uint64) string {
+	if m := f.members[id]; m != nil {
+		return m.name
+	}
+	return fmt.Sprintf("%x", id)
+}
+
+func describe(changes []nodeclient.Change) string {
+	parts := make([]string, len(changes))
+	for i, ch := range changes {
+		if ch.Type == nodeclient.AddLearner {
+			parts[i] = fmt.Sprintf("%s(%s)", ch.Type, ch.Name)
+		} else {
+			parts[i] = fmt.Sprintf("%s(%x)", ch.Type, ch.ID)
+		}
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
