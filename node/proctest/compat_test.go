@@ -86,6 +86,13 @@ func TestEtcdClientCompatibility(t *testing.T) {
 		if _, err := cli.MemberRemove(ctx, 0xdead); !errors.Is(err, rpctypes.ErrMemberNotFound) {
 			t.Errorf("remove unknown member: %v, want rpctypes.ErrMemberNotFound", err)
 		}
+		_, err := cli.Txn(ctx).Then(clientv3.OpPut("dup", "1"), clientv3.OpPut("dup", "2")).Commit()
+		if !errors.Is(err, rpctypes.ErrDuplicateKey) {
+			t.Errorf("txn putting a key twice: %v, want rpctypes.ErrDuplicateKey", err)
+		}
+		if get, err := cli.Get(ctx, "dup"); err != nil || len(get.Kvs) != 0 {
+			t.Errorf("rejected txn was written: %v, %v", get, err)
+		}
 		if get, err := cli.Get(ctx, "big"); err != nil || len(get.Kvs) != 0 {
 			t.Errorf("rejected put was written: %v, %v", get, err)
 		}
