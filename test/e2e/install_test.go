@@ -54,18 +54,23 @@ func (s *suite) renderedDeployments(t *testing.T, dir string) [][2]string {
 // `kubectl delete -k` removes it again before the helm install.
 func testKustomizeInstall(t *testing.T) {
 	s := env
-	sc := s.newScenario(t, "kustomize")
 	dir := s.kustomizeDir()
 	deps := s.renderedDeployments(t, dir)
+	var sc *scenario
+	// Registered before the scenario's own cleanup so that it runs after
+	// the failure dump (which needs this operator's logs). Always remove
+	// this operator: a second one would fight the helm one.
 	t.Cleanup(func() {
-		// Always remove this operator: a second one would fight the helm one.
-		s.deleteNamespace(t, sc.ns)
+		if sc != nil {
+			s.deleteNamespace(t, sc.ns)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		if _, err := s.kubectlRun(ctx, "", "delete", "-k", dir, "--ignore-not-found", "--wait", "--timeout=4m"); err != nil {
 			t.Errorf("kubectl delete -k: %v", err)
 		}
 	})
+	sc = s.newScenario(t, "kustomize")
 	begin := time.Now()
 	s.mustKubectl(t, "", "apply", "--server-side", "-k", dir)
 	for _, d := range deps {
