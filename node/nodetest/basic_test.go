@@ -28,6 +28,7 @@ func TestBasicPutGet(t *testing.T) {
 		}
 	}
 	hist.CheckLinearizable(t, 10*time.Second)
+	c.CheckReplicasAgree(5 * time.Second)
 	// Every member applied the same state.
 	c.Eventually(5*time.Second, "all members to apply", func() bool {
 		var revs []int64

@@ -337,3 +337,39 @@ func (c *Cluster) AddMember(ctx context.Context, name string) (int, error) {
 	i := len(c.Members()) - 1
 	return i, c.Start(i, raftnode.ClusterStateExisting)
 }
+
+// CheckReplicasAgree waits until every running member applied the same
+// index and checks that their state machines are identical then.
+func (c *Cluster) CheckReplicasAgree(timeout time.Duration) {
+	c.t.Helper()
+	var last string
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var applied []uint64
+		var sums [][32]byte
+		for _, n := range c.Running() {
+			a, s, err := n.StateDigest()
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			applied, sums = append(applied, a), append(sums, s)
+		}
+		same := true
+		for i := range applied {
+			if applied[i] != applied[0] {
+				same = false
+			}
+		}
+		if same {
+			for i := range sums {
+				if sums[i] != sums[0] {
+					c.t.Fatalf("replicas diverge at applied index %d: %x vs %x", applied[0], sums[i], sums[0])
+				}
+			}
+			return
+		}
+		last = fmt.Sprint(applied)
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("replicas did not reach one applied index in %v: %s", timeout, last)
+}

@@ -67,6 +67,7 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 	}
 	c.Net.SetUnreliable(0, 0, 0)
+	c.CheckReplicasAgree(10 * time.Second)
 	// Every client's own appends must all be there, in order.
 	if !sc.randomKeys {
 		checkClientAppends(t, c, clients)

@@ -60,6 +60,8 @@ type Node struct {
 	readMu     sync.Mutex
 	readNotify *notifier
 
+	published chan struct{} // closed once publishLoop is done
+
 	stopOnce sync.Once
 	stopc    chan struct{} // closed to stop every goroutine
 	wg       sync.WaitGroup

@@ -251,30 +251,40 @@ func (n *Node) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRespon
 
 // publishLoop records this member's name and client URLs in the replicated
 // member list once it runs (members added by MemberAdd have neither; a
-// restarted member may have new client URLs). Retries until done or stop.
+// restarted member may have new client URLs), as etcd's publish does.
+// Retries until done or stop; Published tells when it is done.
 func (n *Node) publishLoop() {
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-time.After(n.cfg.ElectionTimeout):
-			case <-n.stopc:
-				return
-			}
-		}
-		if m, ok := n.kv.Member(n.id); ok && m.Name == n.cfg.Name && equalStrings(m.ClientUrls, n.cfg.AdvertiseClientURLs) {
+	for {
+		m, ok := n.kv.Member(n.id)
+		if ok && m.Name == n.cfg.Name && equalStrings(m.ClientUrls, n.cfg.AdvertiseClientURLs) {
+			close(n.published)
 			return
 		}
-		if _, ok := n.kv.Member(n.id); !ok {
-			continue // not applied yet (a joining learner catching up)
+		n.mu.RLock()
+		confChanged := n.confChanged
+		n.mu.RUnlock()
+		if ok {
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+			_, err := n.propose(ctx, &statepb.Command{Op: &statepb.Command_Publish{Publish: &statepb.Member{Id: n.id, Name: n.cfg.Name, ClientUrls: n.cfg.AdvertiseClientURLs}}})
+			cancel()
+			if err == nil {
+				continue
+			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
-		_, err := n.propose(ctx, &statepb.Command{Op: &statepb.Command_Publish{Publish: &statepb.Member{Id: n.id, Name: n.cfg.Name, ClientUrls: n.cfg.AdvertiseClientURLs}}})
-		cancel()
-		if err == nil {
+		// Not applied yet (a joining learner catching up), or the
+		// proposal failed: wait for the next conf change or a moment.
+		select {
+		case <-confChanged:
+		case <-time.After(n.cfg.ElectionTimeout):
+		case <-n.stopc:
 			return
 		}
 	}
 }
+
+// Published is closed once this member's name and client URLs are in the
+// replicated member list (etcd's server is not ready before that either).
+func (n *Node) Published() <-chan struct{} { return n.published }
 
 func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {

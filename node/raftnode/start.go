@@ -51,7 +51,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		leaderChanged: make(chan struct{}), confChanged: make(chan struct{}), confState: &raftpb.ConfState{},
 		lastHeard: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
 		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),
-		stopc: make(chan struct{}), done: make(chan struct{}),
+		stopc: make(chan struct{}), done: make(chan struct{}), published: make(chan struct{}),
 	}
 	if n.tr, err = newTransport(cfg); err != nil {
 		return nil, err
@@ -157,10 +157,10 @@ func initialMembers(cfg Config) ([]raft.Peer, []uint64, error) {
 		if slices.Contains(ids, id) {
 			return nil, nil, fmt.Errorf("raftnode: initial cluster lists %q twice", p.Name)
 		}
+		// Every member must build byte-identical bootstrap entries (raft
+		// does not compare them), so only what all know goes in: no client
+		// URLs, which each member publishes once it runs.
 		m := &statepb.Member{Id: id, Name: p.Name, PeerUrls: p.PeerURLs}
-		if p.Name == cfg.Name {
-			m.ClientUrls = cfg.AdvertiseClientURLs
-		}
 		ctx, err := proto.Marshal(m)
 		if err != nil {
 			return nil, nil, fmt.Errorf("raftnode: marshal member: %w", err)

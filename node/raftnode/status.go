@@ -2,6 +2,8 @@ package raftnode
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"strings"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -81,4 +83,20 @@ func (n *Node) LogRange() (first, last uint64) {
 		return 0, 0
 	}
 	return first, last
+}
+
+// StateDigest is a hash of the whole state machine and the index it was
+// applied to; replicas at the same index must agree (tests compare them).
+func (n *Node) StateDigest() (applied uint64, sum [32]byte, err error) {
+	for range 100 {
+		before := n.applied.Load()
+		data, err := n.kv.Snapshot()
+		if err != nil {
+			return 0, sum, err
+		}
+		if n.applied.Load() == before {
+			return before, sha256.Sum256(data), nil
+		}
+	}
+	return 0, sum, errors.New("raftnode: state kept changing")
 }
