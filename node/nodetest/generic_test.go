@@ -16,6 +16,7 @@ type scenario struct {
 	clients     int
 	unreliable  bool          // 10% request loss, 10% reply loss, delays
 	crash       bool          // crash and restart every member after each iteration
+	crashMid    bool          // and also halfway through, while clients run
 	partitions  bool          // re-partition randomly while clients run
 	snapshotCnt uint64        // 0: default (no snapshots in these short runs)
 	randomKeys  bool          // clients share 10 random keys instead of one each
@@ -53,14 +54,7 @@ func runScenario(t *testing.T, sc scenario) {
 		runIteration(t, c, clients, sc, it)
 		c.Net.Heal()
 		if sc.crash {
-			for i := range c.Members() {
-				c.Crash(i)
-			}
-			for i := range c.Members() {
-				if err := c.Start(i, "existing"); err != nil {
-					t.Fatalf("restart member %d: %v", i, err)
-				}
-			}
+			restartAll(t, c)
 		}
 		if sc.maxLog > 0 {
 			checkLogBounded(t, c, sc.maxLog)
@@ -73,6 +67,19 @@ func runScenario(t *testing.T, sc scenario) {
 		checkClientAppends(t, c, clients)
 	}
 	hist.CheckLinearizable(t, 30*time.Second)
+}
+
+// restartAll crashes every member, then starts each again on its data.
+func restartAll(t *testing.T, c *Cluster) {
+	t.Helper()
+	for i := range c.Members() {
+		c.Crash(i)
+	}
+	for i := range c.Members() {
+		if err := c.Start(i, "existing"); err != nil {
+			t.Fatalf("restart member %d: %v", i, err)
+		}
+	}
 }
 
 // runIteration runs the clients (and the partitioner) for sc.runFor.
@@ -94,7 +101,14 @@ func runIteration(t *testing.T, c *Cluster, clients []*Client, sc scenario, it i
 			partitioner(c, stop)
 		}()
 	}
-	time.Sleep(sc.runFor * soak()) // the workload runs for this long by design
+	// The workload runs for this long by design.
+	if sc.crashMid {
+		time.Sleep(sc.runFor * soak() / 2)
+		restartAll(t, c)
+		time.Sleep(sc.runFor * soak() / 2)
+	} else {
+		time.Sleep(sc.runFor * soak())
+	}
 	close(stop)
 	wg.Wait()
 }
@@ -210,7 +224,7 @@ func TestManyPartitions(t *testing.T) {
 }
 
 func TestRestartAllMidLoad(t *testing.T) {
-	runScenario(t, scenario{members: 5, clients: 5, crash: true})
+	runScenario(t, scenario{members: 5, clients: 5, crash: true, crashMid: true})
 }
 
 func TestLogBoundedByCompaction(t *testing.T) {

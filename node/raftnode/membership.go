@@ -44,8 +44,9 @@ func (n *Node) ChangeMembers(ctx context.Context, req *nodepb.ChangeMembersReque
 		return nil, err
 	}
 	// Return only once the change is applied here too, so a caller that
-	// reads this node's membership next sees it.
-	if err := n.waitApplied(n.committed.Load()); err != nil {
+	// reads this node's membership next sees it: a read index taken now
+	// is past the change.
+	if err := n.linearizableRead(ctx); err != nil {
 		return nil, err
 	}
 	return resp, nil
