@@ -75,6 +75,9 @@ type Cluster struct {
 	// VoterCounts records the number of voters after every applied change:
 	// a joint change is atomic, so 3→5 must never record 4.
 	VoterCounts []int
+	// LoseReplies makes the next n mutations apply and then fail as if the
+	// reply was lost (Unavailable).
+	LoseReplies int
 	// Calls logs every NodeClient mutation, e.g. "ChangeMembers[Promote(4),Promote(5)]".
 	Calls []string
 }

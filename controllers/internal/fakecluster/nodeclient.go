@@ -123,6 +123,10 @@ func (f *Cluster) ChangeMembers(_ context.Context, leader nodeclient.Endpoint, c
 	}
 	f.members = next
 	f.VoterCounts = append(f.VoterCounts, len(f.voters()))
+	if f.LoseReplies > 0 {
+		f.LoseReplies--
+		return nil, errUnavailable
+	}
 	return f.memberList(), nil
 }
 
@@ -188,6 +192,10 @@ func (f *Cluster) MoveLeader(_ context.Context, leader nodeclient.Endpoint, targ
 	}
 	f.leader = target
 	f.term++
+	if f.LoseReplies > 0 {
+		f.LoseReplies--
+		return errUnavailable
+	}
 	return nil
 }
 

@@ -1,0 +1,77 @@
+package controllers_test
+
+import (
+	"errors"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/kuberaft/kuberaft/api/v1alpha1"
+)
+
+func TestPausedMakesNoChange(t *testing.T) {
+	e := newConverged(t, 3)
+	e.update(func(s *v1alpha1.RaftClusterSpec) {
+		s.Paused = true
+		s.Replicas = ptr.To[int32](5)
+		s.Version = "v2"
+	})
+	for range 10 {
+		e.tick()
+	}
+	if len(e.world.Calls) != 0 || len(e.world.Members()) != 3 {
+		t.Errorf("paused cluster changed: calls %v", e.world.Calls)
+	}
+	for name, pod := range e.pods() {
+		if pod.Spec.Containers[0].Image != "kuberaft.local/raftnode:v1" {
+			t.Errorf("paused cluster restarted %s", name)
+		}
+	}
+	if c := e.get().Condition(v1alpha1.ConditionProgressing); c == nil || c.Reason != v1alpha1.ReasonPaused || c.Status != metav1.ConditionFalse {
+		t.Errorf("Progressing = %+v, want False/Paused", c)
+	}
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Paused = false })
+	e.converge(40)
+}
+
+func TestNoChangeWithoutQuorumOfHealthyVoters(t *testing.T) {
+	e := newConverged(t, 5)
+	e.world.SetLeader("kv-0")
+	// kv-1 and kv-2 down: removing kv-3 and kv-4 would leave kv-0..kv-2
+	// with one healthy voter of three, so the scale-in must wait.
+	e.world.Unreachable["kv-1"] = true
+	e.world.Unreachable["kv-2"] = true
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Replicas = ptr.To[int32](3) })
+	for range 6 {
+		e.tick()
+	}
+	if len(e.world.Calls) != 0 {
+		t.Fatalf("changed membership without a healthy quorum after the change: %v", e.world.Calls)
+	}
+	if c := e.get().Condition(v1alpha1.ConditionProgressing); c == nil || c.Reason != v1alpha1.ReasonWaitingPreflight {
+		t.Errorf("Progressing = %+v, want %s", c, v1alpha1.ReasonWaitingPreflight)
+	}
+	delete(e.world.Unreachable, "kv-1")
+	delete(e.world.Unreachable, "kv-2")
+	e.converge(40)
+}
+
+func TestForeignStatefulSetIsTerminal(t *testing.T) {
+	e := newEnv(t, 3)
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "kv", Namespace: testNS},
+		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](1)}}
+	if err := e.c.Create(e.ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.reconcile()
+	if !errors.Is(err, reconcile.TerminalError(nil)) {
+		t.Fatalf("err = %v, want a terminal error", err)
+	}
+	c := e.get().Condition(v1alpha1.ConditionDegraded)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonInvalidSpec {
+		t.Errorf("Degraded = %+v, want True/InvalidSpec", c)
+	}
+}
