@@ -139,12 +139,8 @@ func IsRetryableChange(err error) bool {
 		hasMessage(err, rpctypes.ErrTimeout.Error())
 }
 
+// hasMessage matches etcd's canonical messages, which survive gRPC and our
+// wrapping ("change members through kv-0: rpc error: ... desc = <msg>").
 func hasMessage(err error, msg string) bool {
-	if err == nil {
-		return false
-	}
-	if s, ok := status.FromError(err); ok {
-		return s.Message() == msg
-	}
-	return strings.Contains(err.Error(), msg)
+	return err != nil && strings.HasSuffix(err.Error(), msg)
 }

@@ -1,0 +1,156 @@
+package specs
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+)
+
+var opts = Options{ClusterDomain: "cluster.local"}
+
+func cluster(mutators ...func(*raftv1alpha1.RaftCluster)) *raftv1alpha1.RaftCluster {
+	rc := &raftv1alpha1.RaftCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "kv", Namespace: "db", UID: "u1"},
+		Spec: raftv1alpha1.RaftClusterSpec{Replicas: ptr.To[int32](3), Version: "v1",
+			Storage: raftv1alpha1.StorageSpec{Size: resource.MustParse("2Gi"), StorageClassName: ptr.To("fast")},
+			Raft:    raftv1alpha1.RaftSettings{HeartbeatInterval: 50, ElectionTimeout: 500, SnapshotCount: 1000}},
+	}
+	for _, m := range mutators {
+		m(rc)
+	}
+	return rc
+}
+
+func TestStatefulSet(t *testing.T) {
+	sts := StatefulSet(cluster(), opts, 5)
+	if *sts.Spec.Replicas != 5 {
+		t.Errorf("replicas = %d, want the membership-derived 5", *sts.Spec.Replicas)
+	}
+	if sts.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType {
+		t.Errorf("updateStrategy = %v, want OnDelete", sts.Spec.UpdateStrategy.Type)
+	}
+	if sts.Spec.ServiceName != "kv-peer" {
+		t.Errorf("serviceName = %q", sts.Spec.ServiceName)
+	}
+	pvc := sts.Spec.VolumeClaimTemplates[0]
+	if pvc.Name != DataVolume || *pvc.Spec.StorageClassName != "fast" || pvc.Spec.Resources.Requests.Storage().String() != "2Gi" {
+		t.Errorf("volumeClaimTemplate = %+v", pvc)
+	}
+	c := sts.Spec.Template.Spec.Containers[0]
+	if c.Image != "kuberaft.local/raftnode:v1" || c.ImagePullPolicy != corev1.PullIfNotPresent {
+		t.Errorf("image = %s %s", c.Image, c.ImagePullPolicy)
+	}
+	if c.LivenessProbe.HTTPGet.Path != "/livez" || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("probes = %v / %v", c.LivenessProbe.HTTPGet.Path, c.ReadinessProbe.HTTPGet.Path)
+	}
+	for _, want := range []string{
+		"--name=$(POD_NAME)",
+		"--initial-advertise-peer-urls=http://$(POD_NAME).kv-peer.$(POD_NAMESPACE).svc.cluster.local:2380",
+		"--advertise-client-urls=http://$(POD_NAME).kv-peer.$(POD_NAMESPACE).svc.cluster.local:2379",
+		"--initial-cluster=$(INITIAL_CLUSTER)", "--initial-cluster-state=$(INITIAL_CLUSTER_STATE)",
+		"--initial-cluster-token=$(INITIAL_CLUSTER_TOKEN)", "--listen-metrics-urls=http://0.0.0.0:8080",
+		"--heartbeat-interval=50", "--election-timeout=500", "--snapshot-count=1000",
+	} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("args lack %q: %v", want, c.Args)
+		}
+	}
+	// $(VAR) expands only for variables defined earlier in env.
+	var names []string
+	for _, e := range c.Env {
+		names = append(names, e.Name)
+	}
+	for _, want := range []string{"POD_NAME", "POD_NAMESPACE", KeyInitialCluster, KeyInitialClusterState, KeyInitialClusterToken} {
+		if !slices.Contains(names, want) {
+			t.Errorf("env lacks %s", want)
+		}
+	}
+}
+
+func TestPodTemplateOverridesAndReservedLabels(t *testing.T) {
+	rc := cluster(func(rc *raftv1alpha1.RaftCluster) {
+		rc.Spec.PodTemplate = raftv1alpha1.PodTemplateOverrides{
+			Labels:       map[string]string{"team": "a"},
+			Annotations:  map[string]string{"note": "x"},
+			NodeSelector: map[string]string{"disk": "ssd"},
+			Tolerations:  []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}},
+		}
+	})
+	tpl := PodTemplate(rc, opts)
+	if tpl.Labels["team"] != "a" || tpl.Labels[LabelCluster] != "kv" || tpl.Annotations["note"] != "x" {
+		t.Errorf("metadata = %v %v", tpl.Labels, tpl.Annotations)
+	}
+	if tpl.Spec.NodeSelector["disk"] != "ssd" || len(tpl.Spec.Tolerations) != 1 {
+		t.Errorf("scheduling = %v %v", tpl.Spec.NodeSelector, tpl.Spec.Tolerations)
+	}
+	if tpl.Spec.Affinity.PodAntiAffinity == nil {
+		t.Error("default affinity should spread members over nodes")
+	}
+}
+
+func TestTemplateHash(t *testing.T) {
+	base := PodTemplate(cluster(), opts).Annotations[AnnotationTemplateHash]
+	if again := PodTemplate(cluster(), opts).Annotations[AnnotationTemplateHash]; again != base {
+		t.Errorf("hash not stable: %s vs %s", base, again)
+	}
+	for name, m := range map[string]func(*raftv1alpha1.RaftCluster){
+		"version":   func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Version = "v2" },
+		"image":     func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Image = "other/raftnode:v1" },
+		"resources": func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Resources.Limits = corev1.ResourceList{"cpu": resource.MustParse("1")} },
+		"raft":      func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Raft.SnapshotCount = 5 },
+	} {
+		if h := PodTemplate(cluster(m), opts).Annotations[AnnotationTemplateHash]; h == base {
+			t.Errorf("changing %s does not change the template hash", name)
+		}
+	}
+	if h := PodTemplate(cluster(func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Replicas = ptr.To[int32](7) }), opts).
+		Annotations[AnnotationTemplateHash]; h != base {
+		t.Error("replicas must not change the pod template (it would restart every member on scale)")
+	}
+}
+
+func TestServices(t *testing.T) {
+	rc := cluster()
+	peer := PeerService(rc)
+	if peer.Spec.ClusterIP != corev1.ClusterIPNone || !peer.Spec.PublishNotReadyAddresses {
+		t.Errorf("peer Service must be headless and publish not-ready pods: %+v", peer.Spec)
+	}
+	if got := LeaderService(rc).Spec.Selector[LabelRole]; got != RoleLeader {
+		t.Errorf("leader Service selects role=%q", got)
+	}
+	if ClientService(rc).Spec.PublishNotReadyAddresses {
+		t.Error("client Service must only route to ready members")
+	}
+}
+
+func TestPodDisruptionBudgetKeepsQuorumOfVoters(t *testing.T) {
+	for voters, want := range map[int]int{1: 1, 2: 2, 3: 2, 4: 3, 5: 3, 7: 4, 9: 5} {
+		pdb := PodDisruptionBudget(cluster(), voters)
+		if got := pdb.Spec.MinAvailable.IntValue(); got != want {
+			t.Errorf("%d voters: minAvailable = %d, want %d", voters, got, want)
+		}
+		req := pdb.Spec.Selector.MatchExpressions[0]
+		if req.Key != LabelRole || slices.Contains(req.Values, RoleLearner) {
+			t.Errorf("PDB must select voters only: %+v", req)
+		}
+	}
+}
+
+func TestBootstrapConfigMap(t *testing.T) {
+	cm := BootstrapConfigMap(cluster(), opts, []string{"kv-0", "kv-1"}, StateNew)
+	want := "kv-0=http://kv-0.kv-peer.db.svc.cluster.local:2380,kv-1=http://kv-1.kv-peer.db.svc.cluster.local:2380"
+	if got := cm.Data[KeyInitialCluster]; got != want {
+		t.Errorf("INITIAL_CLUSTER = %s", got)
+	}
+	if cm.Data[KeyInitialClusterState] != StateNew || !strings.Contains(cm.Data[KeyInitialClusterToken], "u1") {
+		t.Errorf("data = %v", cm.Data)
+	}
+}
