@@ -148,8 +148,20 @@ func (c *cluster) cleanup() {
 			<-m.exited
 		}
 	}
+	c.checkNoRace()
 	if c.t.Failed() {
 		c.dumpLogs()
+	}
+}
+
+// checkNoRace fails the test when a race-detector build of raftnode
+// (PROCTEST_RACE=1) reported a race: killed processes cannot exit 66, so
+// the report is only in their logs.
+func (c *cluster) checkNoRace() {
+	for _, m := range c.members {
+		if data, err := os.ReadFile(m.logPath); err == nil && strings.Contains(string(data), "WARNING: DATA RACE") {
+			c.t.Errorf("%s: the race detector reported a data race; see %s", m.name, m.logPath)
+		}
 	}
 }
 
