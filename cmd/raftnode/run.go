@@ -65,6 +65,12 @@ func runNode(ctx context.Context, o options, stderr io.Writer) int {
 		return exitFailure
 	}
 	probes.SetNode(node)
+	return serve(ctx, o, node, clientLis, probes, log)
+}
+
+// serve answers clients until ctx is cancelled (graceful stop) or the node
+// stops by itself (removed from the cluster, storage failure).
+func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.Listener, probes *health.Handler, log *zap.Logger) int {
 	srv := server.New(server.Config{Backend: node, MaxRequestBytes: int(o.maxRequestBytes), Logger: log})
 	g := srv.GRPCServer()
 	for _, l := range clientLis {
@@ -84,6 +90,7 @@ func runNode(ctx context.Context, o options, stderr io.Writer) int {
 	stopReady()
 	srv.Shutdown()
 	g.Stop()
+	var fenced *nodeerr.ErrFenced
 	if errors.As(node.Err(), &fenced) {
 		return fence(ctx, log, probes, fenced, o.fencedGracePeriod)
 	}
