@@ -102,10 +102,12 @@ func TestTemplateHash(t *testing.T) {
 		t.Errorf("hash not stable: %s vs %s", base, again)
 	}
 	for name, m := range map[string]func(*raftv1alpha1.RaftCluster){
-		"version":   func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Version = "v2" },
-		"image":     func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Image = "other/raftnode:v1" },
-		"resources": func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Resources.Limits = corev1.ResourceList{"cpu": resource.MustParse("1")} },
-		"raft":      func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Raft.SnapshotCount = 5 },
+		"version": func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Version = "v2" },
+		"image":   func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Image = "other/raftnode:v1" },
+		"resources": func(rc *raftv1alpha1.RaftCluster) {
+			rc.Spec.Resources.Limits = corev1.ResourceList{"cpu": resource.MustParse("1")}
+		},
+		"raft": func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Raft.SnapshotCount = 5 },
 	} {
 		if h := PodTemplate(cluster(m), opts).Annotations[AnnotationTemplateHash]; h == base {
 			t.Errorf("changing %s does not change the template hash", name)
