@@ -121,6 +121,32 @@ func TestEtcdClientCompatibility(t *testing.T) {
 		}
 	})
 
+	t.Run("move leader", func(t *testing.T) {
+		leader := c.waitLeader(10 * time.Second)
+		var target *member
+		for _, m := range c.members {
+			if m != leader {
+				target = m
+				break
+			}
+		}
+		st, err := cli.Status(ctx, target.endpoint())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Like etcd, MoveLeader is served by the leader.
+		if _, err := c.client(leader.endpoint()).MoveLeader(ctx, st.Header.MemberId); err != nil {
+			t.Fatalf("move leader to %s: %v", target.name, err)
+		}
+		after, err := cli.Status(ctx, target.endpoint())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Leader != st.Header.MemberId {
+			t.Fatalf("after MoveLeader, %s reports leader %x, want itself", target.name, after.Leader)
+		}
+	})
+
 	t.Run("members", func(t *testing.T) { testMemberLifecycle(t, c, cli) })
 }
 
