@@ -76,3 +76,21 @@ func TestBootstrapCreatesOneClusterAndReportsStatus(t *testing.T) {
 		t.Errorf("no Bootstrapped event in\n%s", got)
 	}
 }
+
+func TestVolumesOfAnEarlierClusterOfTheSameNameAreNotReused(t *testing.T) {
+	e := newEnv(t, 3)
+	for _, pod := range []string{"kv-0", "kv-1"} {
+		if err := e.world.AddForeignVolume(e.ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.converge(20)
+	if got := strings.Join(e.actions(), "\n"); strings.Count(got, "DeletedForeignVolume") != 2 {
+		t.Errorf("want both foreign volumes deleted:\n%s", got)
+	}
+	for _, o := range e.list(&corev1.PersistentVolumeClaimList{}) {
+		if uid := o.GetLabels()[specs.LabelClusterUID]; uid != "rc-uid-1" {
+			t.Errorf("PVC %s has cluster-uid %q", o.GetName(), uid)
+		}
+	}
+}

@@ -232,10 +232,28 @@ func roleLabel(m membership.Member, leader uint64) string {
 
 // cleanupVolumes deletes the PVCs of ordinals that no member and no
 // StatefulSet pod will use again (after a scale-in or a replacement), so a
-// returning ordinal never starts on stale data.
+// returning ordinal never starts on stale data. It also deletes the PVCs
+// (and pods) left by an earlier RaftCluster of the same name: their nodes
+// would be fenced by the token, and the retention policy of that cluster's
+// StatefulSet was to delete them anyway.
 func (r *RaftClusterReconciler) cleanupVolumes(ctx context.Context, s *reconcileState) (reconcile.Result, error) {
 	if s.rc.Spec.Paused {
 		return reconcile.Result{}, nil
+	}
+	for _, pvc := range s.foreignPVCs {
+		if !pvc.DeletionTimestamp.IsZero() {
+			continue
+		}
+		log.FromContext(ctx).Info("Deleting volume of an earlier cluster", "pvc", pvc.Name, "uid", pvc.Labels[specs.LabelClusterUID])
+		if err := r.Delete(ctx, pvc, client.Preconditions{UID: &pvc.UID}); client.IgnoreNotFound(err) != nil {
+			return reconcile.Result{}, fmt.Errorf("cannot delete PVC %s: %w", pvc.Name, err)
+		}
+		if pod := s.pods[membership.Ordinal(s.rc.Name, strings.TrimPrefix(pvc.Name, specs.DataVolume+"-"))]; pod != nil {
+			if err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}); client.IgnoreNotFound(err) != nil {
+				return reconcile.Result{}, fmt.Errorf("cannot delete pod %s: %w", pod.Name, err)
+			}
+		}
+		r.event(s, corev1.EventTypeWarning, "DeletedForeignVolume", "Deleted PVC %s left by an earlier RaftCluster of this name", pvc.Name)
 	}
 	for _, n := range membership.OrphanVolumes(&s.obs, s.stsReplicas) {
 		pvc := s.pvcs[n]

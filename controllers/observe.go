@@ -71,9 +71,15 @@ func (r *RaftClusterReconciler) observeObjects(ctx context.Context, s *reconcile
 		return fmt.Errorf("cannot list PVCs: %w", err)
 	}
 	for i := range pvcs.Items {
-		pod, ok := strings.CutPrefix(pvcs.Items[i].Name, specs.DataVolume+"-")
-		if n := membership.Ordinal(rc.Name, pod); ok && n >= 0 {
-			s.pvcs[n] = &pvcs.Items[i]
+		pvc := &pvcs.Items[i]
+		pod, ok := strings.CutPrefix(pvc.Name, specs.DataVolume+"-")
+		n := membership.Ordinal(rc.Name, pod)
+		switch uid, labelled := pvc.Labels[specs.LabelClusterUID]; {
+		case !ok || n < 0:
+		case labelled && uid != string(rc.UID):
+			s.foreignPVCs = append(s.foreignPVCs, pvc)
+		default:
+			s.pvcs[n] = pvc
 		}
 	}
 	return nil
@@ -92,13 +98,20 @@ func (r *RaftClusterReconciler) observeNodes(ctx context.Context, s *reconcileSt
 		go func(pod string) {
 			defer wg.Done()
 			st, err := r.Nodes.Status(ctx, r.endpoint(s, pod))
-			if err != nil {
-				log.FromContext(ctx).V(1).Info("Node did not answer status", "pod", pod, "err", err.Error())
+			if err == nil {
+				mu.Lock()
+				s.statuses[pod] = st
+				mu.Unlock()
 				return
 			}
-			mu.Lock()
-			s.statuses[pod] = st
-			mu.Unlock()
+			log.FromContext(ctx).V(1).Info("Node did not answer status", "pod", pod, "err", err.Error())
+			// A fenced node closed its client port but says why on its
+			// status page until it exits.
+			if reason, ferr := r.Nodes.Fenced(ctx, r.endpoint(s, pod)); ferr == nil && reason != "" {
+				mu.Lock()
+				s.fencedReasons[pod] = reason
+				mu.Unlock()
+			}
 		}(pod.Name)
 	}
 	wg.Wait()
@@ -135,7 +148,7 @@ func (r *RaftClusterReconciler) buildObserved(s *reconcileState) membership.Obse
 	hash := specs.PodTemplate(s.rc, r.Specs).Annotations[specs.AnnotationTemplateHash]
 	for n, pod := range s.pods {
 		p := membership.Pod{Name: pod.Name, Ordinal: n, Ready: podReady(pod), Terminating: !pod.DeletionTimestamp.IsZero(),
-			Fenced: podFenced(pod), UpToDate: pod.Annotations[specs.AnnotationTemplateHash] == hash}
+			Fenced: podFenced(pod) || s.fencedReasons[pod.Name] != "", UpToDate: pod.Annotations[specs.AnnotationTemplateHash] == hash}
 		if p.Fenced {
 			s.fenced = append(s.fenced, pod.Name)
 		}

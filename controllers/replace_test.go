@@ -59,3 +59,20 @@ func TestReplaceMemberWithForeignDataWipesTheLearnersVolume(t *testing.T) {
 	}
 	golden(t, "replace-foreign-volume", append(e.world.Calls, e.actions()...))
 }
+
+// TestReplaceSeesFencingBeforeTheExitCode: during its grace period a
+// fenced node's container still runs; the operator learns of the fencing
+// from the node's status page and replaces it without waiting for exit 3.
+func TestReplaceSeesFencingBeforeTheExitCode(t *testing.T) {
+	e := newConverged(t, 3)
+	e.world.SetLeader("kv-0")
+	e.world.FencedRunning = true
+	before := memberID(t, e, "kv-2")
+	if err := e.world.LoseVolume(e.ctx, "kv-2"); err != nil {
+		t.Fatal(err)
+	}
+	e.converge(40)
+	if after := memberID(t, e, "kv-2"); after == before {
+		t.Errorf("kv-2 kept raft ID %s", before)
+	}
+}

@@ -23,6 +23,10 @@ type reconcileState struct {
 	bootstrap *corev1.ConfigMap
 	// statuses are the answers of the nodes, by pod name.
 	statuses map[string]*nodeclient.Status
+	// fencedReasons are the reasons fenced nodes give, by pod name.
+	fencedReasons map[string]string
+	// foreignPVCs are PVCs of an earlier RaftCluster of the same name.
+	foreignPVCs []*corev1.PersistentVolumeClaim
 	// leader is the leader's own status (with progress), nil when unknown.
 	leader *nodeclient.Status
 	// obs is the planner's view of all of the above.
@@ -41,10 +45,11 @@ type reconcileState struct {
 
 func newReconcileState(rc *raftv1alpha1.RaftCluster) *reconcileState {
 	return &reconcileState{
-		rc:       rc,
-		pods:     map[int]*corev1.Pod{},
-		pvcs:     map[int]*corev1.PersistentVolumeClaim{},
-		statuses: map[string]*nodeclient.Status{},
+		rc:            rc,
+		pods:          map[int]*corev1.Pod{},
+		pvcs:          map[int]*corev1.PersistentVolumeClaim{},
+		statuses:      map[string]*nodeclient.Status{},
+		fencedReasons: map[string]string{},
 	}
 }
 

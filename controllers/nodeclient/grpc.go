@@ -2,7 +2,10 @@ package nodeclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"sync"
 	"time"
 
@@ -19,20 +22,24 @@ const (
 	DefaultCallTimeout   = 3 * time.Second
 	DefaultChangeTimeout = 15 * time.Second
 	DefaultClientPort    = 2379
+	DefaultMetricsPort   = 8080
 )
 
 // Options configure the gRPC NodeClient.
 type Options struct {
 	// ClusterDomain is the cluster's DNS suffix; default cluster.local.
 	ClusterDomain string
-	// Port is the node's client port; default 2379.
-	Port int
+	// Port is the node's client port; default 2379. MetricsPort serves
+	// HTTP /status; default 8080.
+	Port, MetricsPort int
 	// CallTimeout bounds read-only calls; ChangeTimeout bounds ChangeMembers
 	// and MoveLeader.
 	CallTimeout, ChangeTimeout time.Duration
 	// Address overrides how an endpoint becomes host:port (tests, or an
 	// operator running outside the cluster with port-forwards).
 	Address func(Endpoint) string
+	// HTTPAddress overrides the host:port of the node's HTTP /status.
+	HTTPAddress func(Endpoint) string
 	// DialOptions are added to the defaults (insecure transport credentials).
 	DialOptions []grpc.DialOption
 }
@@ -42,6 +49,7 @@ type Options struct {
 // reconnects by itself, so a cached connection to a restarted pod heals.
 type GRPC struct {
 	opts  Options
+	http  *http.Client
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
@@ -56,13 +64,16 @@ func NewGRPC(opts Options) *GRPC {
 	if opts.Port == 0 {
 		opts.Port = DefaultClientPort
 	}
+	if opts.MetricsPort == 0 {
+		opts.MetricsPort = DefaultMetricsPort
+	}
 	if opts.CallTimeout == 0 {
 		opts.CallTimeout = DefaultCallTimeout
 	}
 	if opts.ChangeTimeout == 0 {
 		opts.ChangeTimeout = DefaultChangeTimeout
 	}
-	return &GRPC{opts: opts, conns: map[string]*grpc.ClientConn{}}
+	return &GRPC{opts: opts, conns: map[string]*grpc.ClientConn{}, http: &http.Client{Timeout: opts.CallTimeout}}
 }
 
 // Address is the DNS address of a member's client port:
@@ -174,6 +185,31 @@ func (c *GRPC) MemberList(ctx context.Context, ep Endpoint) ([]Member, error) {
 			ClientURLs: m.GetClientURLs(), IsLearner: m.GetIsLearner()})
 	}
 	return out, nil
+}
+
+// Fenced implements NodeClient by reading the node's HTTP /status, which
+// answers {"fenced": "<reason>"} while a fenced node waits to exit.
+func (c *GRPC) Fenced(ctx context.Context, ep Endpoint) (string, error) {
+	addr := fmt.Sprintf("%s.%s.%s.svc.%s:%d", ep.Pod, ep.Service, ep.Namespace, c.opts.ClusterDomain, c.opts.MetricsPort)
+	if c.opts.HTTPAddress != nil {
+		addr = c.opts.HTTPAddress(ep)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("status page of %s: %w", ep.Pod, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var body struct {
+		Fenced string `json:"fenced"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+		return "", fmt.Errorf("status page of %s: %w", ep.Pod, err)
+	}
+	return body.Fenced, nil
 }
 
 func statusFromPB(r *nodepb.StatusResponse) *Status {

@@ -2,7 +2,11 @@ package nodeclient
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -180,5 +184,26 @@ func TestErrorPredicates(t *testing.T) {
 		if IsNotLeader(tc.err) != tc.notLeader || IsRetryableChange(tc.err) != tc.retryable || IsUnavailable(tc.err) != tc.unavailable {
 			t.Errorf("%v: notLeader=%v retryable=%v unavailable=%v", tc.err, IsNotLeader(tc.err), IsRetryableChange(tc.err), IsUnavailable(tc.err))
 		}
+	}
+}
+
+func TestFencedReadsTheStatusPage(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"fenced":"member 2 was removed from the cluster"}`: "member 2 was removed from the cluster",
+		`{"id":1,"name":"kv-0","role":"Leader"}`:             "",
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/status" {
+				http.NotFound(w, r)
+				return
+			}
+			_, _ = io.WriteString(w, body)
+		}))
+		c := NewGRPC(Options{HTTPAddress: func(Endpoint) string { return strings.TrimPrefix(srv.URL, "http://") }})
+		got, err := c.Fenced(context.Background(), ep)
+		if err != nil || got != want {
+			t.Errorf("Fenced = %q, %v; want %q", got, err, want)
+		}
+		srv.Close()
 	}
 }

@@ -110,6 +110,11 @@ type NodeClient interface {
 	MoveLeader(ctx context.Context, leader Endpoint, target uint64) error
 	// MemberList returns the members known to the node at ep.
 	MemberList(ctx context.Context, ep Endpoint) ([]Member, error)
+	// Fenced returns why the node at ep refuses to join its cluster, or ""
+	// when it does not. A fenced node closes its client port but keeps its
+	// HTTP /status up for a grace period before it exits with code 3, so
+	// this sees fencing before the exit code does.
+	Fenced(ctx context.Context, ep Endpoint) (string, error)
 }
 
 // IsNotLeader reports whether err says the node called was not the leader,

@@ -15,6 +15,10 @@ const (
 	LabelInstance  = "app.kubernetes.io/instance"
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	LabelCluster   = "raft.kuberaft.io/cluster"
+	// LabelClusterUID marks a PVC with the UID of the RaftCluster that
+	// created it: a PVC left by an earlier cluster of the same name is
+	// recognised and never taken for this one's data.
+	LabelClusterUID = "raft.kuberaft.io/cluster-uid"
 	// LabelRole is leader, follower or learner, kept current by the operator.
 	LabelRole = "raft.kuberaft.io/role"
 	// AnnotationTemplateHash is the hash of the pod template a pod was

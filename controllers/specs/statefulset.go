@@ -30,9 +30,15 @@ func StatefulSet(rc *raftv1alpha1.RaftCluster, opts Options, replicas int32) *ap
 			Selector:            &metav1.LabelSelector{MatchLabels: SelectorLabels(rc)},
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
-			Template:            PodTemplate(rc, opts),
+			// Deleting the cluster deletes its volumes; scaling keeps them
+			// until the operator has removed the member (cleanupVolumes).
+			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
+				WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+			},
+			Template: PodTemplate(rc, opts),
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
-				ObjectMeta: metav1.ObjectMeta{Name: DataVolume, Labels: CommonLabels(rc)},
+				ObjectMeta: metav1.ObjectMeta{Name: DataVolume, Labels: volumeLabels(rc)},
 				Spec: corev1.PersistentVolumeClaimSpec{
 					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 					StorageClassName: rc.Spec.Storage.StorageClassName,
@@ -43,6 +49,12 @@ func StatefulSet(rc *raftv1alpha1.RaftCluster, opts Options, replicas int32) *ap
 			}},
 		},
 	}
+}
+
+func volumeLabels(rc *raftv1alpha1.RaftCluster) map[string]string {
+	l := CommonLabels(rc)
+	l[LabelClusterUID] = string(rc.UID)
+	return l
 }
 
 // PodTemplate builds the member pod template, annotated with its own hash.

@@ -75,6 +75,10 @@ type Cluster struct {
 	// VoterCounts records the number of voters after every applied change:
 	// a joint change is atomic, so 3→5 must never record 4.
 	VoterCounts []int
+	// FencedRunning shows fenced nodes as the real node is during its
+	// grace period: container running, not ready, no exit code yet; only
+	// the status page (NodeClient.Fenced) tells.
+	FencedRunning bool
 	// LoseReplies makes the next n mutations apply and then fail as if the
 	// reply was lost (Unavailable).
 	LoseReplies int

@@ -73,3 +73,18 @@ func (f *Cluster) Members() map[string]bool {
 	}
 	return out
 }
+
+// AddForeignVolume creates pod's PVC as an earlier RaftCluster of the same
+// name (another UID) left it, with that cluster's data on it.
+func (f *Cluster) AddForeignVolume(ctx context.Context, pod string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: f.namespace, Name: specs.PVCName(pod),
+		UID: f.newUID(), Labels: map[string]string{specs.LabelName: specs.AppName, specs.LabelCluster: f.name,
+			specs.LabelClusterUID: "earlier-incarnation"}}}
+	if err := f.c.Create(ctx, pvc); err != nil {
+		return err
+	}
+	f.volumes[pvc.UID] = &volume{clusterID: 0xE1, memberID: 1}
+	return nil
+}

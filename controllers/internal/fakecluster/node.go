@@ -163,6 +163,8 @@ func (f *Cluster) writePodStatus(ctx context.Context, pod *corev1.Pod) error {
 	case nd.running:
 		cs.State.Running = &corev1.ContainerStateRunning{}
 		cs.Ready, ready = true, corev1.ConditionTrue
+	case nd.exit == exitFenced && f.FencedRunning:
+		cs.State.Running = &corev1.ContainerStateRunning{}
 	case nd.exit != 0:
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
 		cs.LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ExitCode: nd.exit}

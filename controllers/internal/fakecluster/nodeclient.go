@@ -217,3 +217,19 @@ func describe(changes []nodeclient.Change) string {
 	}
 	return "[" + strings.Join(parts, ",") + "]"
 }
+
+// Fenced implements nodeclient.NodeClient: a node that refused to start
+// reports why on its status page until it exits (here: while its pod's
+// container is not running and last exited fenced).
+func (f *Cluster) Fenced(_ context.Context, ep nodeclient.Endpoint) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	nd := f.nodes[ep.Pod]
+	if nd == nil || f.Unreachable[ep.Pod] || nd.running {
+		return "", errUnavailable
+	}
+	if nd.exit == exitFenced {
+		return "data dir belongs to another member or cluster", nil
+	}
+	return "", nil
+}
