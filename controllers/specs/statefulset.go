@@ -116,7 +116,7 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 		// wedged process; readiness reflects /readyz (which also reports
 		// fencing), while the peer Service publishes not-ready pods so that
 		// peers can always resolve each other.
-		StartupProbe:   probe("/livez", 60),
+		StartupProbe:   probe("/livez", 40),
 		LivenessProbe:  probe("/livez", 3),
 		ReadinessProbe: probe("/readyz", 1),
 		SecurityContext: &corev1.SecurityContext{
@@ -129,8 +129,9 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 func probe(path string, failures int32) *corev1.Probe {
 	return &corev1.Probe{
 		ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("metrics")}},
-		PeriodSeconds:    2,
-		TimeoutSeconds:   2,
+		// The node bounds each check by 2s and asks for a 3s timeout.
+		PeriodSeconds:    3,
+		TimeoutSeconds:   3,
 		FailureThreshold: failures,
 	}
 }
