@@ -30,11 +30,16 @@ type Client struct {
 	rnd     *rand.Rand
 	hist    *History
 	attempt time.Duration // per-attempt timeout: then try another member
+	lastErr error         // of the last failed attempt, for failure messages
+	last    int           // member that answered last: tried first (a clerk remembers the leader)
 }
+
+// LastErr is the error of the client's last failed attempt.
+func (cl *Client) LastErr() error { return cl.lastErr }
 
 // NewClient returns client number id recording into hist.
 func (c *Cluster) NewClient(id int, hist *History) *Client {
-	return &Client{c: c, id: id, name: fmt.Sprintf("client-%d-%d", id, time.Now().UnixNano()), rnd: rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano()))), hist: hist, attempt: 2 * c.opts.ElectionTimeout}
+	return &Client{c: c, id: id, name: fmt.Sprintf("client-%d-%d", id, time.Now().UnixNano()), rnd: rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano()))), hist: hist, attempt: 2 * c.opts.ElectionTimeout, last: id}
 }
 
 // Get reads key linearizably; ok is false if no attempt succeeded before
@@ -97,14 +102,13 @@ func (cl *Client) retryWrite(deadline time.Time, op func(context.Context, *raftn
 	})
 }
 
-// retry tries op on members in turn (starting with a random one, moving
-// on after a failure, as a clerk that does not know the leader) until it
-// succeeds with a definite answer or deadline passes. The unreliable
+// retry tries op on members in turn (starting with the one that answered
+// last, moving on after a failure, as a 6.824 clerk) until it succeeds
+// with a definite answer or deadline passes. The unreliable
 // network may drop the request (op not run) or the reply (op run, answer
 // lost): both look like failures to the client.
 func (cl *Client) retry(deadline time.Time, op func(context.Context, *raftnode.Node) error) error {
-	start := cl.rnd.IntN(1 << 20)
-	for i := start; time.Now().Before(deadline); i++ {
+	for i := cl.last; time.Now().Before(deadline); i++ {
 		ms := cl.c.Members()
 		n := ms[i%len(ms)].Node()
 		if n == nil {
@@ -119,7 +123,11 @@ func (cl *Client) retry(deadline time.Time, op func(context.Context, *raftnode.N
 		err := op(ctx, n)
 		cancel()
 		if err == nil && !dropReply {
+			cl.last = i % len(ms)
 			return nil
+		}
+		if err != nil {
+			cl.lastErr = fmt.Errorf("%s: %w", ms[i%len(ms)].Name, err)
 		}
 		if err != nil && isDefinite(err) {
 			return err

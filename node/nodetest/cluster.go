@@ -371,5 +371,26 @@ func (c *Cluster) CheckReplicasAgree(timeout time.Duration) {
 		last = fmt.Sprint(applied)
 		time.Sleep(10 * time.Millisecond)
 	}
-	c.t.Fatalf("replicas did not reach one applied index in %v: %s", timeout, last)
+	c.t.Fatalf("replicas did not reach one applied index in %v: %s\n%s", timeout, last, c.describe())
+}
+
+// describe summarises every member's state, for failure messages.
+func (c *Cluster) describe() string {
+	var out string
+	for _, m := range c.Members() {
+		n := m.Node()
+		if n == nil {
+			out += fmt.Sprintf("  %s: stopped\n", m.Name)
+			continue
+		}
+		st, err := n.Status(context.Background())
+		if err != nil {
+			out += fmt.Sprintf("  %s: %v (node error %v)\n", m.Name, err, n.Err())
+			continue
+		}
+		first, last := n.LogRange()
+		out += fmt.Sprintf("  %s id=%x role=%s leader=%x term=%d commit=%d applied=%d log=[%d,%d] progress=%v\n",
+			m.Name, st.Id, st.Role, st.Leader, st.Term, st.Commit, st.Applied, first, last, st.Progress)
+	}
+	return out
 }

@@ -113,7 +113,7 @@ func TestLaggingServerCatchesUpBySnapshot(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for i := range 200 {
 		if _, ok := cl.Append(deadline, "k", "x"); !ok {
-			t.Fatalf("append %d failed", i)
+			t.Fatalf("append %d failed (last error %v)\n%s", i, cl.LastErr(), c.describe())
 		}
 	}
 	first, _ := c.Member(c.Leader()).Node().LogRange()

@@ -19,10 +19,24 @@ type handler struct{ n *Node }
 
 var _ transport.Handler = handler{}
 
+// Process steps a peer's message. A bounded wait: raft takes a forwarded
+// proposal (MsgProp) only while it knows a leader and blocks until then,
+// which would stall every later message of the same stream — a follower
+// stuck that way never hears the new leader. A dropped proposal is
+// retried by its proposer, like any lost message.
 func (h handler) Process(ctx context.Context, m *raftpb.Message) error {
 	h.n.heardMu.Lock()
 	h.n.lastHeard[m.GetFrom()] = time.Now()
 	h.n.heardMu.Unlock()
+	wait := h.n.cfg.ElectionTimeout
+	if m.GetType() == raftpb.MessageType_MsgProp {
+		if h.n.Leader() == 0 {
+			return raft.ErrProposalDropped
+		}
+		wait = h.n.cfg.HeartbeatInterval
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	return h.n.raft.Step(ctx, m)
 }
 

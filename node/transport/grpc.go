@@ -306,7 +306,9 @@ func (s peerServer) Messages(stream grpc.ClientStreamingServer[peerpb.MessageBat
 			if err := proto.Unmarshal(b, m); err != nil {
 				return status.Errorf(codes.InvalidArgument, "bad raft message: %v", err)
 			}
-			if err := h.Process(stream.Context(), m); err != nil {
+			// A message raft could not take now (e.g. a proposal while
+			// there is no leader) is lost like any other; raft retries.
+			if err := h.Process(stream.Context(), m); err != nil && stream.Context().Err() != nil {
 				return status.Errorf(codes.Unavailable, "step: %v", err)
 			}
 		}
