@@ -20,9 +20,9 @@ const (
 
 func servicePorts() []corev1.ServicePort {
 	return []corev1.ServicePort{
-		{Name: "client", Port: ClientPort, TargetPort: intstr.FromString("client")},
-		{Name: "peer", Port: PeerPort, TargetPort: intstr.FromString("peer")},
-		{Name: "metrics", Port: MetricsPort, TargetPort: intstr.FromString("metrics")},
+		{Name: "client", Protocol: corev1.ProtocolTCP, Port: ClientPort, TargetPort: intstr.FromString("client")},
+		{Name: "peer", Protocol: corev1.ProtocolTCP, Port: PeerPort, TargetPort: intstr.FromString("peer")},
+		{Name: "metrics", Protocol: corev1.ProtocolTCP, Port: MetricsPort, TargetPort: intstr.FromString("metrics")},
 	}
 }
 
@@ -32,6 +32,7 @@ func PeerService(rc *raftv1alpha1.RaftCluster) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: PeerServiceName(rc), Namespace: rc.Namespace, Labels: CommonLabels(rc)},
 		Spec: corev1.ServiceSpec{
+			Type:                     corev1.ServiceTypeClusterIP,
 			ClusterIP:                corev1.ClusterIPNone,
 			PublishNotReadyAddresses: true,
 			Selector:                 SelectorLabels(rc),

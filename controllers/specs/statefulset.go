@@ -106,9 +106,9 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 		Args:            Args(rc, opts),
 		Env:             env(rc),
 		Ports: []corev1.ContainerPort{
-			{Name: "client", ContainerPort: ClientPort},
-			{Name: "peer", ContainerPort: PeerPort},
-			{Name: "metrics", ContainerPort: MetricsPort},
+			{Name: "client", ContainerPort: ClientPort, Protocol: corev1.ProtocolTCP},
+			{Name: "peer", ContainerPort: PeerPort, Protocol: corev1.ProtocolTCP},
+			{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
 		},
 		Resources:    rc.Spec.Resources,
 		VolumeMounts: []corev1.VolumeMount{{Name: DataVolume, MountPath: DataDir}},
