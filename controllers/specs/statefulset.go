@@ -128,7 +128,7 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 
 func probe(path string, failures int32) *corev1.Probe {
 	return &corev1.Probe{
-		ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("metrics")}},
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("metrics")}},
 		// The node bounds each check by 2s and asks for a 3s timeout.
 		PeriodSeconds:    3,
 		TimeoutSeconds:   3,
