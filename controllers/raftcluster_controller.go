@@ -13,12 +13,14 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -99,6 +101,13 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		start := time.Now()
 		res, err = p.run(ctx, s)
 		observePhase(p.name, start, err)
+		if apierrors.IsConflict(err) {
+			// Someone (often the StatefulSet controller) wrote first: not a
+			// failure, just re-observe soon.
+			log.FromContext(ctx).V(1).Info("Conflict; requeueing", "phase", p.name, "err", err.Error())
+			s.incomplete = true
+			return ctrl.Result{RequeueAfter: ActedRequeue}, nil
+		}
 		if err != nil || !res.IsZero() {
 			return res, err
 		}

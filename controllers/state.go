@@ -41,6 +41,9 @@ type reconcileState struct {
 	step membership.Step
 	// terminal is set when the loop ended on a misconfiguration.
 	terminal error
+	// incomplete is set when the loop stopped early without an error (a
+	// write conflict): observedGeneration must not advance.
+	incomplete bool
 }
 
 func newReconcileState(rc *raftv1alpha1.RaftCluster) *reconcileState {

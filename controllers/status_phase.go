@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -37,13 +38,16 @@ func (r *RaftClusterReconciler) writeStatus(ctx context.Context, s *reconcileSta
 		if s.observed || terminal != nil {
 			status.SetDegraded(&st.Conditions, s.health(), terminal, gen)
 		}
-		if loopErr == nil {
+		if loopErr == nil && !s.incomplete {
 			st.ObservedGeneration = gen
 		}
 	}
 	_, err := status.Patch(ctx, r.Client, types.NamespacedName{Namespace: s.rc.Namespace, Name: s.rc.Name}, mutate)
 	if loopErr != nil {
 		return loopErr
+	}
+	if apierrors.IsNotFound(err) {
+		return nil // deleted during the loop
 	}
 	return err
 }
