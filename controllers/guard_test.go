@@ -1,12 +1,17 @@
 package controllers_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kuberaft/kuberaft/api/v1alpha1"
@@ -73,5 +78,31 @@ func TestForeignStatefulSetIsTerminal(t *testing.T) {
 	c := e.get().Condition(v1alpha1.ConditionDegraded)
 	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonInvalidSpec {
 		t.Errorf("Degraded = %+v, want True/InvalidSpec", c)
+	}
+}
+
+func TestWriteConflictRequeuesWithoutAdvancingObservedGeneration(t *testing.T) {
+	armed, conflicts := false, 0
+	e := newEnvWith(t, 3, interceptor.Funcs{Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+		if _, ok := obj.(*appsv1.StatefulSet); ok && armed && conflicts == 0 {
+			conflicts++
+			return apierrors.NewConflict(schema.GroupResource{Group: "apps", Resource: "statefulsets"}, obj.GetName(), errors.New("modified"))
+		}
+		return c.Update(ctx, obj, opts...)
+	}})
+	e.converge(20)
+	armed = true
+	// A new version changes the StatefulSet's template in the first loop.
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Version = "v2" })
+	res, err := e.reconcile()
+	if conflicts != 1 || err != nil || res.RequeueAfter == 0 {
+		t.Fatalf("reconcile = %+v, %v after %d conflicts; want a quiet requeue", res, err, conflicts)
+	}
+	if rc := e.get(); rc.Status.ObservedGeneration == rc.Generation {
+		t.Error("observedGeneration advanced on a loop cut short by a conflict")
+	}
+	e.converge(40)
+	if rc := e.get(); rc.Status.ObservedGeneration != rc.Generation {
+		t.Errorf("observedGeneration = %d, want %d", rc.Status.ObservedGeneration, rc.Generation)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers"
@@ -89,13 +90,19 @@ func newRaftCluster(replicas int32) *raftv1alpha1.RaftCluster {
 
 func newEnv(t *testing.T, replicas int32) *env {
 	t.Helper()
+	return newEnvWith(t, replicas, interceptor.Funcs{})
+}
+
+// newEnvWith builds an env whose API client calls pass through funcs.
+func newEnvWith(t *testing.T, replicas int32, funcs interceptor.Funcs) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	scheme := newScheme(t)
 	rc := newRaftCluster(replicas)
 	c := fake.NewClientBuilder().WithScheme(scheme).
 		WithStatusSubresource(&raftv1alpha1.RaftCluster{}, &corev1.Pod{}).
-		WithObjects(rc).Build()
+		WithObjects(rc).WithInterceptorFuncs(funcs).Build()
 	e := &env{t: t, ctx: ctx, c: c, world: fakecluster.New(c, testNS, rc.Name), events: &eventLog{},
 		key: client.ObjectKeyFromObject(rc)}
 	e.restartOperator()
