@@ -2,7 +2,6 @@ package raftnode
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -47,11 +46,7 @@ func (h handler) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 }
 
 func (h handler) ReportRemoved(err error) {
-	reason := "a peer reports this member was removed from the cluster"
-	if errors.Is(err, transport.ErrClusterMismatch) {
-		reason = "a peer belongs to another cluster"
-	}
-	h.n.fail(&nodeerr.ErrFenced{Reason: reason})
+	h.n.fail(&nodeerr.ErrFenced{Reason: "a peer reports this member was removed from the cluster: " + err.Error()})
 }
 
 func (h handler) IsRemoved(id uint64) bool { return h.n.kv.IsRemoved(id) }

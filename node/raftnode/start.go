@@ -25,9 +25,14 @@ import (
 	"github.com/kuberaft/kuberaft/node/transport"
 )
 
-// joinTimeout bounds the member-list queries of a joining or restarting
-// node.
-const joinTimeout = 5 * time.Second
+// Bounds of the member-list queries at start: a joining node needs an
+// answer; a restarting one only checks, best effort, that it was not
+// removed meanwhile (after a whole-cluster restart nobody may answer yet).
+const (
+	joinTimeout         = 10 * time.Second
+	restartCheckTimeout = 2 * time.Second
+	peerAskTimeout      = time.Second
+)
 
 // Start opens (or creates) the data dir, bootstraps or joins the cluster
 // and runs the node until Stop or a fatal error (see Done and Err).
@@ -175,7 +180,7 @@ func initialMembers(cfg Config) ([]raft.Peer, []uint64, error) {
 // ChangeMembers ADD_LEARNER): it finds its ID in the member list and starts
 // with an empty log; the leader catches it up by snapshot or log.
 func (n *Node) join(ctx context.Context) (raft.Node, error) {
-	resp, err := n.askMembers(ctx)
+	resp, err := n.askMembers(ctx, joinTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: join: %w", err)
 	}
@@ -214,10 +219,11 @@ func (n *Node) findSelf(members []*peerpb.Member) *peerpb.Member {
 	return nil
 }
 
-// askMembers queries the initial-cluster peers and prefers the leader's
-// answer (only it knows which members have data).
-func (n *Node) askMembers(ctx context.Context) (*peerpb.MembersResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+// askMembers queries the initial-cluster peers, each for at most
+// peerAskTimeout within total, and prefers the leader's answer (only it
+// knows which members have data).
+func (n *Node) askMembers(ctx context.Context, total time.Duration) (*peerpb.MembersResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, total)
 	defer cancel()
 	var first *peerpb.MembersResponse
 	var errs []error
@@ -226,7 +232,9 @@ func (n *Node) askMembers(ctx context.Context) (*peerpb.MembersResponse, error) 
 			continue
 		}
 		for _, u := range p.PeerURLs {
-			resp, err := n.tr.Members(ctx, u)
+			pctx, pcancel := context.WithTimeout(ctx, peerAskTimeout)
+			resp, err := n.tr.Members(pctx, u)
+			pcancel()
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -299,7 +307,7 @@ func (n *Node) checkClusterOnRestart(ctx context.Context) error {
 	if len(n.cfg.InitialCluster) == 0 {
 		return nil
 	}
-	resp, err := n.askMembers(ctx)
+	resp, err := n.askMembers(ctx, restartCheckTimeout)
 	if err != nil {
 		n.lg.Info("No peer answered the restart check; continuing", zap.Error(err))
 		return nil

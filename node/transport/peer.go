@@ -130,10 +130,17 @@ func (p *peer) open() (*openStream, error) {
 	s := &openStream{stream: stream, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		err := stream.RecvMsg(&peerpb.Ack{})
-		if err := FromStatus(err); errors.Is(err, ErrRemoved) || errors.Is(err, ErrClusterMismatch) {
-			p.t.lg.Warn("Peer refuses this member", zap.Uint64("peer", p.id), zap.Error(err))
+		err := FromStatus(stream.RecvMsg(&peerpb.Ack{}))
+		switch {
+		case errors.Is(err, ErrRemoved):
+			// A member of our cluster says we were removed: stop.
+			p.t.lg.Warn("Peer says this member was removed", zap.Uint64("peer", p.id), zap.Error(err))
 			p.t.h.ReportRemoved(err)
+		case errors.Is(err, ErrClusterMismatch):
+			// Either side may be the misconfigured one; one foreign peer
+			// must not take a healthy member down, so it only counts as
+			// unreachable.
+			p.t.lg.Warn("Peer belongs to another cluster", zap.Uint64("peer", p.id), zap.Error(err))
 		}
 	}()
 	return s, nil

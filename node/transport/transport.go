@@ -39,8 +39,9 @@ type Handler interface {
 	ReportUnreachable(id uint64)
 	// ReportSnapshot tells raft how sending a snapshot to id ended.
 	ReportSnapshot(id uint64, status raft.SnapshotStatus)
-	// ReportRemoved is called when a peer says this member was removed or
-	// belongs to another cluster (err is ErrRemoved or ErrClusterMismatch).
+	// ReportRemoved is called when a peer of this cluster says this member
+	// was removed (err is ErrRemoved). A peer of another cluster is only
+	// logged and treated as unreachable.
 	ReportRemoved(err error)
 	// IsRemoved tells whether id was removed from the cluster; messages
 	// from removed members are refused with ErrRemoved.
