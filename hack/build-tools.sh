@@ -42,8 +42,13 @@ stamp_of() {
 # build_if_stale NAME STAMP FUNC: runs FUNC unless BIN/.NAME.stamp holds STAMP.
 build_if_stale() {
   local name=$1 stamp=$2 fn=$3 start
+  # One builder per tool and cache key: engineers and make targets share
+  # the cache, and a second builder waits for the first, then finds it done.
+  exec 9>"$KEY_DIR/.lock-$name"
+  flock 9
   if [[ "$(cat "$BIN/.$name.stamp" 2>/dev/null)" == "$stamp" ]]; then
     log "$name is up to date ($BIN)"
+    exec 9>&-
     return
   fi
   log "building $name"
@@ -51,6 +56,7 @@ build_if_stale() {
   "$fn"
   echo "$stamp" > "$BIN/.$name.stamp"
   log "built $name in $((SECONDS - start))s"
+  exec 9>&-
 }
 
 # k8s_ldflags stamps the version into the binaries: without it they report
@@ -129,9 +135,6 @@ main() {
   local targets=("$@")
   [[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd images k8s coredns helm kind)
   mkdir -p "$BIN"
-  # One builder at a time per cache key: engineers and make targets share it.
-  exec 9>"$KEY_DIR/.lock"
-  flock 9
   local t
   for t in "${targets[@]}"; do build_one "$t"; link_one "$t"; done
 }
