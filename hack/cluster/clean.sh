@@ -71,7 +71,8 @@ clean_iptables() {
   for ipt in iptables ip6tables; do
     command -v "$ipt" >/dev/null || continue
     for table in filter nat mangle raw; do
-      "$ipt-save" -t "$table" 2>/dev/null | grep -E '^-A [A-Z]+ .*-j (KUBE|CNI)-' | grep -vE '^-A (KUBE|CNI)-' |
+      # grep matching nothing must not end the script (pipefail): || true.
+      { "$ipt-save" -t "$table" 2>/dev/null | grep -E '^-A [A-Z]+ .*-j (KUBE|CNI)-' | grep -vE '^-A (KUBE|CNI)-' || true; } |
         while read -r line; do eval "$ipt -t $table -D ${line#-A }" 2>/dev/null || true; done
       for chain in $("$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^:\(\(KUBE\|CNI\)-[^ ]*\) .*/\1/p'); do
         "$ipt" -t "$table" -F "$chain" 2>/dev/null || true

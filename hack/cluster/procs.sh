@@ -38,23 +38,31 @@ any_running() {
   return 1
 }
 
-# stop_proc NAME [GRACE]: SIGTERM, then SIGKILL after GRACE seconds.
-stop_proc() {
-  local name=$1 grace=${2:-15} pid i
-  if pid=$(running_pid "$name"); then
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
+# stop_procs GRACE NAME...: SIGTERM to all of them at once, then SIGKILL to
+# those still running after GRACE seconds.
+stop_procs() {
+  local grace=$1 name pid i
+  shift
+  local pids=()
+  for name in "$@"; do
+    if pid=$(running_pid "$name"); then
+      log "stopping $name (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
+  done
+  for pid in "${pids[@]}"; do
     for ((i = 0; i < grace * 10; i++)); do
       [[ -d /proc/$pid ]] || break
       sleep 0.1
     done
     if [[ -d /proc/$pid ]]; then
-      log "$name did not stop in ${grace}s: SIGKILL"
+      log "pid $pid did not stop in ${grace}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
       for ((i = 0; i < 50; i++)); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
     fi
-  fi
-  rm -f "$PIDS/$name.pid"
+  done
+  for name in "$@"; do rm -f "$PIDS/$name.pid"; done
 }
 
 # wait_for DESC TIMEOUT CMD...: polls CMD every half second until it
@@ -149,19 +157,15 @@ start_node() {
 stop_all() {
   local bin
   bin=$(tool_bin)
-  stop_proc coredns
-  stop_proc kube-proxy
-  stop_proc kube-scheduler
-  stop_proc kube-controller-manager
-  stop_proc kubelet 30
+  # kubelet first among equals: once it is gone nothing restarts the pods.
+  stop_procs 30 coredns kube-proxy kube-scheduler kube-controller-manager kubelet
   if running_pid containerd >/dev/null && [[ -x "$bin/cri" ]]; then
     log "removing pod sandboxes (containers, CNI, mounts)"
     "$bin/cri" -endpoint "unix://$CONTAINERD_SOCK" -timeout 90s rmpods >&2 || log "some sandboxes could not be removed"
     kill_leftover_tasks
   fi
-  stop_proc containerd 30
-  stop_proc kube-apiserver
-  stop_proc etcd
+  stop_procs 30 containerd kube-apiserver
+  stop_procs 15 etcd
 }
 
 # kill_leftover_tasks: the fallback when a sandbox could not be removed

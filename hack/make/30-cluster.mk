@@ -70,4 +70,4 @@ kind-down: ## Delete the kind cluster
 	hack/kind-cluster.sh down
 
 TEST_GO_DEPS += envtest-assets
-# TEST_TARGETS += cluster-smoke  (enabled once hack/cluster-smoke.sh lands)
+TEST_TARGETS += cluster-smoke
