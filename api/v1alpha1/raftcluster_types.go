@@ -108,7 +108,7 @@ type PodTemplateOverrides struct {
 
 // RaftSettings are the node's consensus parameters (etcd's flag names).
 //
-// +kubebuilder:validation:XValidation:rule="self.electionTimeout >= 5 * self.heartbeatInterval",message="raft.electionTimeout must be at least 5 times raft.heartbeatInterval"
+// +kubebuilder:validation:XValidation:rule="!has(self.electionTimeout) || !has(self.heartbeatInterval) || self.electionTimeout >= 5 * self.heartbeatInterval",message="raft.electionTimeout must be at least 5 times raft.heartbeatInterval"
 type RaftSettings struct {
 	// heartbeatInterval is the leader's heartbeat period in milliseconds.
 	// +kubebuilder:validation:Minimum=10

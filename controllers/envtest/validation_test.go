@@ -84,6 +84,8 @@ func TestInvalidSpecsAreRejectedWithTheirMessage(t *testing.T) {
 		{"heartbeat too short", with(validSpec(), "raft.heartbeatInterval", 1), "spec.raft.heartbeatInterval in body should be greater than or equal to 10"},
 		{"election timeout under 5 heartbeats", with(with(validSpec(), "raft.heartbeatInterval", 200), "raft.electionTimeout", 500),
 			"raft.electionTimeout must be at least 5 times raft.heartbeatInterval"},
+		{"heartbeat alone against the default election timeout", with(validSpec(), "raft.heartbeatInterval", 300),
+			"raft.electionTimeout must be at least 5 times raft.heartbeatInterval"},
 		{"zero snapshot count", with(validSpec(), "raft.snapshotCount", 0), "spec.raft.snapshotCount in body should be greater than or equal to 1"},
 		{"reserved pod label", with(validSpec(), "podTemplate.labels", map[string]any{"raft.kuberaft.io/role": "leader"}),
 			"podTemplate.labels must not use the reserved keys"},
