@@ -155,6 +155,11 @@ func (n *Node) clusterView() clusterView {
 	}
 	for id, pr := range n.raft.Status().Progress {
 		v.match[id] = pr.Match
+		// A leader elected a moment ago has not heard from everyone yet;
+		// raft's own activity flag covers that window.
+		if pr.RecentActive {
+			v.healthy[id] = true
+		}
 	}
 	return v
 }

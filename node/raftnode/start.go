@@ -188,7 +188,12 @@ func (n *Node) join(ctx context.Context) (raft.Node, error) {
 	if self == nil {
 		return nil, fmt.Errorf("raftnode: join: %w: no member named %q (add it first)", nodeerr.ErrMemberNotFound, n.cfg.Name)
 	}
-	if !self.IsLearner && resp.FromLeader && slices.Contains(resp.Started, self.Id) {
+	if !self.IsLearner && !resp.FromLeader {
+		// Only the leader knows whether this voter ever had data; joining
+		// blind could let a quorum forget entries. Transient: retry.
+		return nil, fmt.Errorf("raftnode: join: member %x is a voter and the leader did not answer; cannot tell whether it lost its data", self.Id)
+	}
+	if !self.IsLearner && slices.Contains(resp.Started, self.Id) {
 		// Joining with an empty log as a voter that already acknowledged
 		// entries could let a quorum "forget" committed entries.
 		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir is empty but the cluster records member %x as a voter with data; remove it and add a new member", self.Id)}
