@@ -88,3 +88,16 @@ func TestUpgradeWaitsForUpgradedMemberToBeHealthy(t *testing.T) {
 	delete(e.world.Unreachable, "kv-2")
 	e.converge(30)
 }
+
+func TestUpgradeSmallClusters(t *testing.T) {
+	for _, n := range []int32{1, 2} {
+		t.Run(fmt.Sprintf("%d members", n), func(t *testing.T) {
+			e := newConverged(t, n)
+			e.update(func(s *v1alpha1.RaftClusterSpec) { s.Version = "v2" })
+			e.converge(30)
+			if got := e.get().Status.CurrentVersion; got != "v2" {
+				t.Errorf("currentVersion = %q", got)
+			}
+		})
+	}
+}

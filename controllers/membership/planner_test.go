@@ -132,6 +132,12 @@ func TestNext(t *testing.T) {
 		{name: "upgrade refuses to restart a follower without quorum after",
 			obs: fixture(3, 0, setPod(2, outdated), setPod(1, outdated), setMember(1, unhealthy)), replicas: 3,
 			want: "Wait(PreflightFailed)", op: raftv1alpha1.OperationUpgrade},
+		{name: "a single member restarts in place", obs: fixture(1, 0, setPod(0, outdated)),
+			replicas: 1, want: "DeletePod[kv-0](Upgrading)", op: raftv1alpha1.OperationUpgrade},
+		{name: "two members: the follower restarts when both are healthy", obs: fixture(2, 0, setPod(0, outdated), setPod(1, outdated)),
+			replicas: 2, want: "DeletePod[kv-1](Upgrading)", op: raftv1alpha1.OperationUpgrade},
+		{name: "two members: not while one is unhealthy", obs: fixture(2, 0, setPod(0, outdated), setPod(1, outdated), setMember(1, unhealthy)),
+			replicas: 2, want: "Wait(PreflightFailed)", op: raftv1alpha1.OperationUpgrade},
 		{name: "membership before upgrade", obs: fixture(3, 0, setPod(2, outdated)), replicas: 5,
 			want: "AddLearners[kv-3,kv-4](AddingLearners)", op: raftv1alpha1.OperationScaleOut},
 	} {

@@ -32,8 +32,17 @@ func PreflightPromote(o *Observed, learners []Member) string {
 
 // PreflightDown returns why taking member m down (restarting its pod) would
 // lose quorum, or "": the other voters must hold a healthy majority of all.
+// A cluster of one or two voters has no failure tolerance at all: it can
+// only be restarted with a short unavailability (never a loss of data: the
+// log is on the volume), so there every voter must be healthy instead.
 func PreflightDown(o *Observed, m Member) string {
 	voters := o.Voters()
+	if len(voters) <= 2 {
+		if h := countHealthy(voters); h < len(voters) {
+			return fmt.Sprintf("restarting %s needs all %d voters healthy, %d are", m.Name, len(voters), h)
+		}
+		return ""
+	}
 	others := slices.DeleteFunc(slices.Clone(voters), func(v Member) bool { return v.ID == m.ID })
 	if h, q := countHealthy(others), Quorum(len(voters)); h < q {
 		return fmt.Sprintf("restarting %s would leave %d healthy voters of the %d a quorum needs", m.Name, h, q)

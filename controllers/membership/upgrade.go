@@ -48,6 +48,14 @@ func upgrade(o *Observed, _ Spec) (Step, bool) {
 // former leader as a follower.
 func upgradeLeader(o *Observed, outdated []Member) (Step, bool) {
 	leader, _ := o.Leader()
+	if len(o.Voters()) == 1 {
+		// No one to hand leadership to: a single member restarts in place.
+		if msg := PreflightDown(o, leader); msg != "" {
+			return wait(raftv1alpha1.OperationUpgrade, raftv1alpha1.ReasonWaitingPreflight, msg), true
+		}
+		return Step{Action: ActionDeletePod, Operation: raftv1alpha1.OperationUpgrade, Reason: raftv1alpha1.ReasonUpgrading,
+			Message: "restarting the single member " + leader.Name + " on the new template", Members: []Member{leader}}, true
+	}
 	target, ok := Transferee(o, outdated)
 	if !ok {
 		return wait(raftv1alpha1.OperationUpgrade, raftv1alpha1.ReasonWaitingPreflight,
