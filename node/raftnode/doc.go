@@ -30,4 +30,19 @@
 // this member to run (another cluster's data, a removed member, or no data
 // while the cluster records this member as a voter): the caller must exit
 // without touching the cluster.
+//
+// Beyond node/server.Backend, a *Node offers:
+//
+//	ID, ClusterID, Name    identity
+//	Leader, IsLearner      local view, never blocks
+//	AppliedIndex, LogRange, LogLength, StateDigest   progress (tests, /status)
+//	Published              closed once name and client URLs are replicated
+//	Stop(ctx)              graceful: a leader hands leadership over first
+//	Done, Err              closed / why when the node stopped by itself:
+//	                       *nodeerr.ErrFenced if removed while running
+//
+// Files: start.go (bootstrap, join, restart, fencing), loop.go (the Ready
+// loop and apply), propose.go (writes, publish), read.go (ReadIndex),
+// membership.go and plan.go (ChangeMembers and its pure planner),
+// status.go, handler.go (what the transport calls).
 package raftnode
