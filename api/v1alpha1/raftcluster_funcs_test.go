@@ -9,7 +9,7 @@ func TestDesiredImageAndVersionLabel(t *testing.T) {
 		image, version string
 	}{
 		{"version", RaftClusterSpec{Version: "v1"}, "kuberaft.local/raftnode:v1", "v1"},
-		{"image wins", RaftClusterSpec{Version: "v1", Image: "reg.example/raft:v9"}, "reg.example/raft:v9", "reg.example/raft:v9"},
+		{"image wins", RaftClusterSpec{Version: "v1", Image: "mirror/raftnode:v9"}, "mirror/raftnode:v9", "mirror/raftnode:v9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc := &RaftCluster{Spec: tc.spec}
