@@ -162,7 +162,10 @@ func (f *Cluster) writePodStatus(ctx context.Context, pod *corev1.Pod) error {
 	switch {
 	case nd.running:
 		cs.State.Running = &corev1.ContainerStateRunning{}
-		cs.Ready, ready = true, corev1.ConditionTrue
+		// raftnode's /readyz requires a voter that knows a leader.
+		if m := f.members[nd.id]; m != nil && !m.learner && f.leader != 0 {
+			cs.Ready, ready = true, corev1.ConditionTrue
+		}
 	case nd.exit == exitFenced && f.FencedRunning:
 		cs.State.Running = &corev1.ContainerStateRunning{}
 	case nd.exit != 0:
