@@ -55,3 +55,21 @@ func TestParseRunRejectsBadCounts(t *testing.T) {
 		t.Error("--key-size=4 accepted")
 	}
 }
+
+func TestMedianOverRounds(t *testing.T) {
+	rs := []Result{
+		{Name: "x", Put: Phase{OpsPerSec: 100, P99Ms: 9, Errors: 1}},
+		{Name: "x", Put: Phase{OpsPerSec: 300, P99Ms: 1}},
+		{Name: "x", Put: Phase{OpsPerSec: 200, P99Ms: 5, Errors: 2}},
+	}
+	m := median(rs)
+	if m.Put.OpsPerSec != 200 || m.Put.P99Ms != 5 || m.Put.Errors != 3 {
+		t.Errorf("median = %+v", m.Put)
+	}
+	if got := medianOf([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("medianOf even = %v, want 2.5", got)
+	}
+	if rs[0].Put.OpsPerSec != 100 {
+		t.Error("median modified its input")
+	}
+}

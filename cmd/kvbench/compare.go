@@ -6,25 +6,73 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 )
 
-// runCompare prints two results side by side with ours/theirs ratios. For
+// runCompare prints results side by side with ours/theirs ratios. For
 // throughput a ratio > 1 means the first is faster; for latency < 1 does.
+// With several pairs (one per round) it prints each round and then the
+// per-metric median over the rounds, which a shared machine's load spikes
+// move much less than any single round.
 func runCompare(args []string, stdout io.Writer) error {
-	if len(args) != 2 {
-		return errors.New("usage: kvbench compare OURS.json THEIRS.json")
+	if len(args) < 2 || len(args)%2 != 0 {
+		return errors.New("usage: kvbench compare OURS.json THEIRS.json [OURS2.json THEIRS2.json ...]")
 	}
-	a, err := readResult(args[0])
-	if err != nil {
-		return err
+	var ours, theirs []Result
+	for i := 0; i < len(args); i += 2 {
+		a, err := readResult(args[i])
+		if err != nil {
+			return err
+		}
+		b, err := readResult(args[i+1])
+		if err != nil {
+			return err
+		}
+		ours, theirs = append(ours, a), append(theirs, b)
 	}
-	b, err := readResult(args[1])
-	if err != nil {
-		return err
+	for i := range ours {
+		if len(ours) > 1 {
+			fmt.Fprintf(stdout, "-- round %d\n", i+1)
+		}
+		writeComparison(stdout, ours[i], theirs[i])
 	}
-	writeComparison(stdout, a, b)
+	if len(ours) > 1 {
+		fmt.Fprintf(stdout, "-- median of %d rounds\n", len(ours))
+		writeComparison(stdout, median(ours), median(theirs))
+	}
 	return nil
+}
+
+// median returns a Result whose every figure is the median of rs' figures
+// (errors are summed).
+func median(rs []Result) Result {
+	out := rs[0]
+	phases := func(r *Result) []*Phase { return []*Phase{&r.SeqPut, &r.Put, &r.Range} }
+	fields := func(ph *Phase) []*float64 { return []*float64{&ph.OpsPerSec, &ph.P50Ms, &ph.P99Ms, &ph.AvgMs} }
+	for i, p := range phases(&out) {
+		p.Errors = 0
+		for k := range rs {
+			p.Errors += phases(&rs[k])[i].Errors
+		}
+		for j, f := range fields(p) {
+			var xs []float64
+			for k := range rs {
+				xs = append(xs, *fields(phases(&rs[k])[i])[j])
+			}
+			*f = medianOf(xs)
+		}
+	}
+	return out
+}
+
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func readResult(path string) (Result, error) {

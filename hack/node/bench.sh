@@ -8,8 +8,9 @@
 #        under BENCH_OUT; put it on the disk you want to measure),
 #        KVBENCH_FLAGS (extra kvbench run flags, e.g. "--put-total=5000"),
 #        HEARTBEAT_MS (100), ELECTION_MS (1000), SNAPSHOT_COUNT (10000),
-#        BENCH_ROUNDS (1): rounds of raftnode-then-etcd; more rounds show how
-#        much a shared machine's background load moves the numbers.
+#        BENCH_ROUNDS (3): rounds of raftnode-then-etcd; the comparison ends
+#        with the per-metric median over the rounds, which a shared
+#        machine's background load moves much less than one round.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -73,7 +74,7 @@ run_cluster() {
   stop_members
 }
 
-ROUNDS=${BENCH_ROUNDS:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
 for r in $(seq "$ROUNDS"); do
   rm -rf "${DATA:?}"/*
   run_cluster raftnode "$OUT/bin/raftnode" "$OUT/raftnode-$r.json"
@@ -82,7 +83,6 @@ done
 echo
 echo "make bench: 3 members each on 127.0.0.1, heartbeat ${HEARTBEAT_MS} ms, election ${ELECTION_MS} ms, snapshot-count ${SNAPSHOT_COUNT}"
 echo "etcd: $("$ETCD_BIN_DIR/etcd" --version | head -1); machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); data on $(df -h --output=source,fstype "$DATA" | tail -1); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for r in $(seq "$ROUNDS"); do
-  echo "-- round $r"
-  "$OUT/bin/kvbench" compare "$OUT/raftnode-$r.json" "$OUT/etcd-$r.json"
-done
+pairs=()
+for r in $(seq "$ROUNDS"); do pairs+=("$OUT/raftnode-$r.json" "$OUT/etcd-$r.json"); done
+"$OUT/bin/kvbench" compare "${pairs[@]}"
