@@ -2,6 +2,7 @@ package membership
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
@@ -213,5 +214,53 @@ func TestFailureTolerance(t *testing.T) {
 		if got := tc.obs.FailureTolerance(); got != tc.want {
 			t.Errorf("FailureTolerance(%d members) = %d, want %d", len(tc.obs.Members), got, tc.want)
 		}
+	}
+}
+
+// TestNextHealsHalfDoneSteps: the state a crashed loop leaves between the
+// two halves of each change, and what the next loop does about it.
+func TestNextHealsHalfDoneSteps(t *testing.T) {
+	noPods := func(ords ...int) func(*Observed) {
+		return func(o *Observed) {
+			for _, n := range ords {
+				delete(o.Pods, n)
+				delete(o.Volumes, n)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		obs      *Observed
+		replicas int
+		want     string
+		sts      int   // StatefulSetReplicas the next loop applies
+		orphans  []int // volumes the next loop deletes
+	}{
+		{name: "learners added, StatefulSet not grown",
+			obs:      fixture(3, 0, withLearners(3, 4), noPods(3, 4), setMember(3, unhealthy), setMember(4, unhealthy), func(o *Observed) { o.StatefulSetReplicas = 3 }),
+			replicas: 5, want: "Wait(WaitingForLearners)", sts: 5},
+		{name: "promoted, status not written", obs: fixture(5, 0), replicas: 5, want: "None(Reconciled)", sts: 5},
+		{name: "removed, StatefulSet not shrunk",
+			obs:      fixture(3, 0, func(o *Observed) { o.StatefulSetReplicas = 5; o.Volumes[3], o.Volumes[4] = true, true }),
+			replicas: 3, want: "None(Reconciled)", sts: 3, orphans: []int{3, 4}},
+		{name: "leadership moved, victims not removed yet", obs: fixture(5, 0), replicas: 3, want: "Remove[kv-3,kv-4](RemovingMembers)", sts: 5},
+		{name: "mid-upgrade: a deleted pod not back yet", obs: fixture(3, 0, setPod(1, outdated), noPods(2)), replicas: 3, want: "Wait(WaitingForPods)", sts: 3},
+		{name: "fenced voter removed, not re-added yet", obs: fixture(3, 0, func(o *Observed) {
+			o.Members = slices.DeleteFunc(o.Members, func(m Member) bool { return m.Ordinal == 1 })
+			o.Operation = &raftv1alpha1.Operation{Type: raftv1alpha1.OperationReplace}
+		}), replicas: 3, want: "AddLearners[kv-1](AddingLearners)", sts: 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Next(tc.obs, Spec{Replicas: tc.replicas, Name: "kv"}); got.String() != tc.want {
+				t.Errorf("Next = %s (%s), want %s", got, got.Message, tc.want)
+			}
+			sts := StatefulSetReplicas(tc.obs, tc.replicas)
+			if sts != tc.sts {
+				t.Errorf("StatefulSetReplicas = %d, want %d", sts, tc.sts)
+			}
+			if got := OrphanVolumes(tc.obs, sts); fmt.Sprint(got) != fmt.Sprint(tc.orphans) && !(len(got) == 0 && len(tc.orphans) == 0) {
+				t.Errorf("OrphanVolumes = %v, want %v", got, tc.orphans)
+			}
+		})
 	}
 }
