@@ -38,42 +38,11 @@ const (
 // and runs the node until Stop or a fatal error (see Done and Err).
 // It returns *nodeerr.ErrFenced when this member must not run.
 func Start(ctx context.Context, cfg Config) (*Node, error) {
-	cfg, err := cfg.withDefaults()
+	n, err := newNode(cfg)
 	if err != nil {
 		return nil, err
 	}
-	var reg prometheus.Registerer // a nil *Registry must stay a nil interface
-	if cfg.Registry != nil {
-		reg = cfg.Registry
-	}
-	m, err := metrics.New(reg)
-	if err != nil {
-		return nil, err
-	}
-	n := &Node{
-		cfg: cfg, lg: cfg.Logger.With(zap.String("member", cfg.Name)), kv: kv.New(), metrics: m,
-		wait: wait.New(), applyWait: wait.NewTimeList(),
-		leaderChanged: make(chan struct{}), confChanged: make(chan struct{}), confState: &raftpb.ConfState{},
-		lastHeard: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
-		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),
-		stopc: make(chan struct{}), done: make(chan struct{}), published: make(chan struct{}),
-	}
-	if n.tr, err = newTransport(cfg); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		n.tr.Stop()
-		return nil, fmt.Errorf("raftnode: data dir: %w", err)
-	}
-	var rn raft.Node
-	switch {
-	case storage.Exists(cfg.DataDir):
-		rn, err = n.restart(ctx)
-	case cfg.InitialClusterState == ClusterStateNew:
-		rn, err = n.bootstrap()
-	default:
-		rn, err = n.join(ctx)
-	}
+	rn, err := n.openRaft(ctx)
 	if err != nil {
 		n.tr.Stop()
 		if n.disk != nil {
@@ -97,6 +66,49 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.goFunc(n.publishLoop)
 	go n.cleanup()
 	return n, nil
+}
+
+// newNode builds a Node with its metrics and transport, not yet started.
+func newNode(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var reg prometheus.Registerer // a nil *Registry must stay a nil interface
+	if cfg.Registry != nil {
+		reg = cfg.Registry
+	}
+	m, err := metrics.New(reg)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg: cfg, lg: cfg.Logger.With(zap.String("member", cfg.Name)), kv: kv.New(), metrics: m,
+		wait: wait.New(), applyWait: wait.NewTimeList(),
+		leaderChanged: make(chan struct{}), confChanged: make(chan struct{}), confState: &raftpb.ConfState{},
+		lastHeard: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
+		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),
+		stopc: make(chan struct{}), done: make(chan struct{}), published: make(chan struct{}),
+	}
+	if n.tr, err = newTransport(cfg); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// openRaft restarts from the data dir if it has a WAL, else bootstraps a
+// new cluster or joins an existing one, per InitialClusterState.
+func (n *Node) openRaft(ctx context.Context) (raft.Node, error) {
+	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("raftnode: data dir: %w", err)
+	}
+	switch {
+	case storage.Exists(n.cfg.DataDir):
+		return n.restart(ctx)
+	case n.cfg.InitialClusterState == ClusterStateNew:
+		return n.bootstrap()
+	}
+	return n.join(ctx)
 }
 
 func (n *Node) goFunc(f func()) {
