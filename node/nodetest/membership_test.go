@@ -199,6 +199,34 @@ func TestJointRemoveTwo(t *testing.T) {
 	}
 }
 
+// TestJointRemoveTwoOfThree: 3 → 1 voters in one joint change. Leaving the
+// joint configuration needs a majority of the old one, so one of the two
+// members being removed must still acknowledge it: they are refused and
+// stopped only once they left the configuration entirely.
+func TestJointRemoveTwoOfThree(t *testing.T) {
+	c := NewCluster(t, Options{Members: 3})
+	lead := c.Leader()
+	var ids []uint64
+	for i := range 3 {
+		if i != lead {
+			ids = append(ids, c.Member(i).ID)
+		}
+	}
+	resp, err := c.ChangeMembers(ctxFor(t, 10*time.Second), change(nodepb.MemberChange_REMOVE, ids[0]), change(nodepb.MemberChange_REMOVE, ids[1]))
+	if err != nil {
+		t.Fatalf("joint removal of two of three: %v\n%s", err, c.describe())
+	}
+	if len(resp.ConfState.Voters) != 1 || len(resp.ConfState.VotersOutgoing) != 0 {
+		t.Fatalf("final conf state %v, want one voter, not joint", resp.ConfState)
+	}
+	if !checkNoVoterCount(t, c, 2) {
+		t.Fatal("no joint configuration was applied")
+	}
+	if !c.NewClient(0, NewHistory()).Put(time.Now().Add(5*time.Second), "k", "v") {
+		t.Fatal("the remaining voter does not accept writes")
+	}
+}
+
 func TestRemoveLeaderAfterTransfer(t *testing.T) {
 	c := NewCluster(t, Options{Members: 3})
 	lead := c.Leader()

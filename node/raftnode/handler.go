@@ -49,7 +49,11 @@ func (h handler) ReportRemoved(err error) {
 	h.n.fail(&nodeerr.ErrFenced{Reason: "a peer reports this member was removed from the cluster: " + err.Error()})
 }
 
-func (h handler) IsRemoved(id uint64) bool { return h.n.kv.IsRemoved(id) }
+// IsRemoved refuses a member only once it has left the configuration for
+// good: in a joint configuration a member being removed is still an
+// outgoing voter whose acknowledgements the leave-joint entry may need
+// (removing two of three voters needs one of them to commit it).
+func (h handler) IsRemoved(id uint64) bool { return h.n.isGone(id) }
 
 func (h handler) Members() *peerpb.MembersResponse {
 	n := h.n

@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -165,7 +166,7 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	n.snapIndex = idx
 	n.setApplied(idx)
 	n.lg.Info("Installed snapshot from leader", zap.Uint64("index", idx))
-	if n.kv.IsRemoved(n.id) {
+	if n.isGone(n.id) {
 		return &nodeerr.ErrFenced{Reason: fmt.Sprintf("member %x was removed from the cluster", n.id)}
 	}
 	return n.disk.Release(snap)
@@ -288,9 +289,7 @@ func (n *Node) applyConfChange(e *raftpb.Entry) bool {
 			}
 		}
 		n.setConfState(n.raft.ApplyConfChange(cc))
-		if applyErr == nil {
-			n.updatePeers(cc)
-		}
+		n.updatePeers(cc)
 	}
 	if reqID != 0 {
 		n.wait.Trigger(reqID, confChangeResult{cs: n.currentConfState(), err: applyErr})
@@ -298,30 +297,41 @@ func (n *Node) applyConfChange(e *raftpb.Entry) bool {
 	if n.cfg.OnApplyConfChange != nil {
 		n.cfg.OnApplyConfChange(n.currentConfState())
 	}
-	return applyErr == nil && cc != nil && removes(cc, n.id)
+	return n.isGone(n.id)
 }
 
-func removes(cc *raftpb.ConfChangeV2, id uint64) bool {
-	for _, ch := range cc.Changes {
-		if ch.GetType() == raftpb.ConfChangeType_ConfChangeRemoveNode && ch.GetNodeId() == id {
-			return true
+// isGone tells whether id was removed and is in no part of the applied
+// configuration any more (not even the outgoing half of a joint one).
+func (n *Node) isGone(id uint64) bool {
+	if !n.kv.IsRemoved(id) {
+		return false
+	}
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	cs := n.confState
+	for _, set := range [][]uint64{cs.GetVoters(), cs.GetVotersOutgoing(), cs.GetLearners(), cs.GetLearnersNext()} {
+		if slices.Contains(set, id) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
+// updatePeers connects added members and disconnects removed ones once
+// they left the configuration entirely (an outgoing voter of a joint
+// configuration must still be reached).
 func (n *Node) updatePeers(cc *raftpb.ConfChangeV2) {
 	for _, ch := range cc.Changes {
-		id := ch.GetNodeId()
-		switch ch.GetType() {
-		case raftpb.ConfChangeType_ConfChangeRemoveNode:
-			if id != n.id {
-				n.tr.RemovePeer(id)
-			}
-		default:
-			if m, ok := n.kv.Member(id); ok {
-				n.addPeer(id, m.PeerUrls)
-			}
+		if ch.GetType() == raftpb.ConfChangeType_ConfChangeRemoveNode {
+			continue
+		}
+		if m, ok := n.kv.Member(ch.GetNodeId()); ok {
+			n.addPeer(m.Id, m.PeerUrls)
+		}
+	}
+	for _, id := range n.kv.Removed() {
+		if id != n.id && n.isGone(id) {
+			n.tr.RemovePeer(id)
 		}
 	}
 }

@@ -298,7 +298,7 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 		n.snapIndex = applied
 		n.confState = proto.Clone(loaded.Snapshot.Metadata.GetConfState()).(*raftpb.ConfState)
 	}
-	if n.kv.IsRemoved(n.id) {
+	if n.isGone(n.id) {
 		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("member %x was removed from the cluster", n.id)}
 	}
 	n.applied.Store(applied)
