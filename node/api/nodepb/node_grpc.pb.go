@@ -39,8 +39,9 @@ type MembershipClient interface {
 	// ChangeMembers applies every change in the request atomically, through one
 	// ConfChangeV2 joint transition when there is more than one change (a
 	// single change uses the simple protocol). It returns only when the final
-	// configuration has been applied on the node serving the request, which
-	// must be the leader (else FailedPrecondition "etcdserver: not leader").
+	// configuration has been applied on the node serving the request. Any
+	// member may serve it: a follower forwards it to the leader (the only one
+	// that knows its followers' progress and health) over the peer port.
 	// Retrying an already-applied request is a no-op that returns the current
 	// membership.
 	ChangeMembers(ctx context.Context, in *ChangeMembersRequest, opts ...grpc.CallOption) (*ChangeMembersResponse, error)
@@ -87,8 +88,9 @@ type MembershipServer interface {
 	// ChangeMembers applies every change in the request atomically, through one
 	// ConfChangeV2 joint transition when there is more than one change (a
 	// single change uses the simple protocol). It returns only when the final
-	// configuration has been applied on the node serving the request, which
-	// must be the leader (else FailedPrecondition "etcdserver: not leader").
+	// configuration has been applied on the node serving the request. Any
+	// member may serve it: a follower forwards it to the leader (the only one
+	// that knows its followers' progress and health) over the peer port.
 	// Retrying an already-applied request is a no-op that returns the current
 	// membership.
 	ChangeMembers(context.Context, *ChangeMembersRequest) (*ChangeMembersResponse, error)
