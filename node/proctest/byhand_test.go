@@ -2,6 +2,7 @@ package proctest
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,7 @@ func TestByHand(t *testing.T) {
 		}
 	}
 	env := append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	checkPortsFree(t, start)
 	startOut := runStart(t, dir, env, start)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -93,12 +95,12 @@ func assertByHandOutput(t *testing.T, out string) {
 	wants := []string{
 		"OK\n",                        // put
 		"greeting\nhello\n",           // get
-		"n1 | http://127.0.0.1:12380", // member list
-		"n2 | http://127.0.0.1:22380",
-		"n3 | http://127.0.0.1:32380",
-		"127.0.0.1:12379 is healthy", // endpoint health
-		"127.0.0.1:22379 is healthy",
-		"127.0.0.1:32379 is healthy",
+		"n1 | http://127.0.0.1:21380", // member list
+		"n2 | http://127.0.0.1:21480",
+		"n3 | http://127.0.0.1:21580",
+		"127.0.0.1:21379 is healthy", // endpoint health
+		"127.0.0.1:21479 is healthy",
+		"127.0.0.1:21579 is healthy",
 		"[+]linearizable_read ok", // /readyz?verbose
 		`"role": "`,               // /status
 	}
@@ -109,7 +111,7 @@ func assertByHandOutput(t *testing.T, out string) {
 	}
 	// endpoint status -w table: one row per member, exactly one leader
 	// (IS LEADER true, IS LEARNER false).
-	if n := len(regexp.MustCompile(`(?m)^\| 127\.0\.0\.1:[123]2379 \|`).FindAllString(out, -1)); n != 3 {
+	if n := len(regexp.MustCompile(`(?m)^\| 127\.0\.0\.1:21[345]79 \|`).FindAllString(out, -1)); n != 3 {
 		t.Errorf("endpoint status rows = %d, want 3", n)
 	}
 	if n := len(regexp.MustCompile(`\|\s+true \|\s+false \|`).FindAllString(out, -1)); n != 1 {
@@ -117,6 +119,19 @@ func assertByHandOutput(t *testing.T, out string) {
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", out)
+	}
+}
+
+// checkPortsFree fails with a clear message when a port the commands use is
+// taken (another etcd, another run) instead of a confusing timeout later.
+func checkPortsFree(t *testing.T, block string) {
+	t.Helper()
+	for _, addr := range regexp.MustCompile(`127\.0\.0\.1:\d+`).FindAllString(block, -1) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("docs/node.md's by-hand cluster needs %s, which is taken: %v", addr, err)
+		}
+		_ = l.Close()
 	}
 }
 
