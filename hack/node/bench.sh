@@ -27,6 +27,12 @@ log() { printf '%s bench: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 mkdir -p "$OUT/bin"
 [[ -x "$ETCD_BIN_DIR/etcd" ]] || { echo "bench: no etcd in $ETCD_BIN_DIR (run make tools-etcd)" >&2; exit 1; }
+for p in "${CLIENT_PORTS[@]}" "${PEER_PORTS[@]}"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "bench: port $p on 127.0.0.1 is in use; stop what listens there" >&2
+    exit 1
+  fi
+done
 log "building raftnode and kvbench"
 CGO_ENABLED=0 go build -o "$OUT/bin/" "$ROOT/cmd/raftnode" "$ROOT/cmd/kvbench"
 DATA=$(mktemp -d "${BENCH_DATA:-$OUT}/data.XXXXXX")
