@@ -253,7 +253,7 @@ func (r *RaftClusterReconciler) cleanupVolumes(ctx context.Context, s *reconcile
 				return reconcile.Result{}, fmt.Errorf("cannot delete pod %s: %w", pod.Name, err)
 			}
 		}
-		r.event(s, corev1.EventTypeWarning, "DeletedForeignVolume", "Deleted PVC %s left by an earlier RaftCluster of this name", pvc.Name)
+		r.eventAbout(s, pvc, corev1.EventTypeWarning, "DeletedForeignVolume", "Deleted PVC %s left by an earlier RaftCluster of this name", pvc.Name)
 	}
 	for _, n := range membership.OrphanVolumes(&s.obs, s.stsReplicas) {
 		pvc := s.pvcs[n]
@@ -264,7 +264,7 @@ func (r *RaftClusterReconciler) cleanupVolumes(ctx context.Context, s *reconcile
 		if err := r.Delete(ctx, pvc, client.Preconditions{UID: &pvc.UID}); client.IgnoreNotFound(err) != nil {
 			return reconcile.Result{}, fmt.Errorf("cannot delete PVC %s: %w", pvc.Name, err)
 		}
-		r.event(s, corev1.EventTypeNormal, "DeletedVolume", "Deleted PVC %s of removed member", pvc.Name)
+		r.eventAbout(s, pvc, corev1.EventTypeNormal, "DeletedVolume", "Deleted PVC %s of removed member", pvc.Name)
 	}
 	return reconcile.Result{}, nil
 }

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -160,7 +161,15 @@ func (s *reconcileState) health() status.Health {
 
 // event records an event on the RaftCluster.
 func (r *RaftClusterReconciler) event(s *reconcileState, eventType, reason, format string, args ...any) {
+	r.eventAbout(s, nil, eventType, reason, format, args...)
+}
+
+// eventAbout records an event on the RaftCluster that concerns related.
+// The events library merges events with the same regarding, related,
+// reason and action into one series (keeping the first note), so events
+// about different objects name them as related.
+func (r *RaftClusterReconciler) eventAbout(s *reconcileState, related runtime.Object, eventType, reason, format string, args ...any) {
 	if r.Recorder != nil {
-		r.Recorder.Eventf(s.rc, nil, eventType, reason, reason, format, args...)
+		r.Recorder.Eventf(s.rc, related, eventType, reason, reason, format, args...)
 	}
 }
