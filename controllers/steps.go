@@ -41,17 +41,20 @@ func (r *RaftClusterReconciler) reconcileMembership(ctx context.Context, s *reco
 	log.FromContext(ctx).Info("Taking membership step", "step", s.step.String(), "operation", s.step.Operation)
 	err := r.takeStep(ctx, s)
 	countChange(s.step.Action, err)
+	// The first target's pod is the event's related object, so that steps
+	// on different members are not merged into one event series.
+	related := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: s.rc.Namespace, Name: s.step.Targets()[0]}}
 	switch {
 	case err == nil:
-		r.event(s, corev1.EventTypeNormal, string(s.step.Action), "%s", s.step.Message)
+		r.eventAbout(s, related, corev1.EventTypeNormal, string(s.step.Action), "%s", s.step.Message)
 		return reconcile.Result{RequeueAfter: ActedRequeue}, nil
 	case nodeclient.IsNotLeader(err) || nodeclient.IsRetryableChange(err) || nodeclient.IsUnavailable(err):
 		// Leadership moved, a learner fell behind again, or the node was
 		// briefly unreachable: the next loop re-observes and re-plans.
-		r.event(s, corev1.EventTypeWarning, string(s.step.Action)+"Deferred", "%s: %v", s.step.Message, err)
+		r.eventAbout(s, related, corev1.EventTypeWarning, string(s.step.Action)+"Deferred", "%s: %v", s.step.Message, err)
 		return reconcile.Result{RequeueAfter: WaitingRequeue}, nil
 	}
-	r.event(s, corev1.EventTypeWarning, string(s.step.Action)+"Failed", "%s: %v", s.step.Message, err)
+	r.eventAbout(s, related, corev1.EventTypeWarning, string(s.step.Action)+"Failed", "%s: %v", s.step.Message, err)
 	return reconcile.Result{}, fmt.Errorf("cannot %s: %w", strings.ToLower(s.step.Message), err)
 }
 
