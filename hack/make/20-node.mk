@@ -14,9 +14,12 @@ TEST_GO_DEPS += tools-etcd
 # raftnode --version prints it.
 NODE_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: bench build-node
+.PHONY: bench bench-etcd-tool build-node
 build-node: ## Build raftnode and kvbench (static, CGO_ENABLED=0) into bin/
 	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(NODE_VERSION)" -o $(BIN)/ ./cmd/raftnode ./cmd/kvbench
 
 bench: tools-etcd ## Benchmark 3 raftnode vs 3 etcd v3.6 members on 127.0.0.1 (KVBENCH_FLAGS, BENCH_DATA)
 	hack/node/bench.sh $(NODE_ETCD_BIN)
+
+bench-etcd-tool: ## Drive 3 raftnode members with etcd's own tools/benchmark (v3.6.8), unchanged
+	hack/node/etcd-benchmark.sh
