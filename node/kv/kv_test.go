@@ -369,7 +369,7 @@ func TestMembership(t *testing.T) {
 	if err := s.Publish(&statepb.Member{Id: 1, Name: "a2", ClientUrls: []string{"http://c:1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := s.Member(1); m.Name != "a2" || len(m.ClientUrls) != 1 {
+	if m, _ := s.Member(1); m.Name != "a2" || len(m.ClientUrls) != 1 || !m.Started {
 		t.Fatalf("published member %v", m)
 	}
 	if err := s.Publish(&statepb.Member{Id: 5}); !errors.Is(err, nodeerr.ErrMemberNotFound) {
@@ -377,5 +377,18 @@ func TestMembership(t *testing.T) {
 	}
 	if ms := s.Members(); len(ms) != 1 || ms[0].Id != 1 || !s.IsRemoved(2) {
 		t.Fatalf("members %v removed %v", ms, s.Removed())
+	}
+	// A removed member's address is kept (and survives a snapshot): it may
+	// still be an outgoing voter of a joint configuration.
+	data, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	if err := r.Restore(data); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := r.RemovedMember(2); !ok || m.Name != "b" {
+		t.Fatalf("removed member metadata %v, %v", m, ok)
 	}
 }

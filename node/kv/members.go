@@ -46,6 +46,17 @@ func (s *Store) IsRemoved(id uint64) bool {
 	return s.removed[id]
 }
 
+// RemovedMember returns the metadata a removed member had.
+func (s *Store) RemovedMember(id uint64) (*statepb.Member, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m, ok := s.gone[id]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(m).(*statepb.Member), true
+}
+
 // Removed returns the removed IDs, sorted.
 func (s *Store) Removed() []uint64 {
 	s.mu.RLock()
@@ -134,6 +145,7 @@ func (s *Store) doChange(ch *raftpb.ConfChangeSingle, added map[uint64]*statepb.
 		m.IsLearner = learner
 		s.members[id] = m
 	case raftpb.ConfChangeType_ConfChangeRemoveNode:
+		s.gone[id] = s.members[id]
 		delete(s.members, id)
 		s.removed[id] = true
 	}
@@ -154,7 +166,7 @@ func (s *Store) Publish(attrs *statepb.Member) error {
 		}
 	}
 	m = proto.Clone(m).(*statepb.Member)
-	m.Name, m.ClientUrls = attrs.Name, append([]string(nil), attrs.ClientUrls...)
+	m.Name, m.ClientUrls, m.Started = attrs.Name, append([]string(nil), attrs.ClientUrls...), true
 	s.members[attrs.Id] = m
 	return nil
 }

@@ -23,6 +23,7 @@ type Store struct {
 	sessions  map[string]*statepb.Session
 	members   map[uint64]*statepb.Member
 	removed   map[uint64]bool
+	gone      map[uint64]*statepb.Member // metadata of removed members
 	clusterID uint64
 }
 
@@ -34,6 +35,7 @@ func New() *Store {
 		sessions: map[string]*statepb.Session{},
 		members:  map[uint64]*statepb.Member{},
 		removed:  map[uint64]bool{},
+		gone:     map[uint64]*statepb.Member{},
 	}
 }
 
@@ -114,6 +116,11 @@ func (s *Store) Snapshot() ([]byte, error) {
 		snap.Removed = append(snap.Removed, id)
 	}
 	sort.Slice(snap.Removed, func(i, j int) bool { return snap.Removed[i] < snap.Removed[j] })
+	for _, id := range snap.Removed {
+		if m := s.gone[id]; m != nil {
+			snap.RemovedMembers = append(snap.RemovedMembers, m)
+		}
+	}
 	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
 }
 
@@ -143,10 +150,13 @@ func (s *Store) Restore(data []byte) error {
 	for _, id := range snap.Removed {
 		fresh.removed[id] = true
 	}
+	for _, m := range snap.RemovedMembers {
+		fresh.gone[m.Id] = m
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rev, s.keys, s.kvs = fresh.rev, fresh.keys, fresh.kvs
-	s.sessions, s.members, s.removed, s.clusterID = fresh.sessions, fresh.members, fresh.removed, fresh.clusterID
+	s.sessions, s.members, s.removed, s.gone, s.clusterID = fresh.sessions, fresh.members, fresh.removed, fresh.gone, fresh.clusterID
 	return nil
 }
 

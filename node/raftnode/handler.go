@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -58,17 +59,25 @@ func (h handler) IsRemoved(id uint64) bool { return h.n.isGone(id) }
 func (h handler) Members() *peerpb.MembersResponse {
 	n := h.n
 	resp := &peerpb.MembersResponse{ClusterId: n.clusterID, Removed: n.kv.Removed(), Leader: n.Leader()}
+	started := map[uint64]bool{}
 	for _, m := range n.kv.Members() {
 		resp.Members = append(resp.Members, &peerpb.Member{Id: m.Id, Name: m.Name, PeerUrls: m.PeerUrls, ClientUrls: m.ClientUrls, IsLearner: m.IsLearner})
+		started[m.Id] = m.Started
 	}
 	if resp.Leader == n.id {
+		// The leader also knows who acknowledged entries without having
+		// published yet.
 		resp.FromLeader = true
 		for id, pr := range n.raft.Status().Progress {
-			if pr.Match > 0 {
-				resp.Started = append(resp.Started, id)
-			}
+			started[id] = started[id] || pr.Match > 0
 		}
 	}
+	for id, ok := range started {
+		if ok {
+			resp.Started = append(resp.Started, id)
+		}
+	}
+	slices.Sort(resp.Started)
 	return resp
 }
 

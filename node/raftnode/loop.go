@@ -157,12 +157,7 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	}
 	idx := snap.Metadata.GetIndex()
 	n.setConfState(snap.Metadata.GetConfState())
-	for _, m := range n.kv.Members() {
-		n.addPeer(m.Id, m.PeerUrls)
-	}
-	for _, id := range n.kv.Removed() {
-		n.tr.RemovePeer(id)
-	}
+	n.syncPeers()
 	n.snapIndex = idx
 	n.setApplied(idx)
 	n.lg.Info("Installed snapshot from leader", zap.Uint64("index", idx))
@@ -289,7 +284,7 @@ func (n *Node) applyConfChange(e *raftpb.Entry) bool {
 			}
 		}
 		n.setConfState(n.raft.ApplyConfChange(cc))
-		n.updatePeers(cc)
+		n.updatePeers()
 	}
 	if reqID != 0 {
 		n.wait.Trigger(reqID, confChangeResult{cs: n.currentConfState(), err: applyErr})
@@ -320,18 +315,23 @@ func (n *Node) isGone(id uint64) bool {
 // updatePeers connects added members and disconnects removed ones once
 // they left the configuration entirely (an outgoing voter of a joint
 // configuration must still be reached).
-func (n *Node) updatePeers(cc *raftpb.ConfChangeV2) {
-	for _, ch := range cc.Changes {
-		if ch.GetType() == raftpb.ConfChangeType_ConfChangeRemoveNode {
-			continue
-		}
-		if m, ok := n.kv.Member(ch.GetNodeId()); ok {
-			n.addPeer(m.Id, m.PeerUrls)
-		}
+func (n *Node) updatePeers() { n.syncPeers() }
+
+// syncPeers makes the transport reach every member of the applied state
+// and configuration: members, and removed members still in the outgoing
+// half of a joint configuration; members gone for good are dropped.
+func (n *Node) syncPeers() {
+	for _, m := range n.kv.Members() {
+		n.addPeer(m.Id, m.PeerUrls)
 	}
 	for _, id := range n.kv.Removed() {
-		if id != n.id && n.isGone(id) {
+		if id == n.id {
+			continue
+		}
+		if n.isGone(id) {
 			n.tr.RemovePeer(id)
+		} else if m, ok := n.kv.RemovedMember(id); ok {
+			n.addPeer(id, m.PeerUrls)
 		}
 	}
 }
@@ -351,6 +351,8 @@ func decodeConfChange(e *raftpb.Entry) (*raftpb.ConfChangeV2, []*statepb.Member,
 			if err := proto.Unmarshal(cc.Context, m); err != nil {
 				return nil, nil, 0, err
 			}
+			// V1 changes only come from bootstrap: the member ran.
+			m.Started = true
 			added = append(added, m)
 		}
 		return cc.AsV2(), added, 0, nil

@@ -200,15 +200,16 @@ func (n *Node) join(ctx context.Context) (raft.Node, error) {
 	if self == nil {
 		return nil, fmt.Errorf("raftnode: join: %w: no member named %q (add it first)", nodeerr.ErrMemberNotFound, n.cfg.Name)
 	}
-	if !self.IsLearner && !resp.FromLeader {
-		// Only the leader knows whether this voter ever had data; joining
-		// blind could let a quorum forget entries. Transient: retry.
-		return nil, fmt.Errorf("raftnode: join: member %x is a voter and the leader did not answer; cannot tell whether it lost its data", self.Id)
-	}
 	if !self.IsLearner && slices.Contains(resp.Started, self.Id) {
 		// Joining with an empty log as a voter that already acknowledged
 		// entries could let a quorum "forget" committed entries.
 		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir is empty but the cluster records member %x as a voter with data; remove it and add a new member", self.Id)}
+	}
+	if !self.IsLearner && !resp.FromLeader {
+		// Only the leader knows whether this voter acknowledged entries
+		// before publishing; joining blind could let a quorum forget
+		// entries. Transient: retry.
+		return nil, fmt.Errorf("raftnode: join: member %x is a voter and the leader did not answer; cannot tell whether it lost its data", self.Id)
 	}
 	n.id, n.clusterID = self.Id, resp.ClusterId
 	if n.disk, err = storage.Create(n.lg, n.cfg.DataDir, storage.Metadata{ClusterID: n.clusterID, MemberID: n.id, Name: n.cfg.Name, Token: n.cfg.InitialClusterToken}); err != nil {
@@ -356,9 +357,7 @@ func peersInEntries(ents []*raftpb.Entry) []*peerpb.Member {
 
 // addKnownPeers tells the transport every member we know of so far.
 func (n *Node) addKnownPeers() {
-	for _, m := range n.kv.Members() {
-		n.addPeer(m.Id, m.PeerUrls)
-	}
+	n.syncPeers()
 	for _, m := range n.walPeers {
 		n.addPeer(m.Id, m.PeerUrls)
 	}
@@ -374,7 +373,7 @@ func (n *Node) addKnownPeers() {
 }
 
 func (n *Node) addPeer(id uint64, urls []string) {
-	if id == n.id || id == 0 || len(urls) == 0 || n.kv.IsRemoved(id) {
+	if id == n.id || id == 0 || len(urls) == 0 || n.isGone(id) {
 		return
 	}
 	n.tr.AddPeer(id, urls)

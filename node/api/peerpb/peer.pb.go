@@ -311,11 +311,10 @@ type MembersResponse struct {
 	Members   []*Member              `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
 	Removed   []uint64               `protobuf:"varint,3,rep,packed,name=removed,proto3" json:"removed,omitempty"`
 	Leader    uint64                 `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
-	// from_leader is set when the leader answered; only then is started
-	// meaningful.
+	// from_leader is set when the leader answered.
 	FromLeader bool `protobuf:"varint,5,opt,name=from_leader,json=fromLeader,proto3" json:"from_leader,omitempty"`
-	// started lists members the leader has seen acknowledge log entries:
-	// they have (or had) data.
+	// started lists members that have (or had) data: they bootstrapped the
+	// cluster or published themselves, or (leader only) acknowledged entries.
 	Started       []uint64 `protobuf:"varint,6,rep,packed,name=started,proto3" json:"started,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -309,12 +309,16 @@ func (x *IncrementOp) GetDelta() int64 {
 // Member is one member's metadata, replicated with the conf change that adds
 // it (in ConfChange.Context) and kept in the state machine.
 type Member struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	PeerUrls      []string               `protobuf:"bytes,3,rep,name=peer_urls,json=peerUrls,proto3" json:"peer_urls,omitempty"`
-	ClientUrls    []string               `protobuf:"bytes,4,rep,name=client_urls,json=clientUrls,proto3" json:"client_urls,omitempty"`
-	IsLearner     bool                   `protobuf:"varint,5,opt,name=is_learner,json=isLearner,proto3" json:"is_learner,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	PeerUrls   []string               `protobuf:"bytes,3,rep,name=peer_urls,json=peerUrls,proto3" json:"peer_urls,omitempty"`
+	ClientUrls []string               `protobuf:"bytes,4,rep,name=client_urls,json=clientUrls,proto3" json:"client_urls,omitempty"`
+	IsLearner  bool                   `protobuf:"varint,5,opt,name=is_learner,json=isLearner,proto3" json:"is_learner,omitempty"`
+	// started is set once the member is known to have run (it bootstrapped
+	// the cluster, or published itself): it has data, so restarting it with
+	// an empty data dir as the same voter is refused.
+	Started       bool `protobuf:"varint,6,opt,name=started,proto3" json:"started,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -380,6 +384,13 @@ func (x *Member) GetClientUrls() []string {
 func (x *Member) GetIsLearner() bool {
 	if x != nil {
 		return x.IsLearner
+	}
+	return false
+}
+
+func (x *Member) GetStarted() bool {
+	if x != nil {
+		return x.Started
 	}
 	return false
 }
@@ -653,13 +664,16 @@ type Snapshot struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Revision int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
 	// kvs are marshalled mvccpb.KeyValue, sorted by key.
-	Kvs           [][]byte   `protobuf:"bytes,2,rep,name=kvs,proto3" json:"kvs,omitempty"`
-	Sessions      []*Session `protobuf:"bytes,3,rep,name=sessions,proto3" json:"sessions,omitempty"`
-	Members       []*Member  `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
-	Removed       []uint64   `protobuf:"varint,5,rep,packed,name=removed,proto3" json:"removed,omitempty"`
-	ClusterId     uint64     `protobuf:"varint,6,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Kvs       [][]byte   `protobuf:"bytes,2,rep,name=kvs,proto3" json:"kvs,omitempty"`
+	Sessions  []*Session `protobuf:"bytes,3,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	Members   []*Member  `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	Removed   []uint64   `protobuf:"varint,5,rep,packed,name=removed,proto3" json:"removed,omitempty"`
+	ClusterId uint64     `protobuf:"varint,6,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// removed_members keeps the metadata of removed members: one still in
+	// the outgoing half of a joint configuration must stay reachable.
+	RemovedMembers []*Member `protobuf:"bytes,7,rep,name=removed_members,json=removedMembers,proto3" json:"removed_members,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
@@ -734,6 +748,13 @@ func (x *Snapshot) GetClusterId() uint64 {
 	return 0
 }
 
+func (x *Snapshot) GetRemovedMembers() []*Member {
+	if x != nil {
+		return x.RemovedMembers
+	}
+	return nil
+}
+
 var File_node_api_statepb_state_proto protoreflect.FileDescriptor
 
 const file_node_api_statepb_state_proto_rawDesc = "" +
@@ -757,7 +778,7 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\x06suffix\x18\x02 \x01(\fR\x06suffix\"5\n" +
 	"\vIncrementOp\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
-	"\x05delta\x18\x02 \x01(\x03R\x05delta\"\x89\x01\n" +
+	"\x05delta\x18\x02 \x01(\x03R\x05delta\"\xa3\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
@@ -765,7 +786,8 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\vclient_urls\x18\x04 \x03(\tR\n" +
 	"clientUrls\x12\x1d\n" +
 	"\n" +
-	"is_learner\x18\x05 \x01(\bR\tisLearner\"c\n" +
+	"is_learner\x18\x05 \x01(\bR\tisLearner\x12\x18\n" +
+	"\astarted\x18\x06 \x01(\bR\astarted\"c\n" +
 	"\x11ConfChangeContext\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12/\n" +
@@ -781,7 +803,7 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\x06append\x18\x04 \x01(\fH\x00R\x06append\x12\x1e\n" +
 	"\tincrement\x18\x05 \x01(\fH\x00R\tincrement\x12\x16\n" +
 	"\x05error\x18\x06 \x01(\tH\x00R\x05errorB\x05\n" +
-	"\x03res\"\xde\x01\n" +
+	"\x03res\"\xa2\x02\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x10\n" +
 	"\x03kvs\x18\x02 \x03(\fR\x03kvs\x126\n" +
@@ -789,7 +811,8 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\amembers\x18\x04 \x03(\v2\x19.kuberaft.state.v1.MemberR\amembers\x12\x18\n" +
 	"\aremoved\x18\x05 \x03(\x04R\aremoved\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x06 \x01(\x04R\tclusterIdB/Z-github.com/kuberaft/kuberaft/node/api/statepbb\x06proto3"
+	"cluster_id\x18\x06 \x01(\x04R\tclusterId\x12B\n" +
+	"\x0fremoved_members\x18\a \x03(\v2\x19.kuberaft.state.v1.MemberR\x0eremovedMembersB/Z-github.com/kuberaft/kuberaft/node/api/statepbb\x06proto3"
 
 var (
 	file_node_api_statepb_state_proto_rawDescOnce sync.Once
@@ -822,11 +845,12 @@ var file_node_api_statepb_state_proto_depIdxs = []int32{
 	6, // 4: kuberaft.state.v1.Session.result:type_name -> kuberaft.state.v1.Result
 	5, // 5: kuberaft.state.v1.Snapshot.sessions:type_name -> kuberaft.state.v1.Session
 	3, // 6: kuberaft.state.v1.Snapshot.members:type_name -> kuberaft.state.v1.Member
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	3, // 7: kuberaft.state.v1.Snapshot.removed_members:type_name -> kuberaft.state.v1.Member
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_node_api_statepb_state_proto_init() }
