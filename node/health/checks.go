@@ -15,6 +15,11 @@ import (
 type check struct {
 	name string
 	run  func(ctx context.Context, n Node) error
+	// liveness checks pass while the node is fenced: the process is fine
+	// and must keep running for the grace period, so that Kubernetes'
+	// startup/liveness probes pass and its readiness probe (and its events)
+	// show the reason /readyz gives.
+	liveness bool
 }
 
 var (
@@ -26,16 +31,16 @@ var (
 // livezChecks never depend on a quorum: a partitioned but healthy process
 // must not be restarted (that would only add a restart storm to the outage).
 func (h *Handler) livezChecks() []check {
-	return []check{{"serializable_read", serializableRead}}
+	return []check{{name: "serializable_read", run: serializableRead, liveness: true}}
 }
 
 // readyzChecks say whether this node should receive client traffic.
 func (h *Handler) readyzChecks() []check {
 	return []check{
-		{"not_fenced", nil}, // answered from the handler's state in run
-		{"leader", leaderKnown},
-		{"non_learner", nonLearner},
-		{"linearizable_read", linearizableRead},
+		{name: "not_fenced"}, // answered from the handler's state in run
+		{name: "leader", run: leaderKnown},
+		{name: "non_learner", run: nonLearner},
+		{name: "linearizable_read", run: linearizableRead},
 	}
 }
 
@@ -72,10 +77,14 @@ func nonLearner(ctx context.Context, n Node) error {
 }
 
 // run executes one check within the handler's timeout. A fenced node fails
-// every check that needs the node: it has no data it may serve.
+// every readiness check (it has no data it may serve) and passes the
+// liveness ones.
 func (h *Handler) run(ctx context.Context, c check) error {
 	node, fenced := h.state()
 	if fenced != "" {
+		if c.liveness {
+			return nil
+		}
 		return fmt.Errorf("node fenced: %s", fenced)
 	}
 	if c.run == nil {

@@ -102,6 +102,7 @@ func TestProbes(t *testing.T) {
 		{"not started not live", nil, "", "/livez", 503, []string{"[-]serializable_read failed: node has not started yet"}},
 		{"fenced", nil, "data dir belongs to cluster 5", "/readyz", 503,
 			[]string{"[-]not_fenced failed: node fenced: data dir belongs to cluster 5"}},
+		{"fenced but live for the grace period", nil, "removed member", "/livez", 200, []string{"ok\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

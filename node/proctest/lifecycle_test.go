@@ -80,6 +80,12 @@ func TestRemovedMemberIsFenced(t *testing.T) {
 	// Within the grace period (1s in tests) /readyz reports the fence...
 	body := pollReadyz(t, victim, "not_fenced failed", 10*time.Second)
 	t.Logf("/readyz of the fenced member:\n%s", body)
+	// ...while /livez stays 200 so the kubelet keeps it for the grace period.
+	if resp, err := http.Get(victim.metricsURL() + "/livez"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("/livez of the fenced member = %v, %v; want 200", resp, err)
+	} else {
+		_ = resp.Body.Close()
+	}
 	// ...then the process exits with the fenced code.
 	select {
 	case <-victim.exited:
