@@ -88,7 +88,7 @@ func (c *cluster) start(m *member, state, initialCluster string) {
 		"--listen-peer-urls", m.peerURL(), "--initial-advertise-peer-urls", m.peerURL(),
 		"--listen-metrics-urls", m.metricsURL(),
 		"--initial-cluster", initialCluster, "--initial-cluster-state", state,
-		"--initial-cluster-token", c.token, "--fenced-grace-period=1s",
+		"--initial-cluster-token", c.token, "--fenced-grace-period=3s",
 	}, testFlags...)
 	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -77,7 +77,7 @@ func TestRemovedMemberIsFenced(t *testing.T) {
 		t.Fatalf("remove %s: %v", victim.name, err)
 	}
 	c.start(victim, "new", c.initialCluster())
-	// Within the grace period (1s in tests) /readyz reports the fence...
+	// Within the grace period (3s in tests) /readyz reports the fence...
 	body := pollReadyz(t, victim, "not_fenced failed", 10*time.Second)
 	t.Logf("/readyz of the fenced member:\n%s", body)
 	// ...while /livez stays 200 so the kubelet keeps it for the grace period.
