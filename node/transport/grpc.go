@@ -110,11 +110,16 @@ func (t *GRPC) closeListeners() {
 	}
 }
 
-// hostPort turns a peer URL into a gRPC target / listen address.
+// hostPort turns a peer URL into a gRPC target / listen address. Peer
+// traffic is plain-text gRPC: an https URL is refused rather than dialed
+// without TLS.
 func hostPort(u string) (string, error) {
 	p, err := url.Parse(u)
 	if err != nil || p.Host == "" {
 		return "", fmt.Errorf("transport: bad peer URL %q", u)
+	}
+	if p.Scheme != "http" {
+		return "", fmt.Errorf("transport: peer URL %q: only http is supported (no peer TLS)", u)
 	}
 	return p.Host, nil
 }
