@@ -123,7 +123,9 @@ func testReplaceMember(t *testing.T) {
 	if uid := pvcUID(t, rc, claim); uid == oldPVC {
 		t.Errorf("PVC %s was not recreated", claim)
 	}
-	p, err = rc.pod(ctx, victim.Pod)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	p, err = rc.pod(ctx2, victim.Pod)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,8 @@ func (sc *scenario) checkVoterCounts(samples []e2echeck.Sample, allowed ...int) 
 		sc.t.Errorf("%d of %d status samples show a voter count outside %v; first: %s at %s saw %s",
 			len(bad), len(samples), allowed, first.Pod, first.At.Format(time.RFC3339Nano), first.Config())
 	}
-	sc.figure("%d node status samples, voter counts only %v, configurations %s",
-		len(samples), allowed, strings.Join(e2echeck.Configs(samples), " → "))
+	sc.figure("%d node status samples, voter counts only %v; leader's configurations %s",
+		len(samples), allowed, strings.Join(e2echeck.LeaderConfigs(samples), " → "))
 }
 
 // waitPVCs waits until the namespace holds exactly the PVCs of the current

@@ -129,11 +129,15 @@ func testRollingUpgradeUnderLoad(t *testing.T) {
 	order := restarts.finish()
 	samples := smp.finish()
 	rep := load.stopAndVerify(t, endpoint, "upgrade", filepath.Join(s.artifacts, "upgrade-porcupine.html"), from, to)
+	pods := map[uint64]string{}
+	for pod, id := range ids {
+		pods[id] = pod
+	}
 	var seq []string
 	for _, r := range order {
-		seq = append(seq, fmt.Sprintf("%s(%x, leader %x)", r.Pod, r.ID, r.LeaderAtDeletion))
+		seq = append(seq, fmt.Sprintf("%s (leader then: %s)", r.Pod, pods[r.LeaderAtDeletion]))
 	}
-	sc.figure("restart order: %s", strings.Join(seq, " → "))
+	sc.figure("initial leader %s; restart order %s", pods[initialLeader], strings.Join(seq, " → "))
 	if err := e2echeck.CheckLeaderLast(initialLeader, 3, order); err != nil {
 		t.Errorf("upgrade order: %v", err)
 	}

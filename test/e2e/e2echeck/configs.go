@@ -20,24 +20,52 @@ type Sample struct {
 	Learners       []uint64
 }
 
-// Config renders the voting configuration: "{1,2,3}", or "{1,2,3,4,5}&{1,2,3}"
-// while joint (incoming & outgoing).
-func (s Sample) Config() string {
-	c := setString(s.Voters)
+// Config renders the voting configuration with hex IDs: "{1,2,3}", or
+// "{1,2,3,4,5}&{1,2,3}" while joint (incoming & outgoing).
+func (s Sample) Config() string { return s.configNamed(nil) }
+
+// configNamed renders the configuration with IDs replaced by names where
+// names has one (hex IDs otherwise), members sorted.
+func (s Sample) configNamed(names map[uint64]string) string {
+	c := setString(s.Voters, names)
 	if len(s.VotersOutgoing) > 0 {
-		c += "&" + setString(s.VotersOutgoing)
+		c += "&" + setString(s.VotersOutgoing, names)
 	}
 	return c
 }
 
-func setString(ids []uint64) string {
-	s := slices.Clone(ids)
-	slices.Sort(s)
-	parts := make([]string, len(s))
-	for i, id := range s {
-		parts[i] = fmt.Sprint(id)
+func setString(ids []uint64, names map[uint64]string) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		if n, ok := names[id]; ok {
+			parts[i] = n
+		} else {
+			parts[i] = fmt.Sprintf("%x", id)
+		}
 	}
+	slices.Sort(parts)
 	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// LeaderConfigs returns the voting configurations that leaders reported,
+// in time order, each change once: the membership history as the
+// authoritative member saw it. IDs are shown as the names of the pods that
+// reported them as their own. samples must be in time order.
+func LeaderConfigs(samples []Sample) []string {
+	names := map[uint64]string{}
+	for _, s := range samples {
+		names[s.ID] = s.Pod
+	}
+	var out []string
+	for _, s := range samples {
+		if s.ID == 0 || s.ID != s.Leader {
+			continue
+		}
+		if c := s.configNamed(names); len(out) == 0 || out[len(out)-1] != c {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ForbiddenVoterCounts returns the samples in which either half of the
@@ -61,18 +89,6 @@ func ForbiddenVoterCounts(samples []Sample, allowed ...int) []Sample {
 		}
 	}
 	return bad
-}
-
-// Configs returns the distinct voting configurations in the order they were
-// first seen by any node (samples must be in time order).
-func Configs(samples []Sample) []string {
-	var out []string
-	for _, s := range samples {
-		if c := s.Config(); !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // LeaderAt returns the leader in the highest term reported by the samples

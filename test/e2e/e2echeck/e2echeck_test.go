@@ -142,19 +142,6 @@ func TestForbiddenVoterCounts(t *testing.T) {
 	}
 }
 
-func TestConfigs(t *testing.T) {
-	samples := []Sample{
-		{Voters: []uint64{3, 1, 2}},
-		{Voters: []uint64{1, 2, 3}},
-		{Voters: []uint64{1, 2, 3, 4, 5}, VotersOutgoing: []uint64{1, 2, 3}},
-		{Voters: []uint64{5, 4, 3, 2, 1}},
-	}
-	want := []string{"{1,2,3}", "{1,2,3,4,5}&{1,2,3}", "{1,2,3,4,5}"}
-	if got := Configs(samples); !slices.Equal(got, want) {
-		t.Fatalf("configs %v, want %v", got, want)
-	}
-}
-
 func TestLeaderAt(t *testing.T) {
 	t0 := time.Unix(0, 0)
 	cases := []struct {
@@ -194,5 +181,27 @@ func TestCheckLeaderLast(t *testing.T) {
 				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
 			}
 		})
+	}
+}
+
+func TestLeaderConfigs(t *testing.T) {
+	smp := func(pod string, id, leader uint64, v, out []uint64) Sample {
+		return Sample{Pod: pod, ID: id, Leader: leader, Voters: v, VotersOutgoing: out}
+	}
+	samples := []Sample{
+		smp("p0", 1, 1, []uint64{1, 2, 3}, nil),
+		smp("p1", 2, 1, []uint64{1, 2, 3}, nil),
+		smp("p0", 1, 1, []uint64{1, 2, 3}, nil),
+		smp("p3", 4, 0, nil, nil), // a learner without a configuration yet
+		smp("p0", 1, 1, []uint64{1, 2, 3, 4}, []uint64{1, 2, 3}),
+		smp("p1", 2, 1, []uint64{1, 2, 3}, nil), // a lagging follower: not the leader's view
+		smp("p0", 1, 1, []uint64{1, 2, 3, 4}, nil),
+		smp("p1", 2, 2, []uint64{1, 2, 3, 4}, nil), // leadership moved: same configuration
+		smp("p1", 2, 2, []uint64{2, 3, 4}, nil),
+	}
+	// ID 3 never reported itself, so it stays an ID (hex).
+	want := []string{"{3,p0,p1}", "{3,p0,p1,p3}&{3,p0,p1}", "{3,p0,p1,p3}", "{3,p1,p3}"}
+	if got := LeaderConfigs(samples); !slices.Equal(got, want) {
+		t.Fatalf("leader configs %v, want %v", got, want)
 	}
 }
