@@ -237,12 +237,32 @@ func (n *Node) findSelf(members []*peerpb.Member) *peerpb.Member {
 	return nil
 }
 
+// errNoPeers: the initial cluster names no other member to ask.
+var errNoPeers = errors.New("no peer to ask in the initial cluster")
+
 // askMembers queries the initial-cluster peers, each for at most
 // peerAskTimeout within total, and prefers the leader's answer (only it
 // knows which members have data).
 func (n *Node) askMembers(ctx context.Context, total time.Duration) (*peerpb.MembersResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, total)
 	defer cancel()
+	for {
+		// Peers may not be reachable yet (pods starting, names not
+		// resolving): ask again until one answers or time is up.
+		resp, err := n.askMembersOnce(ctx)
+		if err == nil || errors.Is(err, errNoPeers) {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// askMembersOnce asks every initial-cluster peer but this member once.
+func (n *Node) askMembersOnce(ctx context.Context) (*peerpb.MembersResponse, error) {
 	var first *peerpb.MembersResponse
 	var errs []error
 	for _, p := range n.cfg.InitialCluster {
@@ -267,6 +287,9 @@ func (n *Node) askMembers(ctx context.Context, total time.Duration) (*peerpb.Mem
 	}
 	if first != nil {
 		return first, nil
+	}
+	if len(errs) == 0 {
+		return nil, errNoPeers
 	}
 	return nil, fmt.Errorf("no peer answered: %w", errors.Join(errs...))
 }
