@@ -26,8 +26,8 @@ import (
 )
 
 // Bounds of the member-list queries at start: a joining node needs an
-// answer; a restarting one only checks, best effort, that it was not
-// removed meanwhile (after a whole-cluster restart nobody may answer yet).
+// answer and asks until one comes; a restarting one only checks, best
+// effort and in one pass, that it was not removed meanwhile.
 const (
 	joinTimeout         = 10 * time.Second
 	restartCheckTimeout = 2 * time.Second
@@ -348,7 +348,10 @@ func (n *Node) checkClusterOnRestart(ctx context.Context) error {
 	if len(n.cfg.InitialCluster) == 0 {
 		return nil
 	}
-	resp, err := n.askMembers(ctx, restartCheckTimeout)
+	// One pass: after a whole-cluster restart the others may be down too.
+	ctx, cancel := context.WithTimeout(ctx, restartCheckTimeout)
+	defer cancel()
+	resp, err := n.askMembersOnce(ctx)
 	if err != nil {
 		n.lg.Info("No peer answered the restart check; continuing", zap.Error(err))
 		return nil
