@@ -44,7 +44,9 @@ func (n *Node) run() {
 //     state — one WAL write, fsynced when rd.MustSync.
 //  3. Install the snapshot and append the entries to raft's memory log.
 //  4. A follower sends only now, after its hard state and entries are
-//     durable (a vote or an append ack must survive a crash), and — when
+//     durable (a vote or an append ack must survive a crash) — except the
+//     proposals and read requests it forwards, which promise nothing and
+//     go out with step 1 — and, when
 //     the Ready commits a conf change — only after applying it, so votes
 //     are counted in the right configuration (etcd does the same).
 //  5. Apply committed entries; clients are answered here. Like etcd, the
@@ -65,8 +67,16 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	n.forwardReadStates(rd.ReadStates)
 	isLeader := n.Leader() == n.id
 	n.refreshSnapshots(rd.Messages)
+	msgs := rd.Messages
 	if isLeader {
-		n.tr.Send(rd.Messages)
+		n.tr.Send(msgs)
+	} else {
+		// Forwarded requests promise nothing about our log or vote, so
+		// they need not wait for the fsync: a follower's client request
+		// reaches the leader half an fsync sooner on average.
+		var forwards []*raftpb.Message
+		forwards, msgs = splitForwards(msgs)
+		n.tr.Send(forwards)
 	}
 	var early chan error
 	if raft.IsEmptySnap(rd.Snapshot) && alreadyDurable(rd.CommittedEntries, rd.Entries) {
@@ -81,7 +91,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	confChange := hasConfChange(rd.CommittedEntries)
 	if !isLeader && !confChange {
-		n.tr.Send(rd.Messages)
+		n.tr.Send(msgs)
 	}
 	var err error
 	if early != nil {
@@ -93,13 +103,28 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		return err
 	}
 	if !isLeader && confChange {
-		n.tr.Send(rd.Messages)
+		n.tr.Send(msgs)
 	}
 	if err := n.maybeSnapshot(); err != nil {
 		return err
 	}
 	n.raft.Advance()
 	return nil
+}
+
+// splitForwards separates the proposals and read-index requests a
+// follower forwards to the leader from the messages that must wait until
+// the Ready is durable (acks, votes, vote requests, heartbeat replies).
+func splitForwards(msgs []*raftpb.Message) (forwards, rest []*raftpb.Message) {
+	for _, m := range msgs {
+		switch m.GetType() {
+		case raftpb.MessageType_MsgProp, raftpb.MessageType_MsgReadIndex:
+			forwards = append(forwards, m)
+		default:
+			rest = append(rest, m)
+		}
+	}
+	return forwards, rest
 }
 
 // alreadyDurable tells whether every committed entry precedes this Ready's

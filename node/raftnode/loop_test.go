@@ -37,3 +37,19 @@ func TestAlreadyDurable(t *testing.T) {
 		})
 	}
 }
+
+func TestSplitForwards(t *testing.T) {
+	msg := func(typ raftpb.MessageType) *raftpb.Message { return &raftpb.Message{Type: typ.Enum()} }
+	msgs := []*raftpb.Message{
+		msg(raftpb.MessageType_MsgProp), msg(raftpb.MessageType_MsgAppResp), msg(raftpb.MessageType_MsgReadIndex),
+		msg(raftpb.MessageType_MsgVoteResp), msg(raftpb.MessageType_MsgPreVote), msg(raftpb.MessageType_MsgHeartbeatResp),
+	}
+	forwards, rest := splitForwards(msgs)
+	if len(forwards) != 2 || forwards[0].GetType() != raftpb.MessageType_MsgProp || forwards[1].GetType() != raftpb.MessageType_MsgReadIndex {
+		t.Fatalf("forwards = %v", forwards)
+	}
+	// Everything that states something about our log, term or vote waits.
+	if len(rest) != 4 {
+		t.Fatalf("rest = %v", rest)
+	}
+}
