@@ -129,16 +129,21 @@ Tear it all down with:
 MSG
 }
 
+# PF_PID is the port-forward this script started; stopped by its PID however
+# the script leaves.
+PF_PID=
+stop_port_forward() {
+  if [[ -n "$PF_PID" ]]; then kill "$PF_PID" 2>/dev/null || true; PF_PID=; fi
+}
+trap stop_port_forward EXIT
+
 roundtrip() {
-  local log=$STATE_DIR/port-forward.log pf
+  local log=$STATE_DIR/port-forward.log i
   kubectl -n "$DEMO_NS" port-forward "svc/$NAME" "$DEMO_PORT:2379" >"$log" 2>&1 &
-  pf=$!
-  # Stop the port-forward we started, by its PID, however we leave.
-  trap 'kill $pf 2>/dev/null || true' RETURN
-  local i
-  for i in $(seq 1 50); do
+  PF_PID=$!
+  for i in $(seq 1 50); do # at most 10 s
     grep -q "Forwarding from" "$log" && break
-    kill -0 $pf 2>/dev/null || { cat "$log"; die "kubectl port-forward exited"; }
+    kill -0 "$PF_PID" 2>/dev/null || { cat "$log"; die "kubectl port-forward exited"; }
     sleep 0.2
   done
   local e=(etcdctl --endpoints "127.0.0.1:$DEMO_PORT" --dial-timeout 5s --command-timeout 10s)
@@ -146,6 +151,7 @@ roundtrip() {
   "${e[@]}" get demo/greeting
   "${e[@]}" member list -w table
   "${e[@]}" endpoint status -w table
+  stop_port_forward
 }
 
 down() {

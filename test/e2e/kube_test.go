@@ -101,13 +101,16 @@ func poll(timeout, interval time.Duration, cond func(ctx context.Context) (bool,
 	}
 }
 
+// e2eLabel marks the namespaces the suite creates.
+const e2eLabel = "kuberaft.io/e2e"
+
 // createNamespace makes a fresh namespace for one scenario.
 func (s *suite) createNamespace(t *testing.T, prefix string) string {
 	t.Helper()
 	name := fmt.Sprintf("e2e-%s-%s", prefix, rand.String(5))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kuberaft.io/e2e": "true"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{e2eLabel: "true"}}}
 	if err := s.c.Create(ctx, ns); err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}

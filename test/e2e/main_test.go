@@ -91,6 +91,10 @@ func newSuite() (*suite, error) {
 	if err := s.c.List(ctx, &corev1.NamespaceList{}); err != nil {
 		return nil, fmt.Errorf("the cluster does not answer: %w", err)
 	}
+	// Namespaces kept by a failed earlier run would compete for the CPU.
+	if err := s.c.DeleteAllOf(ctx, &corev1.Namespace{}, client.MatchingLabels{e2eLabel: "true"}); err != nil {
+		return nil, fmt.Errorf("delete namespaces of earlier runs: %w", err)
+	}
 	if os.Getenv("E2E_SKIP_IMAGES") != "1" {
 		if err := s.buildAndLoadImages(ctx); err != nil {
 			return nil, err
