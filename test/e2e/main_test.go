@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -91,9 +92,16 @@ func newSuite() (*suite, error) {
 	if err := s.c.List(ctx, &corev1.NamespaceList{}); err != nil {
 		return nil, fmt.Errorf("the cluster does not answer: %w", err)
 	}
-	// Namespaces kept by a failed earlier run would compete for the CPU.
-	if err := s.c.DeleteAllOf(ctx, &corev1.Namespace{}, client.MatchingLabels{e2eLabel: "true"}); err != nil {
-		return nil, fmt.Errorf("delete namespaces of earlier runs: %w", err)
+	// Namespaces kept by a failed earlier run would compete for the CPU
+	// (namespaces have no deletecollection, hence one by one).
+	var old corev1.NamespaceList
+	if err := s.c.List(ctx, &old, client.MatchingLabels{e2eLabel: "true"}); err != nil {
+		return nil, err
+	}
+	for i := range old.Items {
+		if err := s.c.Delete(ctx, &old.Items[i]); err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("delete namespace %s of an earlier run: %w", old.Items[i].Name, err)
+		}
 	}
 	if os.Getenv("E2E_SKIP_IMAGES") != "1" {
 		if err := s.buildAndLoadImages(ctx); err != nil {
