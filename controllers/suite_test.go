@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -153,6 +154,7 @@ func (e *env) converge(max int) int {
 	for i := 1; i <= max; i++ {
 		e.tick()
 		if msg := e.notConverged(); msg == "" {
+			e.checkConvergedObjects()
 			return i
 		}
 	}
@@ -194,6 +196,35 @@ func (e *env) notConverged() string {
 		return fmt.Sprintf("StatefulSet not at %d replicas", want)
 	}
 	return ""
+}
+
+// checkConvergedObjects checks what must hold on every converged cluster:
+// one pod labelled leader (the status's leader), the others followers; a
+// PDB keeping a quorum of the voters; status counts and tolerance.
+func (e *env) checkConvergedObjects() {
+	e.t.Helper()
+	rc := e.get()
+	n := int(rc.DesiredReplicas())
+	for name, pod := range e.pods() {
+		want := specs.RoleFollower
+		if name == rc.Status.Leader {
+			want = specs.RoleLeader
+		}
+		if got := pod.Labels[specs.LabelRole]; got != want {
+			e.t.Errorf("pod %s role label = %q, want %q (leader %s)", name, got, want, rc.Status.Leader)
+		}
+	}
+	pdb := &policyv1.PodDisruptionBudget{}
+	if err := e.c.Get(e.ctx, e.key, pdb); err != nil {
+		e.t.Fatal(err)
+	}
+	if got := pdb.Spec.MinAvailable.IntValue(); got != n/2+1 {
+		e.t.Errorf("PDB minAvailable = %d for %d voters", got, n)
+	}
+	if st := rc.Status; len(st.Members) != n || int(st.Replicas) != n || int(st.FailureTolerance) != (n-1)/2 || st.Joint {
+		e.t.Errorf("status: %d members, replicas %d, failureTolerance %d, joint %v; want %d members", len(st.Members), st.Replicas,
+			st.FailureTolerance, st.Joint, n)
+	}
 }
 
 func (e *env) get() *raftv1alpha1.RaftCluster {
