@@ -51,8 +51,20 @@ type GRPC struct {
 	opts  Options
 	http  *http.Client
 	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	conns map[string]*cachedConn
+	now   func() time.Time
 }
+
+// cachedConn is a connection and when it was last used; connections idle
+// longer than IdleTimeout (pods of deleted clusters, scaled-in members) are
+// closed.
+type cachedConn struct {
+	cc       *grpc.ClientConn
+	lastUsed time.Time
+}
+
+// IdleTimeout is how long an unused connection is kept.
+const IdleTimeout = 10 * time.Minute
 
 var _ NodeClient = (*GRPC)(nil)
 
@@ -73,7 +85,7 @@ func NewGRPC(opts Options) *GRPC {
 	if opts.ChangeTimeout == 0 {
 		opts.ChangeTimeout = DefaultChangeTimeout
 	}
-	return &GRPC{opts: opts, conns: map[string]*grpc.ClientConn{}, http: &http.Client{Timeout: opts.CallTimeout}}
+	return &GRPC{opts: opts, conns: map[string]*cachedConn{}, http: &http.Client{Timeout: opts.CallTimeout}, now: time.Now}
 }
 
 // Address is the DNS address of a member's client port:
@@ -91,16 +103,29 @@ func (c *GRPC) conn(ep Endpoint) (*grpc.ClientConn, error) {
 	addr := c.Address(ep)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cc, ok := c.conns[addr]; ok {
-		return cc, nil
+	now := c.now()
+	c.closeIdle(now)
+	if cached, ok := c.conns[addr]; ok {
+		cached.lastUsed = now
+		return cached.cc, nil
 	}
 	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.DialOptions...)
 	cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create client for %s: %w", addr, err)
 	}
-	c.conns[addr] = cc
+	c.conns[addr] = &cachedConn{cc: cc, lastUsed: now}
 	return cc, nil
+}
+
+// closeIdle closes the connections unused for IdleTimeout; c.mu is held.
+func (c *GRPC) closeIdle(now time.Time) {
+	for addr, cached := range c.conns {
+		if now.Sub(cached.lastUsed) > IdleTimeout {
+			_ = cached.cc.Close() // an idle connection has no call to fail
+			delete(c.conns, addr)
+		}
+	}
 }
 
 // Close closes every cached connection.
@@ -108,8 +133,8 @@ func (c *GRPC) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var first error
-	for addr, cc := range c.conns {
-		if err := cc.Close(); err != nil && first == nil {
+	for addr, cached := range c.conns {
+		if err := cached.cc.Close(); err != nil && first == nil {
 			first = err
 		}
 		delete(c.conns, addr)

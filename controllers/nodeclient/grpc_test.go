@@ -207,3 +207,26 @@ func TestFencedReadsTheStatusPage(t *testing.T) {
 		srv.Close()
 	}
 }
+
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	c, dials := start(t, &server{})
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	ctx := context.Background()
+	if _, err := c.Status(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	other := Endpoint{Namespace: "db", Service: "kv-peer", Pod: "kv-1"}
+	now = now.Add(IdleTimeout + time.Second)
+	// Any use sweeps: kv-0's connection (same test address, but keyed by
+	// address) is idle and goes; the next call dials again.
+	if _, err := c.Status(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if n := dials.Load(); n != 2 {
+		t.Errorf("%d dials, want a new connection after the idle one was closed", n)
+	}
+	if len(c.conns) != 1 {
+		t.Errorf("%d cached connections, want 1", len(c.conns))
+	}
+}
