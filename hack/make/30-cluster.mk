@@ -23,7 +23,7 @@ ENVTEST_FROM_USER := yes
 endif
 
 .PHONY: tools print-toolbin envtest-assets cluster-up cluster-down cluster-status \
-        cluster-kubeconfig images load-images cluster-smoke kind-up kind-down
+        cluster-kubeconfig images cluster-smoke test-hack-tools kind-up kind-down
 
 tools: ## Build kube components, etcd, etcdctl, CoreDNS, helm, kind, image tools (cached)
 	hack/build-tools.sh all
@@ -63,6 +63,9 @@ images: ## Build raftnode/operator/pause/smokeapp images (TAG=dev) and load them
 cluster-smoke: cluster-up ## StatefulSet + PVC + pod DNS smoke test on the offline cluster
 	hack/cluster-smoke.sh
 
+test-hack-tools: ## Vet and unit-test the image tools module (hack/tools/images)
+	cd hack/tools/images && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
+
 kind-up: ## Create a kind cluster and load our images (needs docker + internet)
 	hack/kind-cluster.sh up
 
@@ -70,4 +73,4 @@ kind-down: ## Delete the kind cluster
 	hack/kind-cluster.sh down
 
 TEST_GO_DEPS += envtest-assets
-TEST_TARGETS += cluster-smoke
+TEST_TARGETS += test-hack-tools cluster-smoke
