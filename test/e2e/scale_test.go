@@ -11,8 +11,41 @@ import (
 	"testing"
 	"time"
 
+	eventsv1 "k8s.io/api/events/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/kuberaft/kuberaft/test/e2e/e2echeck"
 )
+
+// membershipReasons are the operator's event reasons for membership steps.
+var membershipReasons = []string{"AddLearners", "Promote", "MoveLeader", "Remove"}
+
+// stepEvents returns the operator's membership-step events on the
+// RaftCluster, oldest first, as "Reason: note" (×n when the events library
+// merged repeats into a series).
+func (rc *raftCluster) stepEvents(t *testing.T) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var list eventsv1.EventList
+	if err := rc.s.c.List(ctx, &list, client.InNamespace(rc.ns)); err != nil {
+		t.Fatalf("list events: %v", err)
+	}
+	evs := list.Items
+	slices.SortStableFunc(evs, func(a, b eventsv1.Event) int { return a.EventTime.Time.Compare(b.EventTime.Time) })
+	var out []string
+	for _, e := range evs {
+		if e.Regarding.Kind != "RaftCluster" || !slices.Contains(membershipReasons, e.Reason) {
+			continue
+		}
+		line := e.Reason + ": " + e.Note
+		if e.Series != nil && e.Series.Count > 1 {
+			line += fmt.Sprintf(" (×%d)", e.Series.Count)
+		}
+		out = append(out, line)
+	}
+	return out
+}
 
 // checkVoterCounts fails when any status sample shows a voting configuration
 // of a size other than allowed (e.g. 4 during 3→5), and records the
@@ -92,6 +125,13 @@ func testScaleUnderLoad(t *testing.T) {
 	samples := smp.finish()
 	rep := load.stopAndVerify(t, endpoint, "scale", filepath.Join(s.artifacts, "scale-porcupine.html"), from, to)
 	sc.checkVoterCounts(samples, 3, 5)
+	steps := rc.stepEvents(t)
+	sc.figure("operator steps: %s", strings.Join(steps, "; "))
+	for _, want := range []string{"AddLearners", "Promote", "Remove"} {
+		if !slices.ContainsFunc(steps, func(s string) bool { return strings.HasPrefix(s, want+":") }) {
+			t.Errorf("no %s event from the operator; steps seen: %v", want, steps)
+		}
+	}
 	names := rc.waitPVCs(t, 3)
 	sc.figure("PVCs after scale-in: %s", strings.Join(names, ","))
 	sc.report(rep)
