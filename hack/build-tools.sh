@@ -77,9 +77,9 @@ build_k8s() {
     echo "hack/tools/k8s/go.mod is not for $K8S_VERSION: run hack/tools/k8s/gen-gomod.sh $K8S_VERSION $ETCD_VERSION" >&2
     exit 1
   fi
-  (cd "$dir" && $NICE $GO build -trimpath -ldflags "$(k8s_ldflags)" -o "$BIN/k8s.new" ./multicall)
+  (cd "$dir" && $NICE "$GO" build -trimpath -ldflags "$(k8s_ldflags)" -o "$BIN/k8s.new" ./multicall)
   mv -f "$BIN/k8s.new" "$BIN/k8s"
-  (cd "$dir" && $NICE $GO build -trimpath -ldflags "-s -w" -o "$BIN/cri" ./cri)
+  (cd "$dir" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/cri" ./cri)
   local c
   for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
     ln -sfn k8s "$BIN/$c"
@@ -88,8 +88,8 @@ build_k8s() {
 
 build_etcd() {
   (cd "$TOOLS/etcd" &&
-    $NICE $GO build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3 &&
-    $NICE $GO build -trimpath -ldflags "-s -w" -o "$BIN/etcdctl" go.etcd.io/etcd/etcdctl/v3)
+    $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3 &&
+    $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/etcdctl" go.etcd.io/etcd/etcdctl/v3)
 }
 
 # go_install_to_bin installs a module's command with `go install pkg@version`
@@ -97,7 +97,7 @@ build_etcd() {
 go_install_to_bin() {
   local pkg=$1 ldflags=$2 tmp
   tmp=$(mktemp -d)
-  (cd "$tmp" && GOBIN="$tmp/bin" $NICE $GO install -trimpath -ldflags "$ldflags" "$pkg")
+  (cd "$tmp" && GOBIN="$tmp/bin" $NICE "$GO" install -trimpath -ldflags "$ldflags" "$pkg")
   mv -f "$tmp"/bin/* "$BIN/"
   rm -rf "$tmp"
 }
@@ -115,7 +115,7 @@ build_helm() {
 build_kind() { go_install_to_bin "sigs.k8s.io/kind@$KIND_VERSION" "-s -w"; }
 
 build_images_tools() {
-  (cd "$TOOLS/images" && $NICE $GO build -trimpath -ldflags "-s -w" -o "$BIN/" ./mkimage ./pause ./smokeapp)
+  (cd "$TOOLS/images" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" ./mkimage ./pause ./smokeapp)
 }
 
 build_one() {

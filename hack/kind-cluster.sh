@@ -45,5 +45,5 @@ case ${1:-} in
   up) up ;;
   down) down ;;
   kubeconfig) echo "$KUBECONFIG_PATH" ;;
-  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
 # Go modules (hack/build-tools.sh), Debian's containerd/runc/CNI plugins, all
 # run as plain host processes. See hack/README.md.
 #
-# Usage: hack/local-cluster.sh up|down|status|kubeconfig|logs
+# Usage: hack/local-cluster.sh up|down|status|kubeconfig
 #   up          build what is missing, start everything, wait for Node Ready
 #               and DNS; a no-op when the cluster is already up
 #   down        stop every process it started (PID files), remove the pods'
@@ -13,7 +13,7 @@
 #   kubeconfig  print the admin kubeconfig's path
 #
 # Environment: CLUSTER_DIR (default .cache/cluster), NODE_IP (default: the
-# address of the default route's interface), UP_TIMEOUT (seconds, default 180).
+# address of the default route's interface), NODE_NAME (default kuberaft-node).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,7 +46,6 @@ ETCD_PEER=127.0.0.1:12380
 CONTAINERD_STATE=/run/kuberaft/containerd
 CONTAINERD_SOCK=$CONTAINERD_STATE/containerd.sock
 PAUSE_IMAGE=kuberaft.local/pause:3.10
-UP_TIMEOUT=${UP_TIMEOUT:-180}
 HOSTPATH_PV_DIR=/tmp/hostpath_pv # hard-coded in the in-tree hostPath provisioner
 
 # Started in this order, stopped in reverse.

@@ -67,7 +67,9 @@ remove_netns() {
 clean_iptables() {
   local bin ipt table line chain
   bin=$(tool_bin)
-  [[ -x "$bin/kube-proxy" ]] && "$bin/kube-proxy" --cleanup >>"$LOGS/kube-proxy.log" 2>&1 || true
+  if [[ -x "$bin/kube-proxy" ]]; then
+    "$bin/kube-proxy" --cleanup >>"$LOGS/kube-proxy.log" 2>&1 || log "kube-proxy --cleanup failed, removing its chains by hand"
+  fi
   for ipt in iptables ip6tables; do
     command -v "$ipt" >/dev/null || continue
     for table in filter nat mangle raw; do
@@ -89,7 +91,9 @@ clean_iptables() {
 remove_kubepods_cgroups() {
   local top
   for top in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods /sys/fs/cgroup/*/kubepods.slice /sys/fs/cgroup/kubepods.slice; do
-    [[ -d "$top" ]] && find "$top" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    if [[ -d "$top" ]]; then
+      find "$top" -depth -type d -exec rmdir {} + 2>/dev/null || log "could not remove every cgroup under $top"
+    fi
   done
 }
 
