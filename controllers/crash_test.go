@@ -58,6 +58,9 @@ var scenarios = []scenario{
 func TestCrashAtEveryFailpointConverges(t *testing.T) {
 	hit := map[string]bool{}
 	for _, sc := range scenarios {
+		// The golden file of a scenario holds, per failpoint that fired,
+		// the steps before and after the crash.
+		var traces []string
 		for _, fp := range controllers.Failpoints {
 			t.Run(sc.name+"/"+fp, func(t *testing.T) {
 				e := newConverged(t, sc.size)
@@ -76,11 +79,14 @@ func TestCrashAtEveryFailpointConverges(t *testing.T) {
 					if e.crashes != 1 {
 						t.Errorf("%d crashes, want 1", e.crashes)
 					}
+					traces = append(traces, "## "+fp)
+					traces = append(traces, e.actions()...)
 				} else if slices.Contains(sc.hits, fp) {
 					t.Errorf("the change never reached failpoint %s:\n%v", fp, e.trace)
 				}
 			})
 		}
+		golden(t, "crash-"+sc.name, traces)
 	}
 	for _, fp := range controllers.Failpoints {
 		if !hit[fp] {
