@@ -2,6 +2,9 @@ package kv
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -390,5 +393,62 @@ func TestMembership(t *testing.T) {
 	}
 	if m, ok := r.RemovedMember(2); !ok || m.Name != "b" {
 		t.Fatalf("removed member metadata %v, %v", m, ok)
+	}
+}
+
+// TestRangeMatchesSortedReference checks range scans over many keys, put
+// and deleted in random order, against a sorted reference.
+func TestRangeMatchesSortedReference(t *testing.T) {
+	s := New()
+	ref := map[string]bool{}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range 20000 {
+		k := fmt.Sprintf("k%05d", rnd.IntN(10000))
+		if i%3 == 0 {
+			if _, err := s.DeleteRange(&pb.DeleteRangeRequest{Key: []byte(k)}); err != nil {
+				t.Fatal(err)
+			}
+			delete(ref, k)
+			continue
+		}
+		mustPut(t, s, k, "v")
+		ref[k] = true
+	}
+	keys := make([]string, 0, len(ref))
+	for k := range ref {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if s.Len() != len(keys) {
+		t.Fatalf("len %d, want %d", s.Len(), len(keys))
+	}
+	for _, r := range [][2]string{{"k02000", "k03000"}, {"k09990", "\x00"}, {"a", "z"}, {"k05000", "k05000"}} {
+		resp, err := s.Range(&pb.RangeRequest{Key: []byte(r[0]), RangeEnd: []byte(r[1]), KeysOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, k := range keys {
+			if k >= r[0] && (r[1] == "\x00" || k < r[1]) {
+				want = append(want, k)
+			}
+		}
+		if len(resp.Kvs) != len(want) {
+			t.Fatalf("range %q: %d keys, want %d", r, len(resp.Kvs), len(want))
+		}
+		for i, kv := range resp.Kvs {
+			if string(kv.Key) != want[i] {
+				t.Fatalf("range %q: key %d = %q, want %q", r, i, kv.Key, want[i])
+			}
+		}
+	}
+}
+
+func BenchmarkPutNewKeys(b *testing.B) {
+	s := New()
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.Put(&pb.PutRequest{Key: []byte(fmt.Sprintf("key-%09d", i)), Value: []byte("v")}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

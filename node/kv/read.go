@@ -30,8 +30,8 @@ func (s *Store) rangeLocked(req *pb.RangeRequest) (*pb.RangeResponse, error) {
 		return nil, nodeerr.ErrCompacted
 	}
 	var kvs []*mvccpb.KeyValue
-	for _, k := range s.keysIn(req.Key, req.RangeEnd) {
-		if kv := s.kvs[k]; matchesFilters(req, kv) {
+	for _, kv := range s.kvsIn(req.Key, req.RangeEnd) {
+		if matchesFilters(req, kv) {
 			kvs = append(kvs, kv)
 		}
 	}

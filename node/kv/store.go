@@ -1,10 +1,12 @@
 package kv
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"sync"
 
+	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
 
@@ -16,9 +18,10 @@ type Store struct {
 	mu sync.RWMutex
 	// rev is the store-wide revision: bumped once per write that changed
 	// something, as in etcd (an empty store is at revision 1).
-	rev  int64
-	keys []string // sorted, the keys of kvs
-	kvs  map[string]*mvccpb.KeyValue
+	rev int64
+	// kvs holds the keys in order (etcd's own index is a google/btree
+	// too): O(log n) puts and deletes, ordered range scans.
+	kvs *btree.BTreeG[*mvccpb.KeyValue]
 
 	sessions  map[string]*statepb.Session
 	members   map[uint64]*statepb.Member
@@ -31,7 +34,7 @@ type Store struct {
 func New() *Store {
 	return &Store{
 		rev:      1,
-		kvs:      map[string]*mvccpb.KeyValue{},
+		kvs:      newTree(),
 		sessions: map[string]*statepb.Session{},
 		members:  map[uint64]*statepb.Member{},
 		removed:  map[uint64]bool{},
@@ -50,50 +53,50 @@ func (s *Store) Revision() int64 {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.keys)
+	return s.kvs.Len()
+}
+
+// btreeDegree is the B-tree's degree (etcd's treeIndex uses 32).
+const btreeDegree = 32
+
+func newTree() *btree.BTreeG[*mvccpb.KeyValue] {
+	return btree.NewG(btreeDegree, func(a, b *mvccpb.KeyValue) bool { return bytes.Compare(a.Key, b.Key) < 0 })
+}
+
+// get returns the stored key, or nil. Caller holds mu.
+func (s *Store) get(key []byte) *mvccpb.KeyValue {
+	kv, _ := s.kvs.Get(&mvccpb.KeyValue{Key: key})
+	return kv
 }
 
 // set stores kv (a fresh object) under its key. Caller holds mu.
-func (s *Store) set(kv *mvccpb.KeyValue) {
-	k := string(kv.Key)
-	if _, ok := s.kvs[k]; !ok {
-		i := sort.SearchStrings(s.keys, k)
-		s.keys = append(s.keys, "")
-		copy(s.keys[i+1:], s.keys[i:])
-		s.keys[i] = k
-	}
-	s.kvs[k] = kv
-}
+func (s *Store) set(kv *mvccpb.KeyValue) { s.kvs.ReplaceOrInsert(kv) }
 
-// del removes key k. Caller holds mu.
-func (s *Store) del(k string) {
-	if _, ok := s.kvs[k]; !ok {
-		return
-	}
-	delete(s.kvs, k)
-	i := sort.SearchStrings(s.keys, k)
-	s.keys = append(s.keys[:i], s.keys[i+1:]...)
-}
+// del removes key. Caller holds mu.
+func (s *Store) del(key []byte) { s.kvs.Delete(&mvccpb.KeyValue{Key: key}) }
 
-// keysIn returns the sorted keys in [key, end) with etcd's conventions:
-// empty end means the single key; end "\x00" means every key >= key.
-// Caller holds mu.
-func (s *Store) keysIn(key, end []byte) []string {
+// kvsIn returns the stored keys in [key, end), in order, with etcd's
+// conventions: empty end means the single key; end "\x00" means every key
+// >= key. Caller holds mu.
+func (s *Store) kvsIn(key, end []byte) []*mvccpb.KeyValue {
 	if len(end) == 0 {
-		if _, ok := s.kvs[string(key)]; ok {
-			return []string{string(key)}
+		if kv := s.get(key); kv != nil {
+			return []*mvccpb.KeyValue{kv}
 		}
 		return nil
 	}
-	lo := sort.SearchStrings(s.keys, string(key))
-	hi := len(s.keys)
-	if !(len(end) == 1 && end[0] == 0) {
-		hi = sort.SearchStrings(s.keys, string(end))
+	var out []*mvccpb.KeyValue
+	collect := func(kv *mvccpb.KeyValue) bool {
+		out = append(out, kv)
+		return true
 	}
-	if hi <= lo {
-		return nil
+	from := &mvccpb.KeyValue{Key: key}
+	if len(end) == 1 && end[0] == 0 {
+		s.kvs.AscendGreaterOrEqual(from, collect)
+	} else if bytes.Compare(key, end) < 0 {
+		s.kvs.AscendRange(from, &mvccpb.KeyValue{Key: end}, collect)
 	}
-	return s.keys[lo:hi]
+	return out
 }
 
 // Snapshot serialises the whole state.
@@ -101,12 +104,18 @@ func (s *Store) Snapshot() ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	snap := &statepb.Snapshot{Revision: s.rev, ClusterId: s.clusterID}
-	for _, k := range s.keys {
-		b, err := proto.Marshal(s.kvs[k])
-		if err != nil {
-			return nil, fmt.Errorf("kv: marshal key %q: %w", k, err)
+	var err error
+	s.kvs.Ascend(func(kv *mvccpb.KeyValue) bool {
+		var b []byte
+		if b, err = proto.Marshal(kv); err != nil {
+			err = fmt.Errorf("kv: marshal key %q: %w", kv.Key, err)
+			return false
 		}
 		snap.Kvs = append(snap.Kvs, b)
+		return true
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, id := range sortedIDs(s.sessions) {
 		snap.Sessions = append(snap.Sessions, s.sessions[id])
@@ -137,10 +146,8 @@ func (s *Store) Restore(data []byte) error {
 		if err := proto.Unmarshal(b, kv); err != nil {
 			return fmt.Errorf("kv: unmarshal snapshot key: %w", err)
 		}
-		fresh.kvs[string(kv.Key)] = kv
-		fresh.keys = append(fresh.keys, string(kv.Key))
+		fresh.kvs.ReplaceOrInsert(kv)
 	}
-	sort.Strings(fresh.keys)
 	for _, se := range snap.Sessions {
 		fresh.sessions[se.ClientId] = se
 	}
@@ -155,7 +162,7 @@ func (s *Store) Restore(data []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rev, s.keys, s.kvs = fresh.rev, fresh.keys, fresh.kvs
+	s.rev, s.kvs = fresh.rev, fresh.kvs
 	s.sessions, s.members, s.removed, s.gone, s.clusterID = fresh.sessions, fresh.members, fresh.removed, fresh.gone, fresh.clusterID
 	return nil
 }

@@ -92,15 +92,15 @@ func (w *writer) doOp(op *pb.RequestOp) *pb.ResponseOp {
 // in its range; a missing key compares as zero, except that a VALUE compare
 // on a missing key always fails.
 func (s *Store) compare(c *pb.Compare) bool {
-	keys := s.keysIn(c.Key, c.RangeEnd)
-	if len(keys) == 0 {
+	kvs := s.kvsIn(c.Key, c.RangeEnd)
+	if len(kvs) == 0 {
 		if c.Target == pb.Compare_VALUE {
 			return false
 		}
 		return compareKV(c, &mvccpb.KeyValue{})
 	}
-	for _, k := range keys {
-		if !compareKV(c, s.kvs[k]) {
+	for _, kv := range kvs {
+		if !compareKV(c, kv) {
 			return false
 		}
 	}

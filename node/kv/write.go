@@ -35,7 +35,7 @@ func (w *writer) commit() int64 {
 }
 
 func (w *writer) put(key, value []byte) (prev *mvccpb.KeyValue) {
-	prev = w.s.kvs[string(key)]
+	prev = w.s.get(key)
 	kv := &mvccpb.KeyValue{Key: bytes.Clone(key), Value: bytes.Clone(value), ModRevision: w.next, CreateRevision: w.next, Version: 1}
 	if prev != nil {
 		kv.CreateRevision, kv.Version = prev.CreateRevision, prev.Version+1
@@ -46,13 +46,11 @@ func (w *writer) put(key, value []byte) (prev *mvccpb.KeyValue) {
 }
 
 func (w *writer) deleteRange(key, end []byte) []*mvccpb.KeyValue {
-	keys := append([]string(nil), w.s.keysIn(key, end)...)
-	prevs := make([]*mvccpb.KeyValue, 0, len(keys))
-	for _, k := range keys {
-		prevs = append(prevs, w.s.kvs[k])
-		w.s.del(k)
+	prevs := w.s.kvsIn(key, end)
+	for _, kv := range prevs {
+		w.s.del(kv.Key)
 	}
-	if len(keys) > 0 {
+	if len(prevs) > 0 {
 		w.changed = true
 	}
 	return prevs
@@ -133,7 +131,7 @@ func (s *Store) Append(req *nodepb.AppendRequest) (*nodepb.AppendResponse, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var value []byte
-	if prev := s.kvs[string(req.Key)]; prev != nil {
+	if prev := s.get(req.Key); prev != nil {
 		value = append(bytes.Clone(prev.Value), req.Suffix...)
 	} else {
 		value = bytes.Clone(req.Suffix)
@@ -152,7 +150,7 @@ func (s *Store) IncrementAndGet(req *nodepb.IncrementRequest) (*nodepb.Increment
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var cur int64
-	if prev := s.kvs[string(req.Key)]; prev != nil {
+	if prev := s.get(req.Key); prev != nil {
 		v, err := strconv.ParseInt(string(prev.Value), 10, 64)
 		if err != nil {
 			return nil, nodeerr.ErrNotCounter
