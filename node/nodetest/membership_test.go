@@ -338,3 +338,19 @@ func TestEtcdMemberAPI(t *testing.T) {
 		t.Fatalf("status %v, %v", st, err)
 	}
 }
+
+// TestGracefulStopHandsOverLeadership: a leader that stops transfers
+// leadership first, so a successor leads the moment Stop returns instead of
+// after an election timeout.
+func TestGracefulStopHandsOverLeadership(t *testing.T) {
+	c := NewCluster(t, Options{Members: 3})
+	lead := c.Leader()
+	oldID := c.Member(lead).ID
+	c.Stop(lead)
+	for i, m := range c.Members() {
+		if n := m.Node(); i != lead && n != nil && n.Leader() == n.ID() && n.ID() != oldID {
+			return
+		}
+	}
+	t.Fatalf("no successor leads right after the leader stopped\n%s", c.describe())
+}
