@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -60,7 +61,7 @@ func (n *Node) changeMembersAsLeader(ctx context.Context, reqs []*nodepb.MemberC
 	if err := n.waitNotJoint(ctx); err != nil {
 		return nil, err
 	}
-	p, err := planChanges(n.clusterView(), reqs, n.newMemberID)
+	p, err := n.planWithFreshHealth(ctx, reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +75,26 @@ func (n *Node) changeMembersAsLeader(ctx context.Context, reqs []*nodepb.MemberC
 		}
 	}
 	return n.membershipResponse(), nil
+}
+
+// planWithFreshHealth plans the change; if too few voters look healthy it
+// re-plans for up to an election timeout: a leader elected a moment ago
+// (e.g. by MoveLeader) has not heard from every follower yet.
+func (n *Node) planWithFreshHealth(ctx context.Context, reqs []*nodepb.MemberChange) (changePlan, error) {
+	deadline := time.Now().Add(n.cfg.ElectionTimeout)
+	for {
+		p, err := planChanges(n.clusterView(), reqs, n.newMemberID)
+		if !errors.Is(err, nodeerr.ErrNotEnoughStarted) || time.Now().After(deadline) {
+			return p, err
+		}
+		select {
+		case <-time.After(n.cfg.HeartbeatInterval):
+		case <-ctx.Done():
+			return p, err
+		case <-n.stopc:
+			return p, n.stopped()
+		}
+	}
 }
 
 // proposeConfChange proposes p until it is applied. Raft drops refused
