@@ -94,3 +94,21 @@ func TestVolumesOfAnEarlierClusterOfTheSameNameAreNotReused(t *testing.T) {
 		}
 	}
 }
+
+// TestLateBootstrapMemberJoinsAsItself: two bootstrap members elect a
+// leader before the third has started. The bootstrap state must stay "new"
+// until the third runs, or it would start as "existing" with no data, be
+// fenced as a voter that lost its data, and be replaced for nothing.
+func TestLateBootstrapMemberJoinsAsItself(t *testing.T) {
+	e := newEnv(t, 3)
+	e.world.StartDelay["kv-2"] = 6
+	e.converge(30)
+	for _, l := range e.actions() {
+		if strings.Contains(l, "Remove") || strings.Contains(l, "AddLearners") {
+			t.Errorf("a late bootstrap member was replaced: %s", l)
+		}
+	}
+	if id := memberID(t, e, "kv-2"); id != "3" {
+		t.Errorf("kv-2 has member ID %s, want its bootstrap ID 3", id)
+	}
+}

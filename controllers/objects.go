@@ -94,15 +94,19 @@ func (r *RaftClusterReconciler) ensureBootstrapConfig(ctx context.Context, s *re
 	return bootstrapSize(s.rc.Name, cm), reconcile.Result{}, nil
 }
 
-// bootstrapFormed reports whether every bootstrap member is a voter of the
-// cluster that now has a leader.
+// bootstrapFormed reports whether every bootstrap member runs as a voter
+// of the cluster that now has a leader. A leader only needs a majority: a
+// member whose pod started later than that must still find "new" (it then
+// bootstraps from the same list and catches up, as etcd's late static
+// members do); with "existing" and no data, the node would take itself for
+// a voter that lost its data and fence itself.
 func bootstrapFormed(s *reconcileState) bool {
 	if s.leader == nil {
 		return false
 	}
 	for _, entry := range strings.Split(s.bootstrap.Data[specs.KeyInitialCluster], ",") {
 		name, _, _ := strings.Cut(entry, "=")
-		if !slices.ContainsFunc(s.obs.Voters(), func(m membership.Member) bool { return m.Name == name }) {
+		if !slices.ContainsFunc(s.obs.Voters(), func(m membership.Member) bool { return m.Name == name && m.Healthy }) {
 			return false
 		}
 	}

@@ -26,6 +26,10 @@ func (f *Cluster) syncNode(ctx context.Context, pod *corev1.Pod) error {
 		nd.ticks++
 		return nil
 	}
+	if f.StartDelay[pod.Name] > 0 {
+		f.StartDelay[pod.Name]--
+		return nil
+	}
 	var pvc corev1.PersistentVolumeClaim
 	if err := f.c.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: specs.PVCName(pod.Name)}, &pvc); err != nil {
 		return client.IgnoreNotFound(err) // no volume: the pod stays Pending
