@@ -73,7 +73,7 @@ func (d *nodeDialer) status(ctx context.Context, pod, ip string) (e2echeck.Sampl
 	}
 	cs := st.GetConfState()
 	return e2echeck.Sample{
-		At: time.Now(), Pod: pod, ID: st.GetId(), Role: st.GetRole(), Leader: st.GetLeader(), Term: st.GetTerm(),
+		At: time.Now(), Pod: pod, ID: st.GetId(), Role: st.GetRole(), Leader: st.GetLeader(), Term: st.GetTerm(), Applied: st.GetApplied(),
 		Voters: cs.GetVoters(), VotersOutgoing: cs.GetVotersOutgoing(), Learners: cs.GetLearners(),
 	}, nil
 }

@@ -15,6 +15,7 @@ type Sample struct {
 	Role           string
 	Leader         uint64
 	Term           uint64
+	Applied        uint64   // the node's applied index
 	Voters         []uint64 // the incoming configuration
 	VotersOutgoing []uint64 // non-empty while joint
 	Learners       []uint64
@@ -63,6 +64,22 @@ func LeaderConfigs(samples []Sample) []string {
 		}
 		if c := s.configNamed(names); len(out) == 0 || out[len(out)-1] != c {
 			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// AfterBootstrap drops the samples a node took while it was still applying
+// the bootstrap entries: a new cluster's log starts with one single-member
+// ConfChange per initial member (indexes 1..initialMembers, as etcd's
+// raft.StartNode writes them), so a node that restarts and replays its log
+// from the beginning briefly reports 1, 2, … voters. That is history being
+// replayed, not a membership change under test.
+func AfterBootstrap(samples []Sample, initialMembers int) []Sample {
+	var out []Sample
+	for _, s := range samples {
+		if s.Applied >= uint64(initialMembers) {
+			out = append(out, s)
 		}
 	}
 	return out

@@ -205,3 +205,19 @@ func TestLeaderConfigs(t *testing.T) {
 		t.Fatalf("leader configs %v, want %v", got, want)
 	}
 }
+
+func TestAfterBootstrap(t *testing.T) {
+	samples := []Sample{
+		{Pod: "p0", Applied: 1, Voters: []uint64{1}},       // replaying bootstrap entry 1
+		{Pod: "p0", Applied: 2, Voters: []uint64{1, 2}},    // and 2
+		{Pod: "p0", Applied: 3, Voters: []uint64{1, 2, 3}}, // bootstrap done
+		{Pod: "p1", Applied: 900, Voters: []uint64{1, 2, 3, 4}},
+	}
+	kept := AfterBootstrap(samples, 3)
+	if len(kept) != 2 || kept[0].Applied != 3 {
+		t.Fatalf("kept %v, want the samples from applied index 3 on", kept)
+	}
+	if bad := ForbiddenVoterCounts(kept, 3, 5); len(bad) != 1 || bad[0].Pod != "p1" {
+		t.Fatalf("forbidden %v, want only p1's 4 voters", bad)
+	}
+}
