@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -104,5 +105,29 @@ func TestWriteConflictRequeuesWithoutAdvancingObservedGeneration(t *testing.T) {
 	e.converge(40)
 	if rc := e.get(); rc.Status.ObservedGeneration != rc.Generation {
 		t.Errorf("observedGeneration = %d, want %d", rc.Status.ObservedGeneration, rc.Generation)
+	}
+}
+
+// TestNodeThatOnlyBelievesItLeadsIsIgnored: a node claims leadership of a
+// configuration of its own in a higher term; no other voter names it. The
+// operator must keep working through the real leader.
+func TestNodeThatOnlyBelievesItLeadsIsIgnored(t *testing.T) {
+	e := newConverged(t, 3)
+	e.world.SetLeader("kv-0")
+	e.world.Rogue["kv-2"] = true
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Replicas = ptr.To[int32](5) })
+	for range 12 {
+		e.tick()
+	}
+	if got := e.get().Status.Leader; got != "kv-0" {
+		t.Errorf("status.leader = %q, want kv-0", got)
+	}
+	if n := len(e.world.Members()); n != 5 {
+		t.Errorf("%d members, want 5 (calls %v)", n, e.world.Calls)
+	}
+	for _, l := range e.actions() {
+		if strings.Contains(l, "Deferred") || strings.Contains(l, "Failed") {
+			t.Errorf("acted through the rogue node: %s", l)
+		}
 	}
 }

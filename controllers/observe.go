@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -118,12 +119,32 @@ func (r *RaftClusterReconciler) observeNodes(ctx context.Context, s *reconcileSt
 	s.leader = findLeader(s.statuses)
 }
 
-// findLeader returns the status of the node that says it leads, in the
-// highest term (a deposed leader may not know it yet).
+// findLeader returns the status of the node that leads: it says so, and a
+// majority of the voters any answering node knows of (the union of their
+// configurations, so a node with a partial view cannot vouch for itself)
+// answered naming it as their leader. That keeps the operator from acting
+// through a node that only believes it leads: deposed and not yet told, or
+// restarting with a partial view of the configuration. Among several, the
+// highest term wins.
 func findLeader(statuses map[string]*nodeclient.Status) *nodeclient.Status {
+	known := map[uint64]bool{}
+	for _, st := range statuses {
+		for _, id := range slices.Concat(st.Voters, st.VotersOutgoing) {
+			known[id] = true
+		}
+	}
 	var leader *nodeclient.Status
 	for _, st := range statuses {
-		if st.Role == "Leader" && st.Leader == st.ID && (leader == nil || st.Term > leader.Term) {
+		if st.Role != "Leader" || st.Leader != st.ID || (leader != nil && st.Term <= leader.Term) {
+			continue
+		}
+		acks := 0
+		for _, other := range statuses {
+			if known[other.ID] && other.Leader == st.ID {
+				acks++
+			}
+		}
+		if acks >= membership.Quorum(len(known)) {
 			leader = st
 		}
 	}

@@ -75,6 +75,9 @@ type Cluster struct {
 	// VoterCounts records the number of voters after every applied change:
 	// a joint change is atomic, so 3→5 must never record 4.
 	VoterCounts []int
+	// Rogue nodes claim to lead a configuration of their own, in a higher
+	// term, as a node restarting with a partial view might.
+	Rogue map[string]bool
 	// StartDelay keeps a pod's node from starting for that many ticks (an
 	// image pull, a slow volume).
 	StartDelay map[string]int
@@ -94,7 +97,7 @@ func New(c client.Client, namespace, name string) *Cluster {
 	return &Cluster{
 		c: c, namespace: namespace, name: name, clusterID: 0xC1,
 		members: map[uint64]*member{}, nodes: map[string]*node{}, volumes: map[types.UID]*volume{},
-		nextID: 0x100, Unreachable: map[string]bool{}, StartDelay: map[string]int{},
+		nextID: 0x100, Unreachable: map[string]bool{}, StartDelay: map[string]int{}, Rogue: map[string]bool{},
 	}
 }
 

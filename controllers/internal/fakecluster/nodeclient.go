@@ -35,6 +35,11 @@ func (f *Cluster) Status(_ context.Context, ep nodeclient.Endpoint) (*nodeclient
 	if err != nil {
 		return nil, err
 	}
+	if f.Rogue[ep.Pod] {
+		return &nodeclient.Status{ID: nd.id, Name: ep.Pod, Role: "Leader", Leader: nd.id, Term: f.term + 5, Commit: f.commit,
+			Voters: []uint64{nd.id}, Members: []nodeclient.Member{{ID: nd.id, Name: ep.Pod}}, ClusterID: f.clusterID,
+			Progress: map[uint64]nodeclient.Progress{nd.id: {Match: f.commit}}}, nil
+	}
 	m := f.members[nd.id]
 	st := &nodeclient.Status{ID: nd.id, Name: ep.Pod, Leader: f.leader, Term: f.term, Commit: f.commit, Applied: f.commit,
 		Members: f.memberList(), ClusterID: f.clusterID, Version: imageTag(nd.image), Role: "Follower"}
