@@ -28,7 +28,7 @@ if [[ -z "${KUBECONFIG:-}" ]]; then
   export KUBECONFIG
 fi
 echo "e2e: KUBECONFIG=$KUBECONFIG"
-kubectl version >/dev/null || { echo "e2e: FAIL: the cluster at $KUBECONFIG does not answer" >&2; exit 1; }
+kubectl version --request-timeout=20s >/dev/null || { echo "e2e: FAIL: the cluster at $KUBECONFIG does not answer" >&2; exit 1; }
 
 cleanup() {
   if (( started )) && [[ "${E2E_KEEP_CLUSTER:-0}" != 1 ]]; then
