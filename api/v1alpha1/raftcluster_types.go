@@ -295,7 +295,6 @@ const (
 	ReasonMembersUnhealthy = "MembersUnhealthy"
 	ReasonMemberFenced     = "MemberFenced"
 	ReasonInvalidSpec      = "InvalidSpec"
-	ReasonReconcileError   = "ReconcileError"
 )
 
 // RaftCluster runs a Raft key-value cluster: a StatefulSet of raftnode
