@@ -62,10 +62,8 @@ func TestScale(t *testing.T) {
 		{name: "3to5", from: 3, to: 5, forbidden: []int{4}, changes: 2},
 		{name: "5to3", from: 5, to: 3, forbidden: []int{4}, changes: 1},
 		{name: "1to5", from: 1, to: 5, forbidden: []int{2, 3, 4}, changes: 2},
-		// Removing 2 of 3 in one joint change would need a victim's vote
-		// to leave the joint configuration (membership.RemovalBatch).
-		{name: "3to1", from: 3, to: 1, changes: 2},
-		{name: "5to1", from: 5, to: 1, forbidden: []int{4}, changes: 3},
+		{name: "3to1", from: 3, to: 1, forbidden: []int{2}, changes: 1},
+		{name: "5to1", from: 5, to: 1, forbidden: []int{2, 3, 4}, changes: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newConverged(t, tc.from)

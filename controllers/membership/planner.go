@@ -129,10 +129,13 @@ func replaceFenced(o *Observed, _ Spec) (Step, bool) {
 		Message: "removing fenced members " + names(fenced), Members: fenced}, true
 }
 
-// scaleIn removes the members beyond spec.replicas, after moving
-// leadership off them: the node refuses to remove the leader, and a leader
-// leaving would stall writes for an election. All of them go in one joint
-// change unless that change would depend on them (see RemovalBatch).
+// scaleIn removes every member beyond spec.replicas in one (joint) change,
+// after moving leadership off them: the node refuses to remove the leader,
+// and a leader leaving would stall writes for an election. Leaving the
+// joint configuration needs a majority of the old voters as well, which
+// may include the victims: they keep running (raftnode stops a member only
+// once it left the configuration entirely) until the StatefulSet shrinks,
+// after the change.
 func scaleIn(o *Observed, spec Spec) (Step, bool) {
 	victims := o.filter(func(m Member) bool { return m.Ordinal >= spec.Replicas || m.Ordinal < 0 })
 	if len(victims) == 0 {
@@ -148,49 +151,11 @@ func scaleIn(o *Observed, spec Spec) (Step, bool) {
 		return Step{Action: ActionMoveLeader, Operation: raftv1alpha1.OperationScaleIn, Reason: raftv1alpha1.ReasonMovingLeader,
 			Message: "moving leadership from " + leader.Name + " to " + target.Name, Members: []Member{target}}, true
 	}
-	batch := RemovalBatch(o, victims)
-	if msg := PreflightRemove(o, batch); msg != "" {
+	if msg := PreflightRemove(o, victims); msg != "" {
 		return wait(raftv1alpha1.OperationScaleIn, raftv1alpha1.ReasonWaitingPreflight, msg), true
 	}
 	return Step{Action: ActionRemove, Operation: raftv1alpha1.OperationScaleIn, Reason: raftv1alpha1.ReasonRemovingMembers,
-		Message: "removing " + names(batch) + " in one change", Members: batch}, true
-}
-
-// RemovalBatch picks the victims to remove in the next change: all of
-// them when the voters that stay hold a majority of the current voters,
-// else as many voters as keeps that true, else a single voter.
-//
-// Why: a joint change is left by a second entry that must commit in the
-// joint configuration, i.e. with a majority of the OLD voters too. If the
-// old majority needs votes of members being removed, the cluster cannot
-// leave the joint configuration once they stop, and raftnode stops a
-// member as soon as it applies its own removal (it does not wait for the
-// joint configuration to be left), as would a victim pod that crashes.
-// A single change uses the simple protocol instead: it commits in the old
-// configuration before it takes effect, so it never depends on the removed
-// member afterwards. Hence 5→3 is one joint change, 3→1 is 3→2→1.
-func RemovalBatch(o *Observed, victims []Member) []Member {
-	var voters []Member
-	for _, m := range victims {
-		if !m.Learner {
-			voters = append(voters, m)
-		}
-	}
-	old := len(o.Voters())
-	maxJoint := old - Quorum(old)
-	switch {
-	case len(voters) <= maxJoint:
-		return victims
-	case maxJoint >= 2:
-		return byOrdinalDesc(voters)[:maxJoint]
-	}
-	return byOrdinalDesc(voters)[:1]
-}
-
-func byOrdinalDesc(ms []Member) []Member {
-	out := slices.Clone(ms)
-	slices.SortFunc(out, func(a, b Member) int { return b.Ordinal - a.Ordinal })
-	return out
+		Message: "removing " + names(victims) + " in one change", Members: victims}, true
 }
 
 // wipeFencedLearners deletes the volume of a learner whose node refuses to

@@ -142,8 +142,8 @@ func ep(name string) nodeclient.Endpoint {
 // TestAgainstRaftnodeProcesses drives real raftnode processes through the
 // gRPC NodeClient with the operator's sequence of steps: 1→5 by adding four
 // learners in one change and promoting all four in one joint change, moving
-// leadership, 5→3 by removing two members in one joint change, and seeing a
-// removed member fenced on its status page. It checks the wire contract the
+// leadership, 5→3 and then 3→1 by removing two members in one joint change
+// each, and seeing a removed member fenced on its status page. It checks the wire contract the
 // planner relies on: roles, names, the leader's progress, joint state,
 // membership answers.
 func TestAgainstRaftnodeProcesses(t *testing.T) {
@@ -240,11 +240,22 @@ func TestAgainstRaftnodeProcesses(t *testing.T) {
 	if st := status("kv-4"); st == nil || len(st.Voters) != 3 || st.Joint {
 		t.Fatalf("after the removal: %+v", st)
 	}
+	// 3→1 in one joint change: leaving the joint configuration needs a
+	// majority of the old voters, i.e. a vote of a member being removed.
+	if _, err := c.ChangeMembers(ctx, ep("kv-4"), []nodeclient.Change{
+		{Type: nodeclient.Remove, ID: ids["kv-2"]}, {Type: nodeclient.Remove, ID: ids["kv-3"]},
+	}); err != nil {
+		t.Fatalf("remove two of three in one change: %v", err)
+	}
+	if st := status("kv-4"); st == nil || len(st.Voters) != 1 || st.Joint {
+		t.Fatalf("after 3→1: %+v", st)
+	}
 
 	// A removed member restarted on its data is fenced, and says so on its
-	// status page before it exits.
+	// status page before it exits. Its INITIAL_CLUSTER lists the current
+	// members, as the operator's bootstrap ConfigMap does.
 	ps.stop("kv-0")
-	ps.start("kv-0", "existing", all)
+	ps.start("kv-0", "existing", ps.initialCluster("kv-4"))
 	eventually(t, 15*time.Second, "kv-0 fenced", func() (bool, string) {
 		reason, err := c.Fenced(ctx, ep("kv-0"))
 		return reason != "", fmt.Sprintf("reason %q, err %v", reason, err)

@@ -123,14 +123,10 @@ func (f *Cluster) ChangeMembers(_ context.Context, leader nodeclient.Endpoint, c
 			return nil, err
 		}
 	}
-	if !f.quorate(f.members, nil) || !f.quorate(next, nil) {
-		return nil, rpctypes.ErrGRPCTimeout
-	}
-	// As raftnode does, a member stops as soon as it applies its own
-	// removal; a joint change is then left only if the voters that stay
-	// hold a majority of the old configuration, else the cluster is stuck
-	// in the joint configuration (here: the change times out).
-	if len(changes) > 1 && !f.quorate(f.members, next) {
+	// A joint change commits, and is left, with a majority of both the
+	// old and the new voters; the removed ones keep running (as raftnode's
+	// do) until their pods go.
+	if !f.quorate(f.members) || !f.quorate(next) {
 		return nil, rpctypes.ErrGRPCTimeout
 	}
 	f.members = next
@@ -177,14 +173,13 @@ func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
 	return nil
 }
 
-// quorate reports whether a majority of ms's voters runs; with stay set,
-// only voters still in stay count as running.
-func (f *Cluster) quorate(ms, stay map[uint64]*member) bool {
+// quorate reports whether a majority of ms's voters runs.
+func (f *Cluster) quorate(ms map[uint64]*member) bool {
 	voters, up := 0, 0
 	for _, m := range ms {
 		if !m.learner {
 			voters++
-			if f.nodeOf(m.id) != nil && (stay == nil || stay[m.id] != nil) {
+			if f.nodeOf(m.id) != nil {
 				up++
 			}
 		}
