@@ -139,7 +139,7 @@ cmd_up() {
     log "already up (kubeconfig: $KUBECONFIG_PATH)"
     return
   fi
-  if any_running; then
+  if any_running || [[ -n "$(orphan_pids)" ]]; then
     log "partly up: taking it down first"
     cmd_down
     mkdir -p "$LOGS" "$PIDS" "$ETC" "$DATA"
@@ -208,10 +208,20 @@ cmd_status() {
 }
 
 main() {
+  # Say where and why the script stops, instead of exiting silently.
+  set -E
+  trap 'log "ERROR: line $LINENO: \"$BASH_COMMAND\" failed"' ERR
+  trap 'log "ERROR: interrupted by a signal"; exit 130' INT TERM HUP
   case ${1:-} in
-    up) cmd_up ;;
-    down) cmd_down ;;
-    status) cmd_status ;;
+    up | down)
+      # One up or down at a time: a down racing an up deletes the PKI and
+      # PID files under it. Components are started with this fd closed.
+      mkdir -p "$CLUSTER_DIR"
+      exec 8>"$CLUSTER_DIR/.lock"
+      flock -w 600 8 || die "another up/down has held $CLUSTER_DIR/.lock for 10 minutes"
+      "cmd_$1"
+      ;;
+    status) cmd_status || exit 1 ;;
     kubeconfig) echo "$KUBECONFIG_PATH" ;;
     *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac

@@ -12,7 +12,8 @@ start_proc() {
   printf '\n==== %s start %s\n' "$(date -u +%FT%TZ)" "$name" >>"$LOGS/$name.log"
   # In a script (no job control) the child is not a group leader, so setsid
   # execs in place and $! is the component's PID.
-  setsid "$binary" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # 8>&-: the component must not inherit (and so hold) the cluster lock.
+  setsid "$binary" "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 8>&- &
   printf '%s\n%s\n' "$!" "$(readlink -f "$binary")" >"$PIDS/$name.pid"
 }
 
@@ -22,8 +23,12 @@ running_pid() {
   [[ -f "$file" ]] || return 1
   { read -r pid && read -r exe; } <"$file" || return 1
   [[ -n "$pid" && -d /proc/$pid ]] || return 1
-  # Right after start the PID may still be setsid about to exec.
-  [[ "$(readlink /proc/"$pid"/exe 2>/dev/null)" == "$exe" || "$(readlink /proc/"$pid"/exe 2>/dev/null)" == */setsid ]] || return 1
+  # Right after start the PID may still be our forked shell or setsid,
+  # about to exec the component.
+  case "$(readlink /proc/"$pid"/exe 2>/dev/null)" in
+    "$exe" | */setsid | "$(readlink /proc/$$/exe)") ;;
+    *) return 1 ;;
+  esac
   echo "$pid"
 }
 
@@ -152,6 +157,36 @@ start_node() {
   start_proc coredns "$bin/coredns" -conf "$ETC/Corefile"
 }
 
+# orphan_pids prints the PIDs of this cluster's components whose PID file
+# was lost (say, a down that raced an up before the lock existed): processes
+# running one of our binaries with this CLUSTER_DIR in their arguments. No
+# one else's process has both, not even envtest's or the benchmarks' etcd.
+orphan_pids() {
+  local bin pid exe
+  bin=$(readlink -f "$(tool_bin)")
+  for pid in $(pgrep -f -- "$CLUSTER_DIR/" || true); do
+    exe=$(readlink /proc/"$pid"/exe 2>/dev/null) || continue
+    case $exe in
+      "$bin"/* | /usr/bin/containerd) echo "$pid" ;;
+    esac
+  done
+}
+
+stop_orphans() {
+  local pids pid i
+  pids=$(orphan_pids)
+  [[ -n "$pids" ]] || return 0
+  for pid in $pids; do
+    log "stopping orphaned component $(tr '\0' ' ' </proc/"$pid"/cmdline | cut -c1-80)... (pid $pid, no PID file)"
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in $pids; do
+    for ((i = 0; i < 150; i++)); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+    [[ -d /proc/$pid ]] && kill -KILL "$pid" 2>/dev/null
+  done
+  return 0
+}
+
 # stop_all stops in reverse start order; kubelet goes before the pods are
 # removed (so it does not restart them) and containerd after.
 stop_all() {
@@ -166,6 +201,7 @@ stop_all() {
   fi
   stop_procs 30 containerd kube-apiserver
   stop_procs 15 etcd
+  stop_orphans
 }
 
 # kill_leftover_tasks: the fallback when a sandbox could not be removed
