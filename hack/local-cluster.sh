@@ -109,9 +109,20 @@ check_ports_free() {
   local port
   for port in "127.0.0.1:${ETCD_CLIENT##*:}" "127.0.0.1:${ETCD_PEER##*:}" ":$APISERVER_PORT" ":10250" ":10257" ":10259" "$NODE_IP:53"; do
     if ss -Hltun "sport = :${port##*:}" | awk '{print $5}' | grep -qE "^(\*|0\.0\.0\.0|\[::\]|${port%:*}):${port##*:}\$"; then
-      die "port $port is in use by another program (ss -ltunp 'sport = :${port##*:}')"
+      # Name the holder: often another checkout's cluster (one per machine).
+      die "port $port is in use: $(ss -Hltunp "sport = :${port##*:}" | grep -o 'users:.*' | head -1) $(holder_dir "${port##*:}")"
     fi
   done
+}
+
+# holder_dir PORT names the cluster dir of the process listening on PORT
+# when it is a local cluster of another checkout.
+holder_dir() {
+  local pid
+  pid=$(ss -Hltunp "sport = :$1" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)
+  [[ -n "$pid" ]] || return 0
+  tr '\0' '\n' </proc/"$pid"/cmdline 2>/dev/null | grep -o '^/.*/\.cache/cluster/' | head -1 |
+    sed 's|\(.*\)/$|(a local cluster of \1: stop it with CLUSTER_DIR=\1 hack/local-cluster.sh down, or use its kubeconfig)|'
 }
 
 # import_images loads the pause image (needed before the first pod) and any
