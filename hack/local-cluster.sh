@@ -56,7 +56,9 @@ SYSCTLS=(net.ipv4.ip_forward net.ipv4.conf.all.route_localnet kernel.panic kerne
   net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
 # Paths outside CLUSTER_DIR that kubelet or containerd create whatever we
 # configure; removed by down when they did not exist before up.
-HOST_PATHS=(/var/lib/kubelet /var/lib/cni /var/log/containers /var/log/pods /run/kuberaft "$HOSTPATH_PV_DIR")
+# (/run/containerd: the shims' sockets and runc's state, fixed paths in
+# containerd 1.6 whatever its state dir.)
+HOST_PATHS=(/var/lib/kubelet /var/lib/cni /var/log/containers /var/log/pods /run/kuberaft /run/containerd /run/netns "$HOSTPATH_PV_DIR")
 
 log() { printf '%s local-cluster: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

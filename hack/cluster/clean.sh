@@ -102,6 +102,8 @@ remove_created_paths() {
   [[ -f "$CREATED_PATHS" ]] || return 0
   while read -r path; do
     [[ -n "$path" && "$path" == /* ]] || continue
+    # A containerd started since our up (default socket) now uses it too.
+    [[ "$path" == /run/containerd && -S /run/containerd/containerd.sock ]] && continue
     unmount_under "$path"
     rm -rf "$path"
   done <"$CREATED_PATHS"
