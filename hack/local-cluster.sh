@@ -98,9 +98,10 @@ preflight() {
   done
   if [[ ${#missing[@]} -gt 0 ]]; then
     log "installing Debian packages: ${missing[*]}"
-    # policy-rc.d-style guard: the packages must not start their own daemons.
-    DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q "${missing[@]}" >"$LOGS/apt.log" 2>&1 ||
-      { apt-get update -q >>"$LOGS/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -q "${missing[@]}" >>"$LOGS/apt.log" 2>&1; } ||
+    # Should the package start Debian's own containerd (hosts with systemd
+    # and no policy-rc.d), that one serves the default socket, not ours.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >"$LOGS/apt.log" 2>&1 ||
+      { apt-get update -q >>"$LOGS/apt.log" 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >>"$LOGS/apt.log" 2>&1; } ||
       die "apt-get install ${missing[*]} failed, see $LOGS/apt.log"
   fi
   modprobe overlay 2>/dev/null || true
