@@ -25,7 +25,10 @@ func (n *Node) run() {
 		case <-ticker.C:
 			n.raft.Tick()
 		case rd := <-n.raft.Ready():
-			if err := n.handleReady(rd); err != nil {
+			n.props.setBusy(true)
+			err := n.handleReady(rd)
+			n.props.setBusy(false)
+			if err != nil {
 				n.fail(err)
 				return
 			}
@@ -108,6 +111,8 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if err := n.maybeSnapshot(); err != nil {
 		return err
 	}
+	// Proposals queued during this Ready join the next one (batch.go).
+	n.flushProposals()
 	n.raft.Advance()
 	return nil
 }

@@ -36,7 +36,8 @@ type Node struct {
 	metrics *metrics.Metrics
 
 	reqIDs    *idutil.Generator
-	wait      wait.Wait // request id → apply result
+	props     *propQueue // proposals on their way into raft (batch.go)
+	wait      wait.Wait  // request id → apply result
 	applyWait wait.WaitTime
 	applied   atomic.Uint64
 	committed atomic.Uint64

@@ -40,7 +40,7 @@ func (n *Node) propose(ctx context.Context, cmd *statepb.Command) (proto.Message
 	}
 	_, _, leaderChanged := n.leaderState()
 	ch := n.wait.Register(cmd.RequestId)
-	if err := n.raft.Propose(ctx, data); err != nil {
+	if err := n.handOver(ctx, data); err != nil {
 		n.wait.Trigger(cmd.RequestId, nil)
 		n.metrics.ProposalsFailed.Inc()
 		return nil, n.proposeError(err)
@@ -64,6 +64,21 @@ func (n *Node) propose(ctx context.Context, cmd *statepb.Command) (proto.Message
 		return nil, n.ctxError(ctx)
 	case <-n.stopc:
 		return nil, n.stopped()
+	}
+}
+
+// handOver queues data for raft (see batch.go) and waits until raft has
+// it. An error means unknown outcome unless raft dropped it.
+func (n *Node) handOver(ctx context.Context, data []byte) error {
+	errc := make(chan error, 1)
+	n.props.add(queuedProp{data: data, errc: errc})
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.stopc:
+		return raft.ErrStopped
 	}
 }
 

@@ -62,6 +62,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.addKnownPeers()
 	n.lg.Info("Node started", zap.String("id", fmt.Sprintf("%x", n.id)), zap.String("cluster", fmt.Sprintf("%x", n.clusterID)))
 	n.goFunc(n.run)
+	n.goFunc(n.proposeLoop)
 	n.goFunc(n.readLoop)
 	n.goFunc(n.publishLoop)
 	go n.cleanup()
@@ -84,7 +85,7 @@ func newNode(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, lg: cfg.Logger.With(zap.String("member", cfg.Name)), kv: kv.New(), metrics: m,
-		wait: wait.New(), applyWait: wait.NewTimeList(),
+		wait: wait.New(), props: newPropQueue(), applyWait: wait.NewTimeList(),
 		leaderChanged: make(chan struct{}), confChanged: make(chan struct{}), confState: &raftpb.ConfState{},
 		lastHeard: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
 		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),

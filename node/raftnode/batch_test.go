@@ -1,0 +1,136 @@
+package raftnode
+
+import (
+	"errors"
+	"testing"
+)
+
+func prop(data string) queuedProp {
+	return queuedProp{data: []byte(data), errc: make(chan error, 1)}
+}
+
+func datas(batch []queuedProp) []string {
+	var out []string
+	for _, p := range batch {
+		out = append(out, string(p.data))
+	}
+	return out
+}
+
+func woken(q *propQueue) bool {
+	select {
+	case <-q.kick:
+		return true
+	default:
+		return false
+	}
+}
+
+func TestPropQueueTake(t *testing.T) {
+	cases := []struct {
+		name     string
+		queued   []string
+		maxBytes int
+		want     []string
+		left     int
+	}{
+		{name: "empty", maxBytes: 10},
+		{name: "all fit", queued: []string{"ab", "cd", "ef"}, maxBytes: 6, want: []string{"ab", "cd", "ef"}},
+		{name: "limit splits in order", queued: []string{"ab", "cd", "ef"}, maxBytes: 5, want: []string{"ab", "cd"}, left: 1},
+		{name: "an oversized first one goes alone", queued: []string{"abcdef", "g"}, maxBytes: 3, want: []string{"abcdef"}, left: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newPropQueue()
+			for _, d := range tc.queued {
+				q.add(prop(d))
+			}
+			got := datas(q.take(tc.maxBytes))
+			if len(got) != len(tc.want) {
+				t.Fatalf("take = %q, want %q", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("take = %q, want %q", got, tc.want)
+				}
+			}
+			if len(q.pending) != tc.left {
+				t.Fatalf("%d left, want %d", len(q.pending), tc.left)
+			}
+		})
+	}
+}
+
+// The Ready loop flushes what is queued while it is busy; proposeLoop is
+// woken only when nobody else will take a proposal.
+func TestPropQueueWakesOnlyWhenIdle(t *testing.T) {
+	q := newPropQueue()
+	q.add(prop("a"))
+	if !woken(q) {
+		t.Fatal("an idle queue did not wake proposeLoop")
+	}
+	q.take(maxBatchBytes)
+
+	q.setBusy(true)
+	q.add(prop("b"))
+	if woken(q) {
+		t.Fatal("woke proposeLoop while the Ready loop will flush")
+	}
+	q.setBusy(false)
+	if !woken(q) {
+		t.Fatal("a proposal left after the Ready loop went idle was not handed to proposeLoop")
+	}
+	q.take(maxBatchBytes)
+	q.setBusy(true)
+	q.setBusy(false)
+	if woken(q) {
+		t.Fatal("woke proposeLoop with nothing queued")
+	}
+}
+
+func TestPropQueuePutBackKeepsOrder(t *testing.T) {
+	q := newPropQueue()
+	for _, d := range []string{"a", "b", "c"} {
+		q.add(prop(d))
+	}
+	woken(q)
+	batch := q.take(2)
+	q.add(prop("d"))
+	q.putBack(batch)
+	if !woken(q) {
+		t.Fatal("putBack did not wake proposeLoop")
+	}
+	got := datas(q.take(maxBatchBytes))
+	want := []string{"a", "b", "c", "d"}
+	if len(got) != len(want) {
+		t.Fatalf("after putBack: %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("after putBack: %q, want %q", got, want)
+		}
+	}
+}
+
+func TestPropQueueFailAll(t *testing.T) {
+	q := newPropQueue()
+	ps := []queuedProp{prop("a"), prop("b")}
+	for _, p := range ps {
+		q.add(p)
+	}
+	errStop := errors.New("stopped")
+	q.failAll(errStop)
+	for _, p := range ps {
+		select {
+		case err := <-p.errc:
+			if !errors.Is(err, errStop) {
+				t.Fatalf("err = %v, want %v", err, errStop)
+			}
+		default:
+			t.Fatal("a queued proposal was not answered")
+		}
+	}
+	if len(q.take(maxBatchBytes)) != 0 {
+		t.Fatal("failAll left proposals queued")
+	}
+}
