@@ -7,29 +7,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
 )
 
-// kustomizeDir is the overlay the kustomize scenario applies: config/default
-// with the operator image set to the tag this run built (testdata keeps it
-// next to the test; it only adds an images: entry).
-func (s *suite) kustomizeDir() string {
-	return filepath.Join(s.root, "test/e2e/testdata/kustomize")
-}
-
-// renderedDeployments lists namespace/name of every Deployment a
-// kustomization renders, so the test waits for whatever config/ names.
-func (s *suite) renderedDeployments(t *testing.T, dir string) [][2]string {
+// renderedInstall renders a kustomization and returns namespace/name of
+// every Deployment (so the test waits for whatever config/ names) and the
+// tags of our images those Deployments run.
+func (s *suite) renderedInstall(t *testing.T, dir string) (deps [][2]string, tags []string) {
 	t.Helper()
 	out := s.mustKubectl(t, "", "kustomize", dir)
 	dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(out), 4096)
-	var deps [][2]string
 	for {
 		var obj unstructured.Unstructured
 		err := dec.Decode(&obj.Object)
@@ -39,23 +35,42 @@ func (s *suite) renderedDeployments(t *testing.T, dir string) [][2]string {
 		if err != nil {
 			t.Fatalf("decode kubectl kustomize %s: %v", dir, err)
 		}
-		if obj.GetKind() == "Deployment" {
-			deps = append(deps, [2]string{obj.GetNamespace(), obj.GetName()})
+		if obj.GetKind() != "Deployment" {
+			continue
+		}
+		deps = append(deps, [2]string{obj.GetNamespace(), obj.GetName()})
+		var d appsv1.Deployment
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &d); err != nil {
+			t.Fatalf("decode Deployment %s: %v", obj.GetName(), err)
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if repo, tag, ok := strings.Cut(c.Image, ":"); ok && strings.HasPrefix(repo, "kuberaft.local/") {
+				tags = append(tags, tag)
+			}
 		}
 	}
 	if len(deps) == 0 {
 		t.Fatalf("kubectl kustomize %s renders no Deployment", dir)
 	}
-	return deps
+	return deps, tags
 }
 
-// testKustomizeInstall: `kubectl apply -k` of config/default gives a working
+// testKustomizeInstall: `kubectl apply -k config/default` gives a working
 // operator (a 3-member cluster becomes Available and serves a put/get), and
 // `kubectl delete -k` removes it again before the helm install.
 func testKustomizeInstall(t *testing.T) {
 	s := env
-	dir := s.kustomizeDir()
-	deps := s.renderedDeployments(t, dir)
+	dir := filepath.Join(s.root, "config/default")
+	deps, tags := s.renderedInstall(t, dir)
+	// config/default names its own operator tag (dev); build and load it
+	// when it is not one of the run's tags.
+	for _, tag := range tags {
+		if tag != s.tagA && tag != s.tagB && os.Getenv("E2E_SKIP_IMAGES") != "1" {
+			if err := s.buildAndLoadImages(tag); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	var sc *scenario
 	// Registered before the scenario's own cleanup so that it runs after
 	// the failure dump (which needs this operator's logs). Always remove

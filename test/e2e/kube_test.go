@@ -54,13 +54,13 @@ func (s *suite) mustKubectl(t *testing.T, stdin string, args ...string) string {
 	return out
 }
 
-// buildAndLoadImages builds the node and operator images under both tags and
+// buildAndLoadImages builds the node and operator images under each tag and
 // makes them available to the cluster (ctr import or kind load, as the
 // project's scripts decide).
-func (s *suite) buildAndLoadImages(parent context.Context) error {
+func (s *suite) buildAndLoadImages(tags ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	for _, tag := range []string{s.tagA, s.tagB} {
+	for _, tag := range tags {
 		for _, script := range []string{"hack/build-images.sh", "hack/load-images.sh"} {
 			begin := time.Now()
 			fmt.Printf("e2e: %s %s\n", script, tag)

@@ -104,7 +104,7 @@ func newSuite() (*suite, error) {
 		}
 	}
 	if os.Getenv("E2E_SKIP_IMAGES") != "1" {
-		if err := s.buildAndLoadImages(ctx); err != nil {
+		if err := s.buildAndLoadImages(s.tagA, s.tagB); err != nil {
 			return nil, err
 		}
 	}
