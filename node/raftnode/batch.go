@@ -22,6 +22,14 @@ import (
 //
 // Each command stays its own log entry, applied and answered exactly as
 // before: the log format does not change, only how entries reach raft.
+//
+// Forwarding: a follower's batch goes straight to the leader through the
+// transport — what raft's follower does with a MsgProp (stepFollower:
+// address it to the leader, send), without waiting for the follower's
+// Ready loop to finish its fsync first. A forwarded proposal promises
+// nothing, so it needs no durability. The leader queues the entries of a
+// forwarded MsgProp like its own (handler.Process), so the proposals of
+// all members that arrive during one fsync still leave as one MsgApp.
 
 const (
 	// maxBatchBytes bounds one MsgProp (a follower forwards it whole).
@@ -38,7 +46,8 @@ type queuedProp struct {
 	data []byte
 	// errc receives the outcome of the hand-off (buffered, one value):
 	// nil when raft took the entry, which then commits or not, like any
-	// proposal.
+	// proposal. Nil for a proposal forwarded by a follower: nobody here
+	// waits for it.
 	errc chan error
 }
 
@@ -116,9 +125,7 @@ func (q *propQueue) failAll(err error) {
 	pending := q.pending
 	q.pending = nil
 	q.mu.Unlock()
-	for _, p := range pending {
-		p.errc <- err
-	}
+	answer(pending, err)
 }
 
 // proposeLoop hands queued proposals to raft while the Ready loop is idle.
@@ -168,21 +175,55 @@ func (n *Node) flushProposals() {
 // is "unknown" either way, as for any failed proposal. Without
 // waitResult an error means raft did not receive the batch.
 func (n *Node) stepBatch(ctx context.Context, batch []queuedProp, waitResult bool) error {
-	if waitResult && len(batch) == 1 {
-		return n.raft.Propose(ctx, batch[0].data)
-	}
 	if len(batch) > 1 {
 		n.props.batched.Add(uint64(len(batch)))
 	}
+	if lead := n.Leader(); lead != 0 && lead != n.id {
+		n.tr.Send([]*raftpb.Message{forwardMsg(n.id, lead, batch)})
+		return nil
+	}
+	if waitResult && len(batch) == 1 {
+		return n.raft.Propose(ctx, batch[0].data)
+	}
+	return n.raft.Step(ctx, forwardMsg(0, 0, batch))
+}
+
+// forwardMsg is the MsgProp raft's follower would send its leader: term
+// 0 (proposals are treated as local messages), no index.
+func forwardMsg(from, to uint64, batch []queuedProp) *raftpb.Message {
 	ents := make([]*raftpb.Entry, len(batch))
 	for i, p := range batch {
 		ents[i] = &raftpb.Entry{Data: p.data}
 	}
-	return n.raft.Step(ctx, &raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), Entries: ents})
+	m := &raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), Entries: ents}
+	if to != 0 {
+		m.From, m.To = new(from), new(to)
+	}
+	return m
+}
+
+// queueForwarded queues the entries of a follower's MsgProp when this
+// node leads and they are plain commands; it tells whether it did.
+// Anything else is stepped into raft as before.
+func (n *Node) queueForwarded(m *raftpb.Message) bool {
+	if n.Leader() != n.id {
+		return false
+	}
+	for _, e := range m.GetEntries() {
+		if e.GetType() != raftpb.EntryType_EntryNormal {
+			return false
+		}
+	}
+	for _, e := range m.GetEntries() {
+		n.props.add(queuedProp{data: e.GetData()})
+	}
+	return true
 }
 
 func answer(batch []queuedProp, err error) {
 	for _, p := range batch {
-		p.errc <- err
+		if p.errc != nil {
+			p.errc <- err
+		}
 	}
 }

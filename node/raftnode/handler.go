@@ -33,6 +33,9 @@ func (h handler) Process(ctx context.Context, m *raftpb.Message) error {
 		if h.n.Leader() == 0 {
 			return raft.ErrProposalDropped
 		}
+		if h.n.queueForwarded(m) {
+			return nil // joins the leader's next batch (batch.go)
+		}
 		wait = h.n.cfg.HeartbeatInterval
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)

@@ -25,7 +25,9 @@ func (n *Node) run() {
 		case <-ticker.C:
 			n.raft.Tick()
 		case rd := <-n.raft.Ready():
-			n.props.setBusy(true)
+			// Only a leader holds proposals back for its next Ready; a
+			// follower forwards them at once (batch.go).
+			n.props.setBusy(n.Leader() == n.id)
 			err := n.handleReady(rd)
 			n.props.setBusy(false)
 			if err != nil {
