@@ -108,15 +108,25 @@ func (h *History) Now() int64 { return int64(time.Since(h.start)) }
 
 // Add records one completed operation. A write with an unknown outcome
 // must be added with out.Unknown set; it then may take effect any time
-// after call (etcd's robustness tests do the same). Failed reads are not
-// recorded: they observed nothing.
+// after call (etcd's robustness tests do the same). A read whose outcome is
+// unknown observed nothing and is dropped.
 func (h *History) Add(client int, in KVInput, out KVOutput, call, ret int64) {
+	if out.Unknown && in.Op == OpGet {
+		return
+	}
 	if out.Unknown {
 		ret = math.MaxInt64
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret})
+}
+
+// Operations returns a copy of what was recorded.
+func (h *History) Operations() []porcupine.Operation {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]porcupine.Operation(nil), h.ops...)
 }
 
 // Len is the number of recorded operations.

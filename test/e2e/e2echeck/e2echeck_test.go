@@ -7,16 +7,18 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/kuberaft/kuberaft/node/nodetest"
 )
 
 func TestCheckLinearizable(t *testing.T) {
-	put := func(k, v string) KVInput { return KVInput{Kind: OpPut, Key: k, Value: v} }
-	get := func(k string) KVInput { return KVInput{Kind: OpGet, Key: k} }
+	put := func(k, v string) nodetest.KVInput { return nodetest.KVInput{Op: nodetest.OpPut, Key: k, Value: v} }
+	get := func(k string) nodetest.KVInput { return nodetest.KVInput{Op: nodetest.OpGet, Key: k} }
 	type op struct {
 		client    int
-		in        KVInput
+		in        nodetest.KVInput
 		call, ret int64
-		out       KVOutput
+		out       nodetest.KVOutput
 	}
 	cases := []struct {
 		name string
@@ -24,40 +26,40 @@ func TestCheckLinearizable(t *testing.T) {
 		want porcupine.CheckResult
 	}{
 		{"sequential put then get", []op{
-			{0, put("a", "1"), 0, 10, KVOutput{}},
-			{1, get("a"), 20, 30, KVOutput{Value: "1"}},
+			{0, put("a", "1"), 0, 10, nodetest.KVOutput{}},
+			{1, get("a"), 20, 30, nodetest.KVOutput{Value: "1"}},
 		}, porcupine.Ok},
 		{"stale read after acknowledged put", []op{
-			{0, put("a", "1"), 0, 10, KVOutput{}},
-			{1, get("a"), 20, 30, KVOutput{Value: ""}},
+			{0, put("a", "1"), 0, 10, nodetest.KVOutput{}},
+			{1, get("a"), 20, 30, nodetest.KVOutput{Value: ""}},
 		}, porcupine.Illegal},
 		{"concurrent read may see either", []op{
-			{0, put("a", "1"), 0, 30, KVOutput{}},
-			{1, get("a"), 10, 20, KVOutput{Value: ""}},
-			{2, get("a"), 10, 20, KVOutput{Value: "1"}},
+			{0, put("a", "1"), 0, 30, nodetest.KVOutput{}},
+			{1, get("a"), 10, 20, nodetest.KVOutput{Value: ""}},
+			{2, get("a"), 10, 20, nodetest.KVOutput{Value: "1"}},
 		}, porcupine.Ok},
 		{"read goes back in time", []op{
-			{0, put("a", "1"), 0, 100, KVOutput{}},
-			{1, get("a"), 10, 20, KVOutput{Value: "1"}},
-			{2, get("a"), 30, 40, KVOutput{Value: ""}},
+			{0, put("a", "1"), 0, 100, nodetest.KVOutput{}},
+			{1, get("a"), 10, 20, nodetest.KVOutput{Value: "1"}},
+			{2, get("a"), 30, 40, nodetest.KVOutput{Value: ""}},
 		}, porcupine.Illegal},
 		{"unknown put may apply late", []op{
-			{0, put("a", "1"), 0, 10, KVOutput{Unknown: true}},
-			{1, get("a"), 20, 30, KVOutput{Value: ""}},
-			{1, get("a"), 40, 50, KVOutput{Value: "1"}},
+			{0, put("a", "1"), 0, 10, nodetest.KVOutput{Unknown: true}},
+			{1, get("a"), 20, 30, nodetest.KVOutput{Value: ""}},
+			{1, get("a"), 40, 50, nodetest.KVOutput{Value: "1"}},
 		}, porcupine.Ok},
 		{"keys are independent", []op{
-			{0, put("a", "1"), 0, 10, KVOutput{}},
-			{0, put("b", "2"), 20, 30, KVOutput{}},
-			{1, get("b"), 40, 50, KVOutput{Value: "2"}},
-			{1, get("a"), 60, 70, KVOutput{Value: "2"}},
+			{0, put("a", "1"), 0, 10, nodetest.KVOutput{}},
+			{0, put("b", "2"), 20, 30, nodetest.KVOutput{}},
+			{1, get("b"), 40, 50, nodetest.KVOutput{Value: "2"}},
+			{1, get("a"), 60, 70, nodetest.KVOutput{Value: "2"}},
 		}, porcupine.Illegal},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := NewHistory()
+			h := nodetest.NewHistory()
 			for _, o := range tc.ops {
-				h.Add(o.client, o.in, o.call, o.out, o.ret)
+				h.Add(o.client, o.in, o.out, o.call, o.ret)
 			}
 			viz := filepath.Join(t.TempDir(), "viz.html")
 			got, err := CheckLinearizable(h.Operations(), 10*time.Second, viz)
@@ -72,11 +74,11 @@ func TestCheckLinearizable(t *testing.T) {
 }
 
 func TestHistoryDropsUnknownReads(t *testing.T) {
-	h := NewHistory()
-	h.Add(0, KVInput{Kind: OpGet, Key: "a"}, 1, KVOutput{Unknown: true}, 2)
-	h.Add(0, KVInput{Kind: OpPut, Key: "a", Value: "x"}, 3, KVOutput{Unknown: true}, 4)
+	h := nodetest.NewHistory()
+	h.Add(0, nodetest.KVInput{Op: nodetest.OpGet, Key: "a"}, nodetest.KVOutput{Unknown: true}, 1, 2)
+	h.Add(0, nodetest.KVInput{Op: nodetest.OpPut, Key: "a", Value: "x"}, nodetest.KVOutput{Unknown: true}, 3, 4)
 	ops := h.Operations()
-	if len(ops) != 1 || ops[0].Input.(KVInput).Kind != OpPut {
+	if len(ops) != 1 || ops[0].Input.(nodetest.KVInput).Op != nodetest.OpPut {
 		t.Fatalf("got %+v, want only the put", ops)
 	}
 	if ops[0].Return <= 4 {
