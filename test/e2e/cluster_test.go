@@ -170,9 +170,29 @@ func (rc *raftCluster) clientEndpoint(t *testing.T) string {
 			}
 		}
 		endpoint = net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(port)))
+		// A new Service answers only once kube-proxy has programmed it;
+		// until then a connection to its ClusterIP goes nowhere useful (a
+		// CI run once got an HTTP 404 from off-host). Status is read-only,
+		// so probing it changes nothing.
+		if err := probeStatus(ctx, endpoint); err != nil {
+			return false, fmt.Sprintf("service %s not answering yet: %v", endpoint, err)
+		}
 		return true, ""
 	})
 	return endpoint
+}
+
+// probeStatus asks the member behind endpoint for its Maintenance.Status.
+func probeStatus(ctx context.Context, endpoint string) error {
+	cli, err := newEtcdClient(endpoint)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cli.Close() }()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err = cli.Status(ctx, endpoint)
+	return err
 }
 
 // podEndpoint is a pod's own client endpoint (for serializable reads that
