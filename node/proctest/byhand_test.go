@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// TestByHand runs docs/node.md's by-hand commands, exactly as written
+// TestByHand runs the README's by-hand commands, exactly as written
 // there, against the real etcdctl v3.6 at $ETCDCTL (make test sets it from
 // the cluster tools build). With ETCDCTL unset (a bare `go test`) it skips;
 // set but missing is a failure.
@@ -25,7 +25,7 @@ func TestByHand(t *testing.T) {
 	if st, err := os.Stat(etcdctl); err != nil || st.IsDir() {
 		t.Fatalf("ETCDCTL=%s: not a binary (%v); run make tools-etcd", etcdctl, err)
 	}
-	doc, err := os.ReadFile("../../docs/node.md")
+	doc, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func checkPortsFree(t *testing.T, block string) {
 	for _, addr := range regexp.MustCompile(`127\.0\.0\.1:\d+`).FindAllString(block, -1) {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatalf("docs/node.md's by-hand cluster needs %s, which is taken: %v", addr, err)
+			t.Fatalf("the README's by-hand cluster needs %s, which is taken: %v", addr, err)
 		}
 		_ = l.Close()
 	}
@@ -140,7 +140,7 @@ func shellBlock(t *testing.T, doc, marker string) string {
 	t.Helper()
 	_, rest, ok := strings.Cut(doc, "<!-- "+marker+" -->")
 	if !ok {
-		t.Fatalf("docs/node.md has no <!-- %s --> block", marker)
+		t.Fatalf("README.md has no <!-- %s --> block", marker)
 	}
 	_, rest, ok = strings.Cut(rest, "```sh\n")
 	if !ok {
