@@ -38,7 +38,7 @@ type KVOutput struct {
 
 // KVModel is the porcupine specification of a linearizable KV store with
 // Get, Put and Append, partitioned by key (each key is an independent
-// register, which keeps checking fast). B2's multi-process tests reuse it.
+// register, which keeps checking fast). node/proctest and the e2e suite reuse it.
 var KVModel = porcupine.Model{
 	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 		byKey := map[string][]porcupine.Operation{}

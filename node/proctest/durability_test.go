@@ -19,7 +19,7 @@ import (
 // write and read, restarts them, and then checks that (1) no acknowledged
 // write is lost — each client's last acknowledged sequence number is still
 // readable — and (2) the whole history, crashes included, is linearizable
-// (porcupine, with B1's KV model).
+// (porcupine, with node/nodetest's KV model).
 func TestKill9UnderLoad(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
