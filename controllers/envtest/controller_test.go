@@ -10,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/events"
@@ -48,11 +47,7 @@ func (noNodes) Fenced(context.Context, nodeclient.Endpoint) (string, error) { re
 func TestControllerObjectsAreAcceptedAndStable(t *testing.T) {
 	ctx := testContext(t)
 	ns := namespace(t, ctx)
-	rc := &raftv1alpha1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Name: "kv", Namespace: ns},
-		Spec: raftv1alpha1.RaftClusterSpec{Version: "v1", Storage: raftv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}}}
-	if err := k8s.Create(ctx, rc); err != nil {
-		t.Fatal(err)
-	}
+	rc := createCluster(t, ctx, ns)
 	r := &controllers.RaftClusterReconciler{Client: k8s, Scheme: scheme, Nodes: noNodes{},
 		Recorder: events.NewFakeRecorder(100), Specs: specs.Options{ClusterDomain: "cluster.local"}}
 	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rc)}

@@ -22,6 +22,17 @@ import (
 var nsSeq atomic.Int32
 
 // namespace creates a namespace of the test's own.
+// createCluster creates a minimal valid RaftCluster "kv" in ns.
+func createCluster(t *testing.T, ctx context.Context, ns string) *raftv1alpha1.RaftCluster {
+	t.Helper()
+	rc := &raftv1alpha1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Name: "kv", Namespace: ns},
+		Spec: raftv1alpha1.RaftClusterSpec{Version: "v1", Storage: raftv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}}}
+	if err := k8s.Create(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
 func namespace(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t%d", nsSeq.Add(1))}}
@@ -108,11 +119,7 @@ func TestInvalidSpecsAreRejectedWithTheirMessage(t *testing.T) {
 func TestStorageIsImmutable(t *testing.T) {
 	ctx := testContext(t)
 	ns := namespace(t, ctx)
-	rc := &raftv1alpha1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Name: "kv", Namespace: ns},
-		Spec: raftv1alpha1.RaftClusterSpec{Version: "v1", Storage: raftv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}}}
-	if err := k8s.Create(ctx, rc); err != nil {
-		t.Fatal(err)
-	}
+	rc := createCluster(t, ctx, ns)
 	for name, mutate := range map[string]func(*raftv1alpha1.RaftCluster){
 		"size":  func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Storage.Size = resource.MustParse("2Gi") },
 		"class": func(rc *raftv1alpha1.RaftCluster) { rc.Spec.Storage.StorageClassName = ptr.To("fast") },
@@ -172,11 +179,7 @@ func TestDefaulting(t *testing.T) {
 func TestStatusSubresource(t *testing.T) {
 	ctx := testContext(t)
 	ns := namespace(t, ctx)
-	rc := &raftv1alpha1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Name: "kv", Namespace: ns},
-		Spec: raftv1alpha1.RaftClusterSpec{Version: "v1", Storage: raftv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}}}
-	if err := k8s.Create(ctx, rc); err != nil {
-		t.Fatal(err)
-	}
+	rc := createCluster(t, ctx, ns)
 	gen := rc.Generation
 	rc.Status = raftv1alpha1.RaftClusterStatus{Replicas: 3, ReadyReplicas: 2, Leader: "kv-0",
 		Members:    []raftv1alpha1.MemberStatus{{Name: "kv-0", ID: "8e9e05c52164694d", Role: raftv1alpha1.RoleLeader, Healthy: true}},
@@ -215,11 +218,7 @@ func TestStatusSubresource(t *testing.T) {
 func TestScaleSubresource(t *testing.T) {
 	ctx := testContext(t)
 	ns := namespace(t, ctx)
-	rc := &raftv1alpha1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Name: "kv", Namespace: ns},
-		Spec: raftv1alpha1.RaftClusterSpec{Version: "v1", Storage: raftv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}}}
-	if err := k8s.Create(ctx, rc); err != nil {
-		t.Fatal(err)
-	}
+	rc := createCluster(t, ctx, ns)
 	rc.Status.Replicas, rc.Status.Selector = 3, "app.kubernetes.io/name=raftnode,raft.kuberaft.io/cluster=kv"
 	if err := k8s.Status().Update(ctx, rc); err != nil {
 		t.Fatal(err)
