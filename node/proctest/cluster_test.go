@@ -48,9 +48,20 @@ type cluster struct {
 // newCluster starts n members as a new cluster and waits for a leader.
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return newClusterAt(t, n, nil)
+}
+
+// newClusterAt is newCluster with member i's data dir at dataDir(i) (nil:
+// under the test's temp dir).
+func newClusterAt(t *testing.T, n int, dataDir func(i int) string) *cluster {
+	t.Helper()
 	c := &cluster{t: t, root: t.TempDir(), token: "proctest"}
 	for i := range n {
-		c.members = append(c.members, c.newMember(fmt.Sprintf("m%d", i)))
+		m := c.newMember(fmt.Sprintf("m%d", i))
+		if dataDir != nil {
+			m.dataDir = dataDir(i)
+		}
+		c.members = append(c.members, m)
 	}
 	t.Cleanup(c.cleanup)
 	for _, m := range c.members {
