@@ -53,28 +53,72 @@ func (n *Node) ChangeMembers(ctx context.Context, req *nodepb.ChangeMembersReque
 	return resp, nil
 }
 
-// changeMembersAsLeader serves ChangeMembers on the leader.
+// changeMembersAsLeader serves ChangeMembers on the leader. Changes run one
+// at a time (confSlot), each planned against the configuration it will
+// apply to: the applied one, once every entry in the leader's log is
+// applied (a conf change of an earlier leader may still be there). Three
+// concurrent ADD_VOTERs on three voters once all passed the same check
+// and left 6 voters with 3 healthy (issue 8 item 14). A proposal that
+// does not apply in time is re-planned from scratch, not re-proposed.
 func (n *Node) changeMembersAsLeader(ctx context.Context, reqs []*nodepb.MemberChange) (*nodepb.ChangeMembersResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*n.cfg.RequestTimeout)
 	defer cancel()
-	// One change at a time: raft refuses a new one while joint.
-	if err := n.waitNotJoint(ctx); err != nil {
-		return nil, err
+	select {
+	case n.confSlot <- struct{}{}:
+		defer func() { <-n.confSlot }()
+	case <-ctx.Done():
+		return nil, nodeerr.ErrConfChangeTimeout
+	case <-n.stopc:
+		return nil, n.stopped()
 	}
-	p, err := n.planWithFreshHealth(ctx, reqs)
-	if err != nil {
-		return nil, err
-	}
-	if !p.empty() {
-		n.lg.Info("Changing members", zap.Int("changes", len(p.changes)), zap.Uint64s("new-voters", p.newVoters))
-		if err := n.proposeConfChange(ctx, p); err != nil {
-			return nil, err
-		}
+	for {
+		// One change at a time: raft refuses a new one while joint.
 		if err := n.waitNotJoint(ctx); err != nil {
 			return nil, err
 		}
+		if err := n.waitLogApplied(ctx); err != nil {
+			return nil, err
+		}
+		p, err := n.planWithFreshHealth(ctx, reqs)
+		if err != nil {
+			return nil, err
+		}
+		if p.empty() {
+			return n.membershipResponse(), nil
+		}
+		n.lg.Info("Changing members", zap.Int("changes", len(p.changes)), zap.Uint64s("new-voters", p.newVoters))
+		err = n.proposeConfChange(ctx, p)
+		if errors.Is(err, errReplan) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return n.membershipResponse(), nil
+}
+
+// errReplan: a conf change proposal did not apply in time; plan again.
+var errReplan = errors.New("conf change not applied yet; re-plan")
+
+// waitLogApplied waits until everything in the leader's log now is
+// applied, so planning reads the configuration a new change applies to:
+// raft accepts no conf change before that anyway (pendingConfIndex).
+func (n *Node) waitLogApplied(ctx context.Context) error {
+	last, err := n.ms.LastIndex()
+	if err != nil {
+		return fmt.Errorf("raftnode: last log index: %w", err)
+	}
+	if n.applied.Load() >= last {
+		return nil
+	}
+	select {
+	case <-n.applyWait.Wait(last):
+		return nil
+	case <-ctx.Done():
+		return nodeerr.ErrConfChangeTimeout
+	case <-n.stopc:
+		return n.stopped()
+	}
 }
 
 // planWithFreshHealth plans the change; if too few voters look healthy it
@@ -97,46 +141,41 @@ func (n *Node) planWithFreshHealth(ctx context.Context, reqs []*nodepb.MemberCha
 	}
 }
 
-// proposeConfChange proposes p until it is applied. Raft drops refused
-// conf changes silently (etcd-io/raft #354), and proposals may be lost, so
-// on each timeout it re-reads the applied state and re-proposes only if p
-// is not yet in effect; re-applying an applied change is a no-op.
+// proposeConfChange proposes p once and waits until it is applied. Raft
+// drops refused conf changes silently (etcd-io/raft #354), and proposals
+// may be lost, so after a timeout it returns errReplan unless p is in
+// effect: the caller re-plans against the configuration then applied
+// rather than re-proposing a change checked against an older one.
 func (n *Node) proposeConfChange(ctx context.Context, p changePlan) error {
-	retry := 2 * n.cfg.ElectionTimeout
-	for {
-		reqID := n.reqIDs.Next()
-		cctx, err := proto.Marshal(&statepb.ConfChangeContext{RequestId: reqID, Added: p.added})
-		if err != nil {
-			return fmt.Errorf("raftnode: marshal conf change context: %w", err)
+	reqID := n.reqIDs.Next()
+	cctx, err := proto.Marshal(&statepb.ConfChangeContext{RequestId: reqID, Added: p.added})
+	if err != nil {
+		return fmt.Errorf("raftnode: marshal conf change context: %w", err)
+	}
+	cc := &raftpb.ConfChangeV2{Transition: raftpb.ConfChangeTransition_ConfChangeTransitionAuto.Enum(), Changes: p.changes, Context: cctx}
+	ch := n.wait.Register(reqID)
+	defer n.wait.Trigger(reqID, nil) // no-op once the apply triggered it
+	if err := n.raft.ProposeConfChange(ctx, cc); err != nil && ctx.Err() != nil {
+		return nodeerr.ErrConfChangeTimeout
+	}
+	select {
+	case x := <-ch:
+		if r, ok := x.(confChangeResult); ok {
+			return r.err
 		}
-		cc := &raftpb.ConfChangeV2{Transition: raftpb.ConfChangeTransition_ConfChangeTransitionAuto.Enum(), Changes: p.changes, Context: cctx}
-		ch := n.wait.Register(reqID)
-		if err := n.raft.ProposeConfChange(ctx, cc); err != nil {
-			n.wait.Trigger(reqID, nil)
-			if ctx.Err() != nil {
-				return nodeerr.ErrConfChangeTimeout
-			}
+		return n.stopped()
+	case <-time.After(2 * n.cfg.ElectionTimeout):
+		if n.Leader() != n.id {
+			return nodeerr.ErrLeaderChanged
 		}
-		select {
-		case x := <-ch:
-			if r, ok := x.(confChangeResult); ok {
-				return r.err
-			}
-			return n.stopped()
-		case <-time.After(retry):
-			n.wait.Trigger(reqID, nil)
-			if planApplied(n.clusterView(), p) {
-				return nil
-			}
-			if n.Leader() != n.id {
-				return nodeerr.ErrLeaderChanged
-			}
-		case <-ctx.Done():
-			n.wait.Trigger(reqID, nil)
-			return nodeerr.ErrConfChangeTimeout
-		case <-n.stopc:
-			return n.stopped()
+		if planApplied(n.clusterView(), p) {
+			return nil
 		}
+		return errReplan
+	case <-ctx.Done():
+		return nodeerr.ErrConfChangeTimeout
+	case <-n.stopc:
+		return n.stopped()
 	}
 }
 
@@ -177,8 +216,12 @@ func (n *Node) clusterView() clusterView {
 	for id, pr := range n.raft.Status().Progress {
 		v.match[id] = pr.Match
 		// A leader elected a moment ago has not heard from everyone yet;
-		// raft's own activity flag covers that window.
-		if pr.RecentActive {
+		// raft's own activity flag covers that window. Raft also marks
+		// a member just added as recently active, before it ever
+		// answered: only a member that acknowledged entries to this
+		// leader (Match > 0) counts, or unstarted voters would look
+		// healthy to the quorum check.
+		if pr.RecentActive && pr.Match > 0 {
 			v.healthy[id] = true
 		}
 	}

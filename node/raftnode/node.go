@@ -63,6 +63,10 @@ type Node struct {
 
 	published chan struct{} // closed once publishLoop is done
 
+	// confSlot holds one token while a membership change runs on this
+	// leader: changes are planned and applied one at a time.
+	confSlot chan struct{}
+
 	stopOnce sync.Once
 	stopc    chan struct{} // closed to stop every goroutine
 	wg       sync.WaitGroup

@@ -90,6 +90,7 @@ func newNode(cfg Config) (*Node, error) {
 		lastHeard: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
 		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),
 		stopc: make(chan struct{}), done: make(chan struct{}), published: make(chan struct{}),
+		confSlot: make(chan struct{}, 1),
 	}
 	if n.tr, err = newTransport(cfg); err != nil {
 		return nil, err
