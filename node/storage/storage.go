@@ -40,8 +40,24 @@ import (
 )
 
 // keepSnapFiles is how many snapshot files survive a Release; older ones
-// are deleted. More than one, so a corrupt newest file leaves a fallback.
-const keepSnapFiles = 3
+// are deleted. Two, so a corrupt newest file leaves a fallback — and the
+// WAL is released only up to the oldest kept snapshot, since a fallback
+// snapshot is useless without the entries after it (issue 8 item 15).
+const keepSnapFiles = 2
+
+// syncDir fsyncs a directory, so the names created in it survive a power
+// cut; a variable so a test can see it called.
+var syncDir = func(path string) error {
+	d, err := fileutil.OpenDir(path)
+	if err != nil {
+		return err
+	}
+	if err := fileutil.Fsync(d); err != nil {
+		_ = d.Close()
+		return err
+	}
+	return d.Close()
+}
 
 // Metadata identifies whose data this is; it is written once, when the WAL
 // is created.
@@ -123,34 +139,41 @@ func Open(lg *zap.Logger, dataDir string) (*Storage, *Loaded, error) {
 	return s, loaded, nil
 }
 
+// openWAL opens and reads the WAL. A torn last record (a crash
+// mid-write) is cut off once, as etcd does; if reading still fails, the
+// damage is elsewhere (Repair only mends the last segment) and Open fails
+// rather than repair in a loop.
 func (s *Storage) openWAL(walSnap *walpb.Snapshot) (*Loaded, error) {
-	w, err := wal.Open(s.lg, s.walDir, walSnap)
-	if err != nil {
-		return nil, fmt.Errorf("storage: open WAL: %w", err)
-	}
-	meta, hs, ents, err := w.ReadAll()
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		// A torn last record from a crash mid-write: cut it off, as etcd
-		// does, and read again. Records before it were fsynced.
-		if cerr := w.Close(); cerr != nil {
-			return nil, fmt.Errorf("storage: close WAL for repair: %w", cerr)
+	for repaired := false; ; repaired = true {
+		w, err := wal.Open(s.lg, s.walDir, walSnap)
+		if err != nil {
+			return nil, fmt.Errorf("storage: open WAL: %w", err)
 		}
-		if !wal.Repair(s.lg, s.walDir) {
-			return nil, fmt.Errorf("storage: WAL is corrupt and cannot be repaired: %w", err)
+		meta, hs, ents, err := w.ReadAll()
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			if cerr := w.Close(); cerr != nil {
+				return nil, fmt.Errorf("storage: close WAL for repair: %w", cerr)
+			}
+			if repaired {
+				return nil, fmt.Errorf("storage: WAL still unreadable after one repair (damage outside its last record; restore the member from a peer): %w", err)
+			}
+			if !wal.Repair(s.lg, s.walDir) {
+				return nil, fmt.Errorf("storage: WAL is corrupt and cannot be repaired: %w", err)
+			}
+			continue
 		}
-		return s.openWAL(walSnap)
+		if err != nil {
+			_ = w.Close()
+			return nil, fmt.Errorf("storage: read WAL: %w", err)
+		}
+		var md Metadata
+		if err := json.Unmarshal(meta, &md); err != nil {
+			_ = w.Close()
+			return nil, fmt.Errorf("storage: WAL metadata: %w", err)
+		}
+		s.wal = w
+		return &Loaded{Metadata: md, HardState: hs, Entries: ents}, nil
 	}
-	if err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("storage: read WAL: %w", err)
-	}
-	var md Metadata
-	if err := json.Unmarshal(meta, &md); err != nil {
-		_ = w.Close()
-		return nil, fmt.Errorf("storage: WAL metadata: %w", err)
-	}
-	s.wal = w
-	return &Loaded{Metadata: md, HardState: hs, Entries: ents}, nil
 }
 
 // Save appends entries and the hard state; it fsyncs when raft.MustSync
@@ -169,6 +192,12 @@ func (s *Storage) SaveSnap(snapshot *raftpb.Snapshot) error {
 	if err := s.snapshotter.SaveSnap(snapshot); err != nil {
 		return fmt.Errorf("storage: save snapshot file: %w", err)
 	}
+	// The snapshotter fsyncs the file, not its name (etcd does the same
+	// and relies on the WAL's fsync; on other filesystems than ext4 that
+	// is not enough).
+	if err := syncDir(s.snapDir); err != nil {
+		return fmt.Errorf("storage: sync snap dir: %w", err)
+	}
 	md := snapshot.Metadata
 	rec := &walpb.Snapshot{Index: new(md.GetIndex()), Term: new(md.GetTerm()), ConfState: md.ConfState}
 	if err := s.wal.SaveSnapshot(rec); err != nil {
@@ -181,17 +210,23 @@ func (s *Storage) SaveSnap(snapshot *raftpb.Snapshot) error {
 // after a snapshot, etcd #10219).
 func (s *Storage) Sync() error { return s.wal.Sync() }
 
-// Release lets WAL segments and snapshot files older than snapshot go:
-// the WAL unlocks segments before its index and deletes them, and all but
-// the newest keepSnapFiles snapshot files are removed.
+// Release lets WAL segments and snapshot files older than the fallback
+// go: all but the newest keepSnapFiles snapshot files are removed, and the
+// WAL unlocks and deletes the segments before the oldest kept snapshot, so
+// every kept snapshot can still be loaded with the entries after it.
 func (s *Storage) Release(snapshot *raftpb.Snapshot) error {
-	if err := s.wal.ReleaseLockTo(snapshot.Metadata.GetIndex()); err != nil {
-		return fmt.Errorf("storage: release WAL: %w", err)
-	}
-	if err := s.purgeWAL(); err != nil {
+	oldest, err := s.purgeSnaps()
+	if err != nil {
 		return err
 	}
-	return s.purgeSnaps()
+	upTo := snapshot.Metadata.GetIndex()
+	if oldest != 0 && oldest < upTo {
+		upTo = oldest
+	}
+	if err := s.wal.ReleaseLockTo(upTo); err != nil {
+		return fmt.Errorf("storage: release WAL: %w", err)
+	}
+	return s.purgeWAL()
 }
 
 // purgeWAL deletes the segments the WAL no longer locks (all but the one
@@ -220,10 +255,12 @@ func (s *Storage) purgeWAL() error {
 	return nil
 }
 
-func (s *Storage) purgeSnaps() error {
+// purgeSnaps deletes all but the newest keepSnapFiles snapshot files and
+// returns the index of the oldest one kept (0: none).
+func (s *Storage) purgeSnaps() (uint64, error) {
 	entries, err := os.ReadDir(s.snapDir)
 	if err != nil {
-		return fmt.Errorf("storage: list snapshots: %w", err)
+		return 0, fmt.Errorf("storage: list snapshots: %w", err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -232,12 +269,20 @@ func (s *Storage) purgeSnaps() error {
 		}
 	}
 	sort.Strings(names) // term-index hex names sort in age order
-	for _, name := range names[:max(0, len(names)-keepSnapFiles)] {
+	cut := max(0, len(names)-keepSnapFiles)
+	for _, name := range names[:cut] {
 		if err := os.Remove(filepath.Join(s.snapDir, name)); err != nil {
-			return fmt.Errorf("storage: purge snapshot %s: %w", name, err)
+			return 0, fmt.Errorf("storage: purge snapshot %s: %w", name, err)
 		}
 	}
-	return nil
+	if cut == len(names) {
+		return 0, nil
+	}
+	var term, index uint64
+	if _, err := fmt.Sscanf(names[cut], "%016x-%016x.snap", &term, &index); err != nil {
+		return 0, fmt.Errorf("storage: snapshot file name %s: %w", names[cut], err)
+	}
+	return index, nil
 }
 
 // Close closes the WAL.
