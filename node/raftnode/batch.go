@@ -34,6 +34,12 @@ import (
 const (
 	// maxBatchBytes bounds one MsgProp (a follower forwards it whole).
 	maxBatchBytes = 1 << 20
+	// maxQueuedBytes bounds the queue, as raft bounds its uncommitted
+	// log: forwarded proposals have no waiter here to hold them back, so
+	// a flood from followers once grew the queue without limit (issue 8
+	// item 16). Past it, forwarded entries go to raft, which drops what
+	// exceeds its own limit.
+	maxQueuedBytes = maxUncommittedBytes
 	// loopStepTimeout bounds the Ready loop's hand-off of a batch: raft
 	// takes no proposal while it knows no leader, and the loop must never
 	// wait for one (it persists the votes that elect it). A batch not
@@ -56,6 +62,7 @@ type propQueue struct {
 	mu      sync.Mutex
 	busy    bool // the Ready loop is handling a Ready
 	pending []queuedProp
+	bytes   int           // of pending
 	kick    chan struct{} // capacity 1: wakes proposeLoop
 	// batched counts proposals handed over in batches of two or more
 	// (tests check that batching happens).
@@ -68,11 +75,34 @@ func newPropQueue() *propQueue { return &propQueue{kick: make(chan struct{}, 1)}
 func (q *propQueue) add(p queuedProp) {
 	q.mu.Lock()
 	q.pending = append(q.pending, p)
+	q.bytes += len(p.data)
 	wake := !q.busy
 	q.mu.Unlock()
 	if wake {
 		q.wake()
 	}
+}
+
+// addBounded queues ps unless that would pass maxQueuedBytes; it tells
+// whether it did.
+func (q *propQueue) addBounded(ps []queuedProp) bool {
+	size := 0
+	for _, p := range ps {
+		size += len(p.data)
+	}
+	q.mu.Lock()
+	if q.bytes+size > maxQueuedBytes {
+		q.mu.Unlock()
+		return false
+	}
+	q.pending = append(q.pending, ps...)
+	q.bytes += size
+	wake := !q.busy
+	q.mu.Unlock()
+	if wake {
+		q.wake()
+	}
+	return true
 }
 
 func (q *propQueue) wake() {
@@ -105,6 +135,7 @@ func (q *propQueue) take(maxBytes int) []queuedProp {
 	}
 	batch := q.pending[:n:n]
 	q.pending = q.pending[n:]
+	q.bytes -= size
 	if len(q.pending) == 0 {
 		q.pending = nil // let the backing array go
 	}
@@ -115,6 +146,9 @@ func (q *propQueue) take(maxBytes int) []queuedProp {
 func (q *propQueue) putBack(batch []queuedProp) {
 	q.mu.Lock()
 	q.pending = append(batch[:len(batch):len(batch)], q.pending...)
+	for _, p := range batch {
+		q.bytes += len(p.data)
+	}
 	q.mu.Unlock()
 	q.wake()
 }
@@ -123,7 +157,7 @@ func (q *propQueue) putBack(batch []queuedProp) {
 func (q *propQueue) failAll(err error) {
 	q.mu.Lock()
 	pending := q.pending
-	q.pending = nil
+	q.pending, q.bytes = nil, 0
 	q.mu.Unlock()
 	answer(pending, err)
 }
@@ -214,10 +248,11 @@ func (n *Node) queueForwarded(m *raftpb.Message) bool {
 			return false
 		}
 	}
+	ps := make([]queuedProp, 0, len(m.GetEntries()))
 	for _, e := range m.GetEntries() {
-		n.props.add(queuedProp{data: e.GetData()})
+		ps = append(ps, queuedProp{data: e.GetData()})
 	}
-	return true
+	return n.props.addBounded(ps)
 }
 
 func answer(batch []queuedProp, err error) {

@@ -134,3 +134,23 @@ func TestPropQueueFailAll(t *testing.T) {
 		t.Fatal("failAll left proposals queued")
 	}
 }
+
+// TestPropQueueBoundsForwardedProposals: forwarded proposals have no
+// waiter on the leader, so nothing held them back; the queue refuses them
+// past maxQueuedBytes (they then go to raft, which drops the excess).
+func TestPropQueueBoundsForwardedProposals(t *testing.T) {
+	q := newPropQueue()
+	chunk := []queuedProp{{data: make([]byte, maxBatchBytes)}}
+	accepted := 0
+	for range maxQueuedBytes/maxBatchBytes + 10 {
+		if q.addBounded(chunk) {
+			accepted++
+		}
+	}
+	if want := maxQueuedBytes / maxBatchBytes; accepted != want {
+		t.Fatalf("accepted %d chunks of %d bytes, want %d (bound %d bytes)", accepted, maxBatchBytes, want, maxQueuedBytes)
+	}
+	if b := q.take(maxBatchBytes); len(b) != 1 || !q.addBounded(chunk) {
+		t.Fatal("taking a chunk did not make room for another")
+	}
+}

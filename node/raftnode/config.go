@@ -30,6 +30,10 @@ const (
 	DefaultMaxRequestBytes        = 1536 * 1024
 	DefaultRequestTimeout         = 5 * time.Second
 	DefaultClusterToken           = "kuberaft"
+	// DefaultMaxLearners caps learners, like etcd's --max-learners (whose
+	// default, 1, is too few here: the operator adds every new member of
+	// a scale-out as a learner in one change, up to 8 for spec.replicas 9).
+	DefaultMaxLearners = 8
 )
 
 // Peer is one member of the initial cluster.
@@ -56,6 +60,7 @@ type Config struct {
 	SnapshotCatchUpEntries uint64
 	MaxRequestBytes        uint
 	RequestTimeout         time.Duration
+	MaxLearners            int
 	Registry               *prometheus.Registry
 	Logger                 *zap.Logger
 	Version                string
@@ -79,7 +84,7 @@ func ParseInitialCluster(s string) ([]Peer, error) {
 		if !ok || name == "" {
 			return nil, fmt.Errorf("initial cluster entry %q: want name=url", item)
 		}
-		if err := ValidateURL(u); err != nil {
+		if err := ValidatePeerURL(u); err != nil {
 			return nil, fmt.Errorf("initial cluster entry %q: %w", item, err)
 		}
 		if i, seen := index[name]; seen {
@@ -95,7 +100,16 @@ func ParseInitialCluster(s string) ([]Peer, error) {
 	return peers, nil
 }
 
-// ValidateURL accepts http(s)://host:port URLs, the only form peers use.
+// ValidatePeerURL accepts a peer URL only if it is well formed and the
+// peer transport can dial it (http only: there is no peer TLS yet).
+func ValidatePeerURL(s string) error {
+	if err := ValidateURL(s); err != nil {
+		return err
+	}
+	return transport.CheckPeerURL(s)
+}
+
+// ValidateURL accepts http(s)://host:port URLs.
 func ValidateURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -155,10 +169,18 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	for _, u := range append(append([]string{}, cfg.AdvertisePeerURLs...), cfg.AdvertiseClientURLs...) {
+	for _, u := range cfg.AdvertisePeerURLs {
+		if err := ValidatePeerURL(u); err != nil {
+			return cfg, fmt.Errorf("raftnode: %w", err)
+		}
+	}
+	for _, u := range cfg.AdvertiseClientURLs {
 		if err := ValidateURL(u); err != nil {
 			return cfg, fmt.Errorf("raftnode: %w", err)
 		}
+	}
+	if cfg.MaxLearners == 0 {
+		cfg.MaxLearners = DefaultMaxLearners
 	}
 	return cfg, nil
 }

@@ -21,6 +21,7 @@
 //	SnapshotCatchUpEntries entries kept after a snapshot for slow followers (default 5000)
 //	MaxRequestBytes        largest accepted request (default 1.5 MiB)
 //	RequestTimeout         bound on a proposal or read (default 5s)
+//	MaxLearners            most learners at once (default DefaultMaxLearners)
 //	Registry               Prometheus registry for node/metrics (optional)
 //	Logger                 zap logger (default: no-op)
 //	Version                reported in Status

@@ -206,6 +206,7 @@ func (n *Node) clusterView() clusterView {
 		leader: n.Leader(), voters: slices.Clone(cs.GetVoters()),
 		members: map[uint64]*statepb.Member{}, removed: map[uint64]bool{},
 		match: map[uint64]uint64{}, healthy: n.healthyMembers(),
+		maxLearners: n.cfg.MaxLearners,
 	}
 	for _, m := range n.kv.Members() {
 		v.members[m.Id] = m

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/pkg/v3/idutil"
 	"go.etcd.io/etcd/pkg/v3/wait"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -35,7 +34,7 @@ type Node struct {
 	tr      transport.Transport
 	metrics *metrics.Metrics
 
-	reqIDs    *idutil.Generator
+	reqIDs    *requestIDs
 	props     *propQueue // proposals on their way into raft (batch.go)
 	wait      wait.Wait  // request id → apply result
 	applyWait wait.WaitTime

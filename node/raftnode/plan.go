@@ -25,6 +25,9 @@ type clusterView struct {
 	removed map[uint64]bool
 	match   map[uint64]uint64 // raft progress Match, by member
 	healthy map[uint64]bool   // heard from within an election timeout (leader included)
+	// maxLearners caps the learners a change may leave (etcd's
+	// ErrTooManyLearners).
+	maxLearners int
 }
 
 // changePlan is one ConfChangeV2 to propose.
@@ -35,6 +38,35 @@ type changePlan struct {
 }
 
 func (p changePlan) empty() bool { return len(p.changes) == 0 }
+
+func (p changePlan) addedLearners() int {
+	n := 0
+	for _, m := range p.added {
+		if m.IsLearner {
+			n++
+		}
+	}
+	return n
+}
+
+// countLearners counts the members that are learners once p applies:
+// known members (and those p adds) that p does not remove and that are
+// not among voters.
+func countLearners(v clusterView, p changePlan, voters []uint64) int {
+	gone := map[uint64]bool{}
+	for _, ch := range p.changes {
+		if ch.GetType() == raftpb.ConfChangeType_ConfChangeRemoveNode {
+			gone[ch.GetNodeId()] = true
+		}
+	}
+	n := 0
+	for id := range v.members {
+		if !v.removed[id] && !gone[id] && !slices.Contains(voters, id) {
+			n++
+		}
+	}
+	return n + p.addedLearners()
+}
 
 // planChanges validates the requested changes against v and turns them
 // into raft changes. Changes already in effect are dropped, so retrying a
@@ -63,6 +95,9 @@ func planChanges(v clusterView, reqs []*nodepb.MemberChange, newID func() uint64
 	}
 	if len(voters) == 0 {
 		return changePlan{}, fmt.Errorf("%w: no voter would remain", nodeerr.ErrInvalidChange)
+	}
+	if before, after := countLearners(v, changePlan{}, v.voters), countLearners(v, p, voters); after > before && after > v.maxLearners {
+		return changePlan{}, fmt.Errorf("%w: %d learners, at most %d", nodeerr.ErrTooManyLearners, after, v.maxLearners)
 	}
 	p.newVoters = voters
 	if err := checkHealthyQuorum(v, voters); err != nil {
@@ -139,7 +174,7 @@ func (p *changePlan) planAdd(v clusterView, r *nodepb.MemberChange, voters []uin
 		return nil, fmt.Errorf("%w: peer URLs are required", nodeerr.ErrInvalidChange)
 	}
 	for _, u := range r.PeerUrls {
-		if err := ValidateURL(u); err != nil {
+		if err := ValidatePeerURL(u); err != nil {
 			return nil, fmt.Errorf("%w: %w", nodeerr.ErrInvalidChange, err)
 		}
 	}

@@ -20,9 +20,10 @@ func view3() clusterView {
 			3: {Id: 3, Name: "c", PeerUrls: []string{"http://c:2380"}},
 			4: {Id: 4, Name: "d", PeerUrls: []string{"http://d:2380"}, IsLearner: true},
 		},
-		removed: map[uint64]bool{9: true},
-		match:   map[uint64]uint64{1: 100, 2: 100, 3: 100, 4: 95},
-		healthy: map[uint64]bool{1: true, 2: true, 3: true, 4: true},
+		removed:     map[uint64]bool{9: true},
+		match:       map[uint64]uint64{1: 100, 2: 100, 3: 100, 4: 95},
+		healthy:     map[uint64]bool{1: true, 2: true, 3: true, 4: true},
+		maxLearners: 2,
 	}
 }
 
@@ -47,6 +48,11 @@ func TestPlanChanges(t *testing.T) {
 		{name: "add with taken name", reqs: []*nodepb.MemberChange{add("d", "http://x:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrNameExists},
 		{name: "add with taken URL", reqs: []*nodepb.MemberChange{add("x", "http://a:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrPeerURLExists},
 		{name: "add with malformed URL", reqs: []*nodepb.MemberChange{add("x", "a:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrInvalidChange},
+		{name: "add with an https URL the transport cannot dial", reqs: []*nodepb.MemberChange{add("x", "https://x:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrInvalidChange},
+		{name: "add learner up to the cap", reqs: []*nodepb.MemberChange{add("e", "http://e:2380", nodepb.MemberChange_ADD_LEARNER)}, changes: 1, newVoters: []uint64{1, 2, 3}},
+		{name: "add learners past the cap", reqs: []*nodepb.MemberChange{add("e", "http://e:2380", nodepb.MemberChange_ADD_LEARNER), add("f", "http://f:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrTooManyLearners},
+		{name: "demote past the cap", mutate: func(v *clusterView) { v.maxLearners = 1 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_DEMOTE, 2)}, err: nodeerr.ErrTooManyLearners},
+		{name: "over the cap, removing a learner is fine", mutate: func(v *clusterView) { v.maxLearners = 0 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_REMOVE, 4)}, changes: 1, newVoters: []uint64{1, 2, 3}},
 		{name: "add with an id", reqs: []*nodepb.MemberChange{{Type: nodepb.MemberChange_ADD_LEARNER, Id: 5, PeerUrls: []string{"http://e:2380"}}}, err: nodeerr.ErrInvalidChange},
 		{name: "promote caught-up learner", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, changes: 1, newVoters: []uint64{1, 2, 3, 4}},
 		{name: "promote lagging learner", mutate: func(v *clusterView) { v.match[4] = 89 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, err: nodeerr.ErrLearnerNotReady},

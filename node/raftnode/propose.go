@@ -17,6 +17,20 @@ import (
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
+// respAs checks the type of an apply result. Apply answers waiters by
+// request ID on every member, so another member's command with the same ID
+// would deliver its result here; that once panicked on an unchecked type
+// assertion (issue 8 item 16). The outcome of our own command is then
+// unknown, as after a timeout.
+func respAs[T proto.Message](resp proto.Message) (T, error) {
+	r, ok := resp.(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("%w: got a %T result for this request (request ID collision)", nodeerr.ErrTimeout, resp)
+	}
+	return r, nil
+}
+
 // propose replicates cmd and waits until this node applied it (which is
 // after it was durable here, see handleReady). The outcome of an error
 // other than a validation error is unknown: the entry may still commit.
@@ -168,7 +182,10 @@ func (n *Node) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, er
 	if err != nil {
 		return nil, err
 	}
-	r := resp.(*pb.PutResponse)
+	r, err := respAs[*pb.PutResponse](resp)
+	if err != nil {
+		return nil, err
+	}
 	r.Header = n.header(r.Header)
 	return r, nil
 }
@@ -186,7 +203,10 @@ func (n *Node) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb
 	if err != nil {
 		return nil, err
 	}
-	r := resp.(*pb.DeleteRangeResponse)
+	r, err := respAs[*pb.DeleteRangeResponse](resp)
+	if err != nil {
+		return nil, err
+	}
 	r.Header = n.header(r.Header)
 	return r, nil
 }
@@ -216,7 +236,10 @@ func (n *Node) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, er
 	if err != nil {
 		return nil, err
 	}
-	r := resp.(*pb.TxnResponse)
+	r, err := respAs[*pb.TxnResponse](resp)
+	if err != nil {
+		return nil, err
+	}
 	r.Header = n.header(r.Header)
 	return r, nil
 }
@@ -230,7 +253,7 @@ func (n *Node) Append(ctx context.Context, req *nodepb.AppendRequest) (*nodepb.A
 	if err != nil {
 		return nil, err
 	}
-	return resp.(*nodepb.AppendResponse), nil
+	return respAs[*nodepb.AppendResponse](resp)
 }
 
 // IncrementAndGet implements Backend.
@@ -242,7 +265,7 @@ func (n *Node) IncrementAndGet(ctx context.Context, req *nodepb.IncrementRequest
 	if err != nil {
 		return nil, err
 	}
-	return resp.(*nodepb.IncrementResponse), nil
+	return respAs[*nodepb.IncrementResponse](resp)
 }
 
 // Range implements Backend: linearizable through ReadIndex unless

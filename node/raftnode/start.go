@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.etcd.io/etcd/pkg/v3/idutil"
 	"go.etcd.io/etcd/pkg/v3/wait"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -34,6 +33,10 @@ const (
 	peerAskTimeout      = time.Second
 )
 
+// maxUncommittedBytes bounds raft's uncommitted log (raft drops proposals
+// past it) and the leader's proposal queue (batch.go).
+const maxUncommittedBytes = 1 << 26
+
 // Start opens (or creates) the data dir, bootstraps or joins the cluster
 // and runs the node until Stop or a fatal error (see Done and Err).
 // It returns *nodeerr.ErrFenced when this member must not run.
@@ -51,7 +54,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.raft = rn
-	n.reqIDs = idutil.NewGenerator(uint16(n.id), time.Now())
+	n.reqIDs = newRequestIDs()
 	n.kv.SetClusterID(n.clusterID)
 	if err := n.tr.Start(handler{n}, n.id, n.clusterID); err != nil {
 		rn.Stop()
@@ -130,7 +133,7 @@ func (n *Node) raftConfig(ms *raft.MemoryStorage, applied uint64) *raft.Config {
 		Applied:                   applied,
 		MaxSizePerMsg:             1 << 20,
 		MaxInflightMsgs:           512,
-		MaxUncommittedEntriesSize: 1 << 26,
+		MaxUncommittedEntriesSize: maxUncommittedBytes,
 		CheckQuorum:               true,
 		PreVote:                   true,
 		StepDownOnRemoval:         true,
@@ -168,7 +171,7 @@ func initialMembers(cfg Config) ([]raft.Peer, []uint64, error) {
 	var ids []uint64
 	for _, p := range cfg.InitialCluster {
 		for _, u := range p.PeerURLs {
-			if err := ValidateURL(u); err != nil {
+			if err := ValidatePeerURL(u); err != nil {
 				return nil, nil, fmt.Errorf("raftnode: initial cluster member %q: %w", p.Name, err)
 			}
 		}

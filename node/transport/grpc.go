@@ -38,6 +38,10 @@ const (
 	reconnectDelay = 100 * time.Millisecond
 	// snapshotTimeout bounds one snapshot transfer (plus 1s per MiB).
 	snapshotTimeout = 30 * time.Second
+	// DefaultMaxSnapshotBytes is etcd's default backend quota
+	// (--quota-backend-bytes, 2 GiB): no valid state is larger, so a
+	// larger snapshot stream is refused rather than buffered.
+	DefaultMaxSnapshotBytes = 2 << 30
 )
 
 // GRPCConfig configures NewGRPC.
@@ -48,7 +52,10 @@ type GRPCConfig struct {
 	// MaxMessageBytes bounds one received raft message (the largest
 	// request plus overhead).
 	MaxMessageBytes int
-	Logger          *zap.Logger
+	// MaxSnapshotBytes bounds one received snapshot, which is buffered
+	// whole before raft takes it (default DefaultMaxSnapshotBytes).
+	MaxSnapshotBytes int
+	Logger           *zap.Logger
 }
 
 // GRPC is the gRPC Transport. Peer connections are lazy (gRPC dials on
@@ -64,11 +71,12 @@ type GRPC struct {
 	h                  Handler
 	localID, clusterID uint64
 
-	mu    sync.Mutex
-	peers map[uint64]*peer
-	stopc chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
+	mu     sync.Mutex
+	peers  map[uint64]*peer
+	warned map[uint64]bool // unknown peers already logged
+	stopc  chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
 var _ Transport = (*GRPC)(nil)
@@ -82,7 +90,10 @@ func NewGRPC(cfg GRPCConfig) (*GRPC, error) {
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = 4 << 20
 	}
-	t := &GRPC{cfg: cfg, lg: cfg.Logger.Named("transport"), peers: map[uint64]*peer{}, stopc: make(chan struct{})}
+	if cfg.MaxSnapshotBytes == 0 {
+		cfg.MaxSnapshotBytes = DefaultMaxSnapshotBytes
+	}
+	t := &GRPC{cfg: cfg, lg: cfg.Logger.Named("transport"), peers: map[uint64]*peer{}, warned: map[uint64]bool{}, stopc: make(chan struct{})}
 	if cfg.Listener != nil {
 		t.lis = append(t.lis, cfg.Listener)
 	}
@@ -122,6 +133,15 @@ func hostPort(u string) (string, error) {
 		return "", fmt.Errorf("transport: peer URL %q: only http is supported (no peer TLS)", u)
 	}
 	return p.Host, nil
+}
+
+// CheckPeerURL refuses a peer URL this transport cannot dial, so a member
+// is never added (or bootstrapped) with an address no peer can reach: an
+// https URL passed validation once and left the member unreachable for
+// good (issue 8 item 12).
+func CheckPeerURL(u string) error {
+	_, err := hostPort(u)
+	return err
 }
 
 // Addrs are the addresses served (useful with port 0).
@@ -176,14 +196,37 @@ func (t *GRPC) Send(msgs []*raftpb.Message) {
 		p := t.peers[m.GetTo()]
 		t.mu.Unlock()
 		if p == nil {
-			if m.GetType() == raftpb.MessageType_MsgSnap {
-				t.h.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
-			}
+			t.unknownPeer(m)
 			continue
 		}
 		p.send(m)
 	}
 }
+
+// unknownPeer drops m, addressed to a peer the driver never added, and
+// says so: raft learns the peer is unreachable (a snapshot failed), and
+// the first drop per peer is logged — such drops once hid a joined
+// member that knew none of its peers (issue 8 item 9).
+func (t *GRPC) unknownPeer(m *raftpb.Message) {
+	to := m.GetTo()
+	t.mu.Lock()
+	first := !t.warned[to]
+	if first && len(t.warned) < maxWarnedPeers {
+		t.warned[to] = true
+	}
+	t.mu.Unlock()
+	if first {
+		t.lg.Warn("Dropping messages to an unknown peer", zap.String("peer", fmt.Sprintf("%x", to)), zap.Stringer("type", m.GetType()))
+	}
+	if m.GetType() == raftpb.MessageType_MsgSnap {
+		t.h.ReportSnapshot(to, raft.SnapshotFailure)
+		return
+	}
+	t.h.ReportUnreachable(to)
+}
+
+// maxWarnedPeers bounds the set of unknown peers already logged.
+const maxWarnedPeers = 1024
 
 // AddPeer implements Transport.
 func (t *GRPC) AddPeer(id uint64, urls []string) {
@@ -331,6 +374,9 @@ func (s peerServer) Snapshot(stream grpc.ClientStreamingServer[peerpb.SnapshotCh
 		h, err := s.t.checkSender(c.From, c.ClusterId)
 		if err != nil {
 			return err
+		}
+		if len(buf)+len(c.Data) > s.t.cfg.MaxSnapshotBytes {
+			return status.Errorf(codes.ResourceExhausted, "snapshot larger than %d bytes", s.t.cfg.MaxSnapshotBytes)
 		}
 		buf = append(buf, c.Data...)
 		if !c.Last {

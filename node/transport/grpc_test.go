@@ -195,3 +195,52 @@ func TestGRPCUnreachablePeerFailsSnapshot(t *testing.T) {
 		t.Fatalf("report %v, want failure", ha.snapReports[0])
 	}
 }
+
+// TestGRPCSnapshotReceiverIsBounded: the receiver buffered every chunk of
+// a snapshot with no limit (issue 8 item 12); past MaxSnapshotBytes the
+// transfer fails and raft hears of it.
+func TestGRPCSnapshotReceiverIsBounded(t *testing.T) {
+	ha, hb := newFakeHandler(), newFakeHandler()
+	a, _ := startGRPC(t, 1, 9, ha)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewGRPC(GRPCConfig{Listener: l, MaxSnapshotBytes: 2 * chunkBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(hb, 2, 9); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	a.AddPeer(2, []string{"http://" + l.Addr().String()})
+	snap := &raftpb.Message{Type: raftpb.MessageType_MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
+		Snapshot: &raftpb.Snapshot{Data: make([]byte, 3*chunkBytes), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5)), Term: new(uint64(1))}}}
+	a.Send([]*raftpb.Message{snap})
+	ha.waitFor(t, "snapshot report", func() bool { return len(ha.snapReports) == 1 })
+	if ha.snapReports[0] != raft.SnapshotFailure {
+		t.Fatalf("snapshot report %v, want failure", ha.snapReports[0])
+	}
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if len(hb.got) != 0 {
+		t.Fatalf("receiver stepped %d messages of an oversized snapshot", len(hb.got))
+	}
+}
+
+func TestCheckPeerURL(t *testing.T) {
+	for _, tt := range []struct {
+		url string
+		ok  bool
+	}{
+		{"http://a:2380", true},
+		{"https://a:2380", false}, // no peer TLS: would never be dialed
+		{"unix://x", false},
+		{"http://", false},
+	} {
+		if err := CheckPeerURL(tt.url); (err == nil) != tt.ok {
+			t.Errorf("CheckPeerURL(%q) = %v, want ok=%v", tt.url, err, tt.ok)
+		}
+	}
+}
