@@ -31,6 +31,7 @@ const (
 	joinTimeout         = 10 * time.Second
 	restartCheckTimeout = 2 * time.Second
 	peerAskTimeout      = time.Second
+	learnPeersInterval  = time.Second
 )
 
 // maxUncommittedBytes bounds raft's uncommitted log (raft drops proposals
@@ -62,7 +63,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.tr.Stop()
 		return nil, fmt.Errorf("raftnode: start transport: %w", err)
 	}
-	n.addKnownPeers()
+	if !n.addKnownPeers() {
+		n.lg.Warn("Knowing no peer after restart; asking the initial cluster until one answers")
+		n.goFunc(n.learnPeersLoop)
+	}
 	n.lg.Info("Node started", zap.String("id", fmt.Sprintf("%x", n.id)), zap.String("cluster", fmt.Sprintf("%x", n.clusterID)))
 	n.goFunc(n.run)
 	n.goFunc(n.proposeLoop)
@@ -315,8 +319,16 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to the cluster with token %q, not %q", md.Token, n.cfg.InitialClusterToken)}
 	}
 	n.id, n.clusterID = md.MemberID, md.ClusterID
-	if err := n.checkClusterOnRestart(ctx); err != nil {
+	resp, err := n.checkClusterOnRestart(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if resp != nil {
+		// Learn the peers on every start, not only when joining: a
+		// member that joined and crashed before anything reached its
+		// disk has neither members in its state nor conf changes in
+		// its WAL, and knew no peer to answer (issue 8 item 9).
+		n.joinPeers = resp.Members
 	}
 	applied := uint64(0)
 	if loaded.Snapshot != nil {
@@ -341,17 +353,18 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 
 // checkClusterOnRestart fences a data dir that belongs to another cluster
 // (by the initial cluster's ID, for "new") or a member the cluster removed
-// (asking the peers, best effort: unreachable peers are not an error).
-func (n *Node) checkClusterOnRestart(ctx context.Context) error {
+// (asking the peers, best effort: unreachable peers are not an error). It
+// returns the peers' answer, nil if none answered.
+func (n *Node) checkClusterOnRestart(ctx context.Context) (*peerpb.MembersResponse, error) {
 	if n.cfg.InitialClusterState == ClusterStateNew && len(n.cfg.InitialCluster) > 0 {
 		if _, ids, err := initialMembers(n.cfg); err == nil && slices.Contains(ids, n.id) {
 			if want := ClusterID(n.cfg.InitialClusterToken, ids); want != n.clusterID {
-				return &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to cluster %x, not %x", n.clusterID, want)}
+				return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to cluster %x, not %x", n.clusterID, want)}
 			}
 		}
 	}
 	if len(n.cfg.InitialCluster) == 0 {
-		return nil
+		return nil, nil
 	}
 	// One pass: after a whole-cluster restart the others may be down too.
 	ctx, cancel := context.WithTimeout(ctx, restartCheckTimeout)
@@ -359,15 +372,45 @@ func (n *Node) checkClusterOnRestart(ctx context.Context) error {
 	resp, err := n.askMembersOnce(ctx)
 	if err != nil {
 		n.lg.Info("No peer answered the restart check; continuing", zap.Error(err))
-		return nil
+		return nil, nil
 	}
 	if resp.ClusterId != n.clusterID {
-		return &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to cluster %x but the peers are cluster %x", n.clusterID, resp.ClusterId)}
+		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to cluster %x but the peers are cluster %x", n.clusterID, resp.ClusterId)}
 	}
 	if slices.Contains(resp.Removed, n.id) {
-		return &nodeerr.ErrFenced{Reason: fmt.Sprintf("member %x was removed from the cluster", n.id)}
+		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("member %x was removed from the cluster", n.id)}
 	}
-	return nil
+	return resp, nil
+}
+
+// learnPeersLoop runs when a restarted member knows no peer at all (it
+// joined and crashed before anything reached its disk, and no peer
+// answered at start): it asks the initial-cluster peers until one
+// answers, instead of waiting forever for messages it cannot answer.
+func (n *Node) learnPeersLoop() {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), restartCheckTimeout)
+		resp, err := n.askMembersOnce(ctx)
+		cancel()
+		if err == nil {
+			if resp.ClusterId == n.clusterID {
+				for _, m := range resp.Members {
+					n.addPeer(m.Id, m.PeerUrls)
+				}
+				n.lg.Info("Learned peers from the cluster", zap.Int("members", len(resp.Members)))
+				return
+			}
+			n.lg.Warn("Peer answered for another cluster", zap.String("cluster", fmt.Sprintf("%x", resp.ClusterId)))
+		}
+		if errors.Is(err, errNoPeers) {
+			return
+		}
+		select {
+		case <-time.After(learnPeersInterval):
+		case <-n.stopc:
+			return
+		}
+	}
 }
 
 // peersInEntries finds the members that conf changes in not-yet-applied
@@ -386,8 +429,13 @@ func peersInEntries(ents []*raftpb.Entry) []*peerpb.Member {
 	return out
 }
 
-// addKnownPeers tells the transport every member we know of so far.
-func (n *Node) addKnownPeers() {
+// addKnownPeers tells the transport every member we know of so far; it
+// tells whether that includes any other member.
+func (n *Node) addKnownPeers() bool {
+	known := len(n.walPeers) > 0 || len(n.joinPeers) > 0 || n.cfg.InitialClusterState == ClusterStateNew
+	for _, m := range n.kv.Members() {
+		known = known || m.Id != n.id
+	}
 	n.syncPeers()
 	for _, m := range n.walPeers {
 		n.addPeer(m.Id, m.PeerUrls)
@@ -401,6 +449,7 @@ func (n *Node) addKnownPeers() {
 		}
 	}
 	n.walPeers, n.joinPeers = nil, nil
+	return known
 }
 
 func (n *Node) addPeer(id uint64, urls []string) {
