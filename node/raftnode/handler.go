@@ -27,6 +27,9 @@ var _ transport.Handler = handler{}
 func (h handler) Process(ctx context.Context, m *raftpb.Message) error {
 	h.n.heardMu.Lock()
 	h.n.lastHeard[m.GetFrom()] = time.Now()
+	if m.GetType() == raftpb.MessageType_MsgAppResp && m.GetReject() {
+		h.n.lastReject[m.GetFrom()] = time.Now()
+	}
 	h.n.heardMu.Unlock()
 	wait := h.n.cfg.ElectionTimeout
 	if m.GetType() == raftpb.MessageType_MsgProp {

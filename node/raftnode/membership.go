@@ -206,7 +206,7 @@ func (n *Node) clusterView() clusterView {
 		leader: n.Leader(), voters: slices.Clone(cs.GetVoters()),
 		members: map[uint64]*statepb.Member{}, removed: map[uint64]bool{},
 		match: map[uint64]uint64{}, healthy: n.healthyMembers(),
-		maxLearners: n.cfg.MaxLearners,
+		maxLearners: n.cfg.MaxLearners, rejecting: n.rejectingMembers(),
 	}
 	for _, m := range n.kv.Members() {
 		v.members[m.Id] = m
@@ -227,6 +227,20 @@ func (n *Node) clusterView() clusterView {
 		}
 	}
 	return v
+}
+
+// rejectingMembers are the members that refused an append within an
+// election timeout.
+func (n *Node) rejectingMembers() map[uint64]bool {
+	out := map[uint64]bool{}
+	n.heardMu.Lock()
+	defer n.heardMu.Unlock()
+	for id, at := range n.lastReject {
+		if time.Since(at) <= n.cfg.ElectionTimeout {
+			out[id] = true
+		}
+	}
+	return out
 }
 
 // healthyMembers are the members this node heard from within an election

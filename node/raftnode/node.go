@@ -54,6 +54,10 @@ type Node struct {
 
 	heardMu   sync.Mutex
 	lastHeard map[uint64]time.Time // when each peer last sent us a message
+	// lastReject is when each peer last refused an append: its log does
+	// not hold what the leader's Progress.Match claims (e.g. it restarted
+	// empty), so that Match must not justify a promotion.
+	lastReject map[uint64]time.Time
 
 	readStateC chan raft.ReadState
 	readwaitc  chan struct{}

@@ -25,6 +25,9 @@ type clusterView struct {
 	removed map[uint64]bool
 	match   map[uint64]uint64 // raft progress Match, by member
 	healthy map[uint64]bool   // heard from within an election timeout (leader included)
+	// rejecting: members that refused an append lately; their Match is
+	// not what their log holds.
+	rejecting map[uint64]bool
 	// maxLearners caps the learners a change may leave (etcd's
 	// ErrTooManyLearners).
 	maxLearners int
@@ -120,6 +123,12 @@ func (p *changePlan) plan(v clusterView, r *nodepb.MemberChange, voters []uint64
 		}
 		if isVoter || !m.IsLearner {
 			return voters, nil // already a voter
+		}
+		if v.rejecting[r.Id] {
+			// Raft keeps Match when a follower that restarted empty
+			// refuses appends (a stale reject), so Match alone could
+			// promote an empty log (issue 8 item 13).
+			return nil, fmt.Errorf("%w: it refuses the leader's appends (its log lost entries?)", nodeerr.ErrLearnerNotReady)
 		}
 		if lm, mm := v.match[v.leader], v.match[r.Id]; float64(mm) < promoteThreshold*float64(lm) {
 			return nil, fmt.Errorf("%w: match %d of leader's %d", nodeerr.ErrLearnerNotReady, mm, lm)

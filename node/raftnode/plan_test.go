@@ -56,6 +56,7 @@ func TestPlanChanges(t *testing.T) {
 		{name: "add with an id", reqs: []*nodepb.MemberChange{{Type: nodepb.MemberChange_ADD_LEARNER, Id: 5, PeerUrls: []string{"http://e:2380"}}}, err: nodeerr.ErrInvalidChange},
 		{name: "promote caught-up learner", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, changes: 1, newVoters: []uint64{1, 2, 3, 4}},
 		{name: "promote lagging learner", mutate: func(v *clusterView) { v.match[4] = 89 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, err: nodeerr.ErrLearnerNotReady},
+		{name: "promote a learner that refuses appends (restarted empty, stale Match)", mutate: func(v *clusterView) { v.rejecting = map[uint64]bool{4: true} }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, err: nodeerr.ErrLearnerNotReady},
 		{name: "promote a voter is a no-op", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 2)}},
 		{name: "promote unknown", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 7)}, err: nodeerr.ErrMemberNotFound},
 		{name: "promote removed", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 9)}, err: nodeerr.ErrIDRemoved},

@@ -94,7 +94,7 @@ func newNode(cfg Config) (*Node, error) {
 		cfg: cfg, lg: cfg.Logger.With(zap.String("member", cfg.Name)), kv: kv.New(), metrics: m,
 		wait: wait.New(), props: newPropQueue(), applyWait: wait.NewTimeList(),
 		leaderChanged: make(chan struct{}), confChanged: make(chan struct{}), confState: &raftpb.ConfState{},
-		lastHeard: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
+		lastHeard: map[uint64]time.Time{}, lastReject: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
 		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),
 		stopc: make(chan struct{}), done: make(chan struct{}), published: make(chan struct{}),
 		confSlot: make(chan struct{}, 1),
@@ -209,10 +209,13 @@ func (n *Node) join(ctx context.Context) (raft.Node, error) {
 	if self == nil {
 		return nil, fmt.Errorf("raftnode: join: %w: no member named %q (add it first)", nodeerr.ErrMemberNotFound, n.cfg.Name)
 	}
-	if !self.IsLearner && slices.Contains(resp.Started, self.Id) {
-		// Joining with an empty log as a voter that already acknowledged
-		// entries could let a quorum "forget" committed entries.
-		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir is empty but the cluster records member %x as a voter with data; remove it and add a new member", self.Id)}
+	if slices.Contains(resp.Started, self.Id) {
+		// Joining with an empty log as a member that already
+		// acknowledged entries could let a quorum "forget" committed
+		// entries: a voter at once, a learner once promoted on the
+		// leader's stale view of its log (issue 8 item 13). Learners
+		// are fenced like voters.
+		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir is empty but the cluster records member %x as started with data; remove it and add a new member", self.Id)}
 	}
 	if !self.IsLearner && !resp.FromLeader {
 		// Only the leader knows whether this voter acknowledged entries
