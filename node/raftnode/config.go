@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
+	"github.com/kuberaft/kuberaft/node/raftnode/memberplan"
 	"github.com/kuberaft/kuberaft/node/transport"
 )
 
@@ -100,32 +100,12 @@ func ParseInitialCluster(s string) ([]Peer, error) {
 	return peers, nil
 }
 
-// ValidatePeerURL accepts a peer URL only if it is well formed and the
-// peer transport can dial it (http only: there is no peer TLS yet).
-func ValidatePeerURL(s string) error {
-	if err := ValidateURL(s); err != nil {
-		return err
-	}
-	return transport.CheckPeerURL(s)
-}
-
-// ValidateURL accepts http(s)://host:port URLs.
-func ValidateURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("malformed URL %q: %w", s, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("URL %q: scheme must be http or https", s)
-	}
-	if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
-		return fmt.Errorf("URL %q: want host:port", s)
-	}
-	if u.Path != "" && u.Path != "/" {
-		return fmt.Errorf("URL %q: must not have a path", s)
-	}
-	return nil
-}
+// ValidatePeerURL and ValidateURL check peer and client URLs; the rules
+// live in memberplan, which checks the URLs of added members too.
+var (
+	ValidatePeerURL = memberplan.ValidatePeerURL
+	ValidateURL     = memberplan.ValidateURL
+)
 
 // withDefaults returns cfg with zero fields defaulted, or an error for a
 // field that has no default.

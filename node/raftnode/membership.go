@@ -16,6 +16,7 @@ import (
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/api/statepb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/raftnode/memberplan"
 )
 
 // ChangeMembers implements Backend: it applies every change through one
@@ -83,10 +84,10 @@ func (n *Node) changeMembersAsLeader(ctx context.Context, reqs []*nodepb.MemberC
 		if err != nil {
 			return nil, err
 		}
-		if p.empty() {
+		if p.Empty() {
 			return n.membershipResponse(), nil
 		}
-		n.lg.Info("Changing members", zap.Int("changes", len(p.changes)), zap.Uint64s("new-voters", p.newVoters))
+		n.lg.Info("Changing members", zap.Int("changes", len(p.Changes)), zap.Uint64s("new-voters", p.NewVoters))
 		err = n.proposeConfChange(ctx, p)
 		if errors.Is(err, errReplan) {
 			continue
@@ -124,10 +125,10 @@ func (n *Node) waitLogApplied(ctx context.Context) error {
 // planWithFreshHealth plans the change; if too few voters look healthy it
 // re-plans for up to an election timeout: a leader elected a moment ago
 // (e.g. by MoveLeader) has not heard from every follower yet.
-func (n *Node) planWithFreshHealth(ctx context.Context, reqs []*nodepb.MemberChange) (changePlan, error) {
+func (n *Node) planWithFreshHealth(ctx context.Context, reqs []*nodepb.MemberChange) (memberplan.Plan, error) {
 	deadline := time.Now().Add(n.cfg.ElectionTimeout)
 	for {
-		p, err := planChanges(n.clusterView(), reqs, n.newMemberID)
+		p, err := memberplan.Build(n.clusterView(), reqs, n.newMemberID)
 		if !errors.Is(err, nodeerr.ErrNotEnoughStarted) || time.Now().After(deadline) {
 			return p, err
 		}
@@ -146,13 +147,13 @@ func (n *Node) planWithFreshHealth(ctx context.Context, reqs []*nodepb.MemberCha
 // may be lost, so after a timeout it returns errReplan unless p is in
 // effect: the caller re-plans against the configuration then applied
 // rather than re-proposing a change checked against an older one.
-func (n *Node) proposeConfChange(ctx context.Context, p changePlan) error {
+func (n *Node) proposeConfChange(ctx context.Context, p memberplan.Plan) error {
 	reqID := n.reqIDs.Next()
-	cctx, err := proto.Marshal(&statepb.ConfChangeContext{RequestId: reqID, Added: p.added})
+	cctx, err := proto.Marshal(&statepb.ConfChangeContext{RequestId: reqID, Added: p.Added})
 	if err != nil {
 		return fmt.Errorf("raftnode: marshal conf change context: %w", err)
 	}
-	cc := &raftpb.ConfChangeV2{Transition: raftpb.ConfChangeTransition_ConfChangeTransitionAuto.Enum(), Changes: p.changes, Context: cctx}
+	cc := &raftpb.ConfChangeV2{Transition: raftpb.ConfChangeTransition_ConfChangeTransitionAuto.Enum(), Changes: p.Changes, Context: cctx}
 	ch := n.wait.Register(reqID)
 	defer n.wait.Trigger(reqID, nil) // no-op once the apply triggered it
 	if err := n.raft.ProposeConfChange(ctx, cc); err != nil && ctx.Err() != nil {
@@ -168,7 +169,7 @@ func (n *Node) proposeConfChange(ctx context.Context, p changePlan) error {
 		if n.Leader() != n.id {
 			return nodeerr.ErrLeaderChanged
 		}
-		if planApplied(n.clusterView(), p) {
+		if memberplan.Applied(n.clusterView(), p) {
 			return nil
 		}
 		return errReplan
@@ -200,22 +201,22 @@ func (n *Node) waitNotJoint(ctx context.Context) error {
 }
 
 // clusterView snapshots what planning needs.
-func (n *Node) clusterView() clusterView {
+func (n *Node) clusterView() memberplan.View {
 	cs := n.currentConfState()
-	v := clusterView{
-		leader: n.Leader(), voters: slices.Clone(cs.GetVoters()),
-		members: map[uint64]*statepb.Member{}, removed: map[uint64]bool{},
-		match: map[uint64]uint64{}, healthy: n.healthyMembers(),
-		maxLearners: n.cfg.MaxLearners, rejecting: n.rejectingMembers(),
+	v := memberplan.View{
+		Leader: n.Leader(), Voters: slices.Clone(cs.GetVoters()),
+		Members: map[uint64]*statepb.Member{}, Removed: map[uint64]bool{},
+		Match: map[uint64]uint64{}, Healthy: n.healthyMembers(),
+		MaxLearners: n.cfg.MaxLearners, Rejecting: n.rejectingMembers(),
 	}
 	for _, m := range n.kv.Members() {
-		v.members[m.Id] = m
+		v.Members[m.Id] = m
 	}
 	for _, id := range n.kv.Removed() {
-		v.removed[id] = true
+		v.Removed[id] = true
 	}
 	for id, pr := range n.raft.Status().Progress {
-		v.match[id] = pr.Match
+		v.Match[id] = pr.Match
 		// A leader elected a moment ago has not heard from everyone yet;
 		// raft's own activity flag covers that window. Raft also marks
 		// a member just added as recently active, before it ever
@@ -223,7 +224,7 @@ func (n *Node) clusterView() clusterView {
 		// leader (Match > 0) counts, or unstarted voters would look
 		// healthy to the quorum check.
 		if pr.RecentActive && pr.Match > 0 {
-			v.healthy[id] = true
+			v.Healthy[id] = true
 		}
 	}
 	return v

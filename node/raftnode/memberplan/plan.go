@@ -1,4 +1,4 @@
-package raftnode
+package memberplan
 
 import (
 	"fmt"
@@ -11,40 +11,44 @@ import (
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// promoteThreshold is etcd's readiness rule for promoting a learner: its
+// PromoteThreshold is etcd's readiness rule for promoting a learner: its
 // match index must be at least 90% of the leader's (etcd
 // server.go isLearnerReady, readyPercentThreshold).
-const promoteThreshold = 0.9
+const PromoteThreshold = 0.9
 
-// clusterView is what planning a membership change reads: the applied
+// View is what planning a membership change reads: the applied
 // configuration and metadata, and the leader's view of its followers.
-type clusterView struct {
-	leader  uint64
-	voters  []uint64 // incoming voters of the applied ConfState
-	members map[uint64]*statepb.Member
-	removed map[uint64]bool
-	match   map[uint64]uint64 // raft progress Match, by member
-	healthy map[uint64]bool   // heard from within an election timeout (leader included)
-	// rejecting: members that refused an append lately; their Match is
+type View struct {
+	Leader  uint64
+	Voters  []uint64 // incoming voters of the applied ConfState
+	Members map[uint64]*statepb.Member
+	Removed map[uint64]bool
+	Match   map[uint64]uint64 // raft progress Match, by member
+	Healthy map[uint64]bool   // heard from within an election timeout (leader included)
+	// Rejecting: members that refused an append lately; their Match is
 	// not what their log holds.
-	rejecting map[uint64]bool
-	// maxLearners caps the learners a change may leave (etcd's
+	Rejecting map[uint64]bool
+	// MaxLearners caps the learners a change may leave (etcd's
 	// ErrTooManyLearners).
-	maxLearners int
+	MaxLearners int
 }
 
-// changePlan is one ConfChangeV2 to propose.
-type changePlan struct {
-	changes   []*raftpb.ConfChangeSingle
-	added     []*statepb.Member
-	newVoters []uint64
+// Plan is one ConfChangeV2 to propose.
+type Plan struct {
+	// Changes are the single changes of the ConfChangeV2.
+	Changes []*raftpb.ConfChangeSingle
+	// Added are the members the changes add, with their new IDs (they go
+	// into the conf change's context).
+	Added []*statepb.Member
+	// NewVoters are the incoming voters once the plan applies.
+	NewVoters []uint64
 }
 
-func (p changePlan) empty() bool { return len(p.changes) == 0 }
+func (p Plan) Empty() bool { return len(p.Changes) == 0 }
 
-func (p changePlan) addedLearners() int {
+func (p Plan) addedLearners() int {
 	n := 0
-	for _, m := range p.added {
+	for _, m := range p.Added {
 		if m.IsLearner {
 			n++
 		}
@@ -55,16 +59,16 @@ func (p changePlan) addedLearners() int {
 // countLearners counts the members that are learners once p applies:
 // known members (and those p adds) that p does not remove and that are
 // not among voters.
-func countLearners(v clusterView, p changePlan, voters []uint64) int {
+func countLearners(v View, p Plan, voters []uint64) int {
 	gone := map[uint64]bool{}
-	for _, ch := range p.changes {
+	for _, ch := range p.Changes {
 		if ch.GetType() == raftpb.ConfChangeType_ConfChangeRemoveNode {
 			gone[ch.GetNodeId()] = true
 		}
 	}
 	n := 0
-	for id := range v.members {
-		if !v.removed[id] && !gone[id] && !slices.Contains(voters, id) {
+	for id := range v.Members {
+		if !v.Removed[id] && !gone[id] && !slices.Contains(voters, id) {
 			n++
 		}
 	}
@@ -76,10 +80,10 @@ func countLearners(v clusterView, p changePlan, voters []uint64) int {
 // request that was applied is a no-op (promotion RPCs that time out yet
 // succeed are common: kubernetes #139842). newID allocates fresh IDs; it
 // must never return a removed or existing one.
-func planChanges(v clusterView, reqs []*nodepb.MemberChange, newID func() uint64) (changePlan, error) {
-	var p changePlan
+func Build(v View, reqs []*nodepb.MemberChange, newID func() uint64) (Plan, error) {
+	var p Plan
 	seen := map[uint64]bool{}
-	voters := slices.Clone(v.voters)
+	voters := slices.Clone(v.Voters)
 	for _, r := range reqs {
 		if r.Id != 0 {
 			if seen[r.Id] {
@@ -90,31 +94,31 @@ func planChanges(v clusterView, reqs []*nodepb.MemberChange, newID func() uint64
 		var err error
 		voters, err = p.plan(v, r, voters, newID)
 		if err != nil {
-			return changePlan{}, err
+			return Plan{}, err
 		}
 	}
-	if p.empty() {
+	if p.Empty() {
 		return p, nil
 	}
 	if len(voters) == 0 {
-		return changePlan{}, fmt.Errorf("%w: no voter would remain", nodeerr.ErrInvalidChange)
+		return Plan{}, fmt.Errorf("%w: no voter would remain", nodeerr.ErrInvalidChange)
 	}
-	if before, after := countLearners(v, changePlan{}, v.voters), countLearners(v, p, voters); after > before && after > v.maxLearners {
-		return changePlan{}, fmt.Errorf("%w: %d learners, at most %d", nodeerr.ErrTooManyLearners, after, v.maxLearners)
+	if before, after := countLearners(v, Plan{}, v.Voters), countLearners(v, p, voters); after > before && after > v.MaxLearners {
+		return Plan{}, fmt.Errorf("%w: %d learners, at most %d", nodeerr.ErrTooManyLearners, after, v.MaxLearners)
 	}
-	p.newVoters = voters
+	p.NewVoters = voters
 	if err := checkHealthyQuorum(v, voters); err != nil {
-		return changePlan{}, err
+		return Plan{}, err
 	}
 	return p, nil
 }
 
-func (p *changePlan) plan(v clusterView, r *nodepb.MemberChange, voters []uint64, newID func() uint64) ([]uint64, error) {
+func (p *Plan) plan(v View, r *nodepb.MemberChange, voters []uint64, newID func() uint64) ([]uint64, error) {
 	switch r.Type {
 	case nodepb.MemberChange_ADD_LEARNER, nodepb.MemberChange_ADD_VOTER:
 		return p.planAdd(v, r, voters, newID)
 	}
-	m, exists := v.members[r.Id]
+	m, exists := v.Members[r.Id]
 	isVoter := slices.Contains(voters, r.Id)
 	switch r.Type {
 	case nodepb.MemberChange_PROMOTE:
@@ -124,25 +128,25 @@ func (p *changePlan) plan(v clusterView, r *nodepb.MemberChange, voters []uint64
 		if isVoter || !m.IsLearner {
 			return voters, nil // already a voter
 		}
-		if v.rejecting[r.Id] {
+		if v.Rejecting[r.Id] {
 			// Raft keeps Match when a follower that restarted empty
 			// refuses appends (a stale reject), so Match alone could
 			// promote an empty log (issue 8 item 13).
 			return nil, fmt.Errorf("%w: it refuses the leader's appends (its log lost entries?)", nodeerr.ErrLearnerNotReady)
 		}
-		if lm, mm := v.match[v.leader], v.match[r.Id]; float64(mm) < promoteThreshold*float64(lm) {
+		if lm, mm := v.Match[v.Leader], v.Match[r.Id]; float64(mm) < PromoteThreshold*float64(lm) {
 			return nil, fmt.Errorf("%w: match %d of leader's %d", nodeerr.ErrLearnerNotReady, mm, lm)
 		}
 		p.add(raftpb.ConfChangeType_ConfChangeAddNode, r.Id)
 		return append(voters, r.Id), nil
 	case nodepb.MemberChange_REMOVE:
-		if v.removed[r.Id] {
+		if v.Removed[r.Id] {
 			return voters, nil // already removed
 		}
 		if err := checkExists(v, r.Id, exists); err != nil {
 			return nil, err
 		}
-		if r.Id == v.leader {
+		if r.Id == v.Leader {
 			return nil, nodeerr.ErrRemoveLeader
 		}
 		p.add(raftpb.ConfChangeType_ConfChangeRemoveNode, r.Id)
@@ -154,7 +158,7 @@ func (p *changePlan) plan(v clusterView, r *nodepb.MemberChange, voters []uint64
 		if !isVoter {
 			return voters, nil // already a learner
 		}
-		if r.Id == v.leader {
+		if r.Id == v.Leader {
 			// Demoting the leader mid-joint left CockroachDB leaderless
 			// until an election timeout (cockroach #105578).
 			return nil, nodeerr.ErrRemoveLeader
@@ -165,9 +169,9 @@ func (p *changePlan) plan(v clusterView, r *nodepb.MemberChange, voters []uint64
 	return nil, fmt.Errorf("%w: change type %v", nodeerr.ErrInvalidChange, r.Type)
 }
 
-func checkExists(v clusterView, id uint64, exists bool) error {
+func checkExists(v View, id uint64, exists bool) error {
 	switch {
-	case v.removed[id]:
+	case v.Removed[id]:
 		return nodeerr.ErrIDRemoved
 	case !exists:
 		return nodeerr.ErrMemberNotFound
@@ -175,7 +179,7 @@ func checkExists(v clusterView, id uint64, exists bool) error {
 	return nil
 }
 
-func (p *changePlan) planAdd(v clusterView, r *nodepb.MemberChange, voters []uint64, newID func() uint64) ([]uint64, error) {
+func (p *Plan) planAdd(v View, r *nodepb.MemberChange, voters []uint64, newID func() uint64) ([]uint64, error) {
 	if r.Id != 0 {
 		return nil, fmt.Errorf("%w: id must be 0 for an add (the cluster allocates it)", nodeerr.ErrInvalidChange)
 	}
@@ -188,7 +192,7 @@ func (p *changePlan) planAdd(v clusterView, r *nodepb.MemberChange, voters []uin
 		}
 	}
 	learner := r.Type == nodepb.MemberChange_ADD_LEARNER
-	for _, m := range v.members {
+	for _, m := range v.Members {
 		sameURLs := slices.Equal(m.PeerUrls, r.PeerUrls)
 		if r.Name != "" && m.Name == r.Name {
 			if sameURLs {
@@ -212,22 +216,22 @@ func (p *changePlan) planAdd(v clusterView, r *nodepb.MemberChange, voters []uin
 		voters = append(voters, id)
 	}
 	p.add(typ, id)
-	p.added = append(p.added, &statepb.Member{Id: id, Name: r.Name, PeerUrls: r.PeerUrls, IsLearner: learner})
+	p.Added = append(p.Added, &statepb.Member{Id: id, Name: r.Name, PeerUrls: r.PeerUrls, IsLearner: learner})
 	return voters, nil
 }
 
-func (p *changePlan) add(typ raftpb.ConfChangeType, id uint64) {
-	p.changes = append(p.changes, &raftpb.ConfChangeSingle{Type: typ.Enum(), NodeId: new(id)})
+func (p *Plan) add(typ raftpb.ConfChangeType, id uint64) {
+	p.Changes = append(p.Changes, &raftpb.ConfChangeSingle{Type: typ.Enum(), NodeId: new(id)})
 }
 
 // checkHealthyQuorum refuses a configuration whose healthy voters could not
 // form a quorum (etcd's --strict-reconfig-check; coreos/etcd #3477: adding
 // unstarted members can wedge a cluster). A voter added right now has not
 // started, so it counts as unhealthy.
-func checkHealthyQuorum(v clusterView, voters []uint64) error {
+func checkHealthyQuorum(v View, voters []uint64) error {
 	healthy := 0
 	for _, id := range voters {
-		if v.healthy[id] {
+		if v.Healthy[id] {
 			healthy++
 		}
 	}
@@ -238,14 +242,14 @@ func checkHealthyQuorum(v clusterView, voters []uint64) error {
 }
 
 // planApplied tells whether every change of p is in effect in v.
-func planApplied(v clusterView, p changePlan) bool {
-	for _, ch := range p.changes {
+func Applied(v View, p Plan) bool {
+	for _, ch := range p.Changes {
 		id := ch.GetNodeId()
-		m, ok := v.members[id]
-		isVoter := slices.Contains(v.voters, id)
+		m, ok := v.Members[id]
+		isVoter := slices.Contains(v.Voters, id)
 		switch ch.GetType() {
 		case raftpb.ConfChangeType_ConfChangeRemoveNode:
-			if !v.removed[id] {
+			if !v.Removed[id] {
 				return false
 			}
 		case raftpb.ConfChangeType_ConfChangeAddNode:

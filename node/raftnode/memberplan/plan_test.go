@@ -1,4 +1,4 @@
-package raftnode
+package memberplan
 
 import (
 	"errors"
@@ -11,19 +11,19 @@ import (
 )
 
 // view3 is a 3-voter cluster (1 leads) with learner 4, all healthy.
-func view3() clusterView {
-	return clusterView{
-		leader: 1, voters: []uint64{1, 2, 3},
-		members: map[uint64]*statepb.Member{
+func view3() View {
+	return View{
+		Leader: 1, Voters: []uint64{1, 2, 3},
+		Members: map[uint64]*statepb.Member{
 			1: {Id: 1, Name: "a", PeerUrls: []string{"http://a:2380"}},
 			2: {Id: 2, Name: "b", PeerUrls: []string{"http://b:2380"}},
 			3: {Id: 3, Name: "c", PeerUrls: []string{"http://c:2380"}},
 			4: {Id: 4, Name: "d", PeerUrls: []string{"http://d:2380"}, IsLearner: true},
 		},
-		removed:     map[uint64]bool{9: true},
-		match:       map[uint64]uint64{1: 100, 2: 100, 3: 100, 4: 95},
-		healthy:     map[uint64]bool{1: true, 2: true, 3: true, 4: true},
-		maxLearners: 2,
+		Removed:     map[uint64]bool{9: true},
+		Match:       map[uint64]uint64{1: 100, 2: 100, 3: 100, 4: 95},
+		Healthy:     map[uint64]bool{1: true, 2: true, 3: true, 4: true},
+		MaxLearners: 2,
 	}
 }
 
@@ -37,7 +37,7 @@ func TestPlanChanges(t *testing.T) {
 	}
 	cases := []struct {
 		name      string
-		mutate    func(*clusterView)
+		mutate    func(*View)
 		reqs      []*nodepb.MemberChange
 		err       error
 		changes   int
@@ -51,12 +51,12 @@ func TestPlanChanges(t *testing.T) {
 		{name: "add with an https URL the transport cannot dial", reqs: []*nodepb.MemberChange{add("x", "https://x:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrInvalidChange},
 		{name: "add learner up to the cap", reqs: []*nodepb.MemberChange{add("e", "http://e:2380", nodepb.MemberChange_ADD_LEARNER)}, changes: 1, newVoters: []uint64{1, 2, 3}},
 		{name: "add learners past the cap", reqs: []*nodepb.MemberChange{add("e", "http://e:2380", nodepb.MemberChange_ADD_LEARNER), add("f", "http://f:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrTooManyLearners},
-		{name: "demote past the cap", mutate: func(v *clusterView) { v.maxLearners = 1 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_DEMOTE, 2)}, err: nodeerr.ErrTooManyLearners},
-		{name: "over the cap, removing a learner is fine", mutate: func(v *clusterView) { v.maxLearners = 0 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_REMOVE, 4)}, changes: 1, newVoters: []uint64{1, 2, 3}},
+		{name: "demote past the cap", mutate: func(v *View) { v.MaxLearners = 1 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_DEMOTE, 2)}, err: nodeerr.ErrTooManyLearners},
+		{name: "over the cap, removing a learner is fine", mutate: func(v *View) { v.MaxLearners = 0 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_REMOVE, 4)}, changes: 1, newVoters: []uint64{1, 2, 3}},
 		{name: "add with an id", reqs: []*nodepb.MemberChange{{Type: nodepb.MemberChange_ADD_LEARNER, Id: 5, PeerUrls: []string{"http://e:2380"}}}, err: nodeerr.ErrInvalidChange},
 		{name: "promote caught-up learner", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, changes: 1, newVoters: []uint64{1, 2, 3, 4}},
-		{name: "promote lagging learner", mutate: func(v *clusterView) { v.match[4] = 89 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, err: nodeerr.ErrLearnerNotReady},
-		{name: "promote a learner that refuses appends (restarted empty, stale Match)", mutate: func(v *clusterView) { v.rejecting = map[uint64]bool{4: true} }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, err: nodeerr.ErrLearnerNotReady},
+		{name: "promote lagging learner", mutate: func(v *View) { v.Match[4] = 89 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, err: nodeerr.ErrLearnerNotReady},
+		{name: "promote a learner that refuses appends (restarted empty, stale Match)", mutate: func(v *View) { v.Rejecting = map[uint64]bool{4: true} }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4)}, err: nodeerr.ErrLearnerNotReady},
 		{name: "promote a voter is a no-op", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 2)}},
 		{name: "promote unknown", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 7)}, err: nodeerr.ErrMemberNotFound},
 		{name: "promote removed", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 9)}, err: nodeerr.ErrIDRemoved},
@@ -69,11 +69,11 @@ func TestPlanChanges(t *testing.T) {
 		{name: "replace in one joint change", reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4), mc(nodepb.MemberChange_REMOVE, 3)}, changes: 2, newVoters: []uint64{1, 2, 4}},
 		// Strict reconfiguration: healthy voters of the new config must
 		// form its quorum.
-		{name: "remove healthy voter while another is down", mutate: func(v *clusterView) { delete(v.healthy, 3) }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_REMOVE, 2)}, err: nodeerr.ErrNotEnoughStarted},
-		{name: "remove the down voter", mutate: func(v *clusterView) { delete(v.healthy, 3) }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_REMOVE, 3)}, changes: 1, newVoters: []uint64{1, 2}},
-		{name: "add voter while one is down", mutate: func(v *clusterView) { delete(v.healthy, 3) }, reqs: []*nodepb.MemberChange{add("e", "http://e:2380", nodepb.MemberChange_ADD_VOTER)}, err: nodeerr.ErrNotEnoughStarted},
+		{name: "remove healthy voter while another is down", mutate: func(v *View) { delete(v.Healthy, 3) }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_REMOVE, 2)}, err: nodeerr.ErrNotEnoughStarted},
+		{name: "remove the down voter", mutate: func(v *View) { delete(v.Healthy, 3) }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_REMOVE, 3)}, changes: 1, newVoters: []uint64{1, 2}},
+		{name: "add voter while one is down", mutate: func(v *View) { delete(v.Healthy, 3) }, reqs: []*nodepb.MemberChange{add("e", "http://e:2380", nodepb.MemberChange_ADD_VOTER)}, err: nodeerr.ErrNotEnoughStarted},
 		{name: "add voter when all are up", reqs: []*nodepb.MemberChange{add("e", "http://e:2380", nodepb.MemberChange_ADD_VOTER)}, changes: 1, newVoters: []uint64{1, 2, 3, 100}},
-		{name: "nothing left", mutate: func(v *clusterView) { v.leader = 0 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_REMOVE, 1), mc(nodepb.MemberChange_REMOVE, 2), mc(nodepb.MemberChange_REMOVE, 3)}, err: nodeerr.ErrInvalidChange},
+		{name: "nothing left", mutate: func(v *View) { v.Leader = 0 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_REMOVE, 1), mc(nodepb.MemberChange_REMOVE, 2), mc(nodepb.MemberChange_REMOVE, 3)}, err: nodeerr.ErrInvalidChange},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,17 +81,17 @@ func TestPlanChanges(t *testing.T) {
 			if tc.mutate != nil {
 				tc.mutate(&v)
 			}
-			p, err := planChanges(v, tc.reqs, func() uint64 { return 100 })
+			p, err := Build(v, tc.reqs, func() uint64 { return 100 })
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("err = %v, want %v", err, tc.err)
 			}
 			if err != nil {
 				return
 			}
-			if len(p.changes) != tc.changes {
-				t.Fatalf("%d raft changes, want %d: %v", len(p.changes), tc.changes, p.changes)
+			if len(p.Changes) != tc.changes {
+				t.Fatalf("%d raft changes, want %d: %v", len(p.Changes), tc.changes, p.Changes)
 			}
-			got := slices.Clone(p.newVoters)
+			got := slices.Clone(p.NewVoters)
 			slices.Sort(got)
 			if tc.changes > 0 && !slices.Equal(got, tc.newVoters) {
 				t.Fatalf("new voters %v, want %v", got, tc.newVoters)
@@ -102,36 +102,18 @@ func TestPlanChanges(t *testing.T) {
 
 func TestPlanApplied(t *testing.T) {
 	v := view3()
-	p, err := planChanges(v, []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4), mc(nodepb.MemberChange_REMOVE, 3)}, nil)
+	p, err := Build(v, []*nodepb.MemberChange{mc(nodepb.MemberChange_PROMOTE, 4), mc(nodepb.MemberChange_REMOVE, 3)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if planApplied(v, p) {
+	if Applied(v, p) {
 		t.Fatal("plan reported applied before it was")
 	}
-	v.voters = []uint64{1, 2, 4}
-	v.members[4].IsLearner = false
-	delete(v.members, 3)
-	v.removed[3] = true
-	if !planApplied(v, p) {
+	v.Voters = []uint64{1, 2, 4}
+	v.Members[4].IsLearner = false
+	delete(v.Members, 3)
+	v.Removed[3] = true
+	if !Applied(v, p) {
 		t.Fatal("plan not reported applied after it was")
-	}
-}
-
-func TestIDsAndInitialCluster(t *testing.T) {
-	if MemberID("a", "t") == MemberID("a", "u") || MemberID("a", "t") != MemberID("a", "t") {
-		t.Fatal("member IDs must depend on name and token, deterministically")
-	}
-	if ClusterID("t", []uint64{1, 2}) != ClusterID("t", []uint64{2, 1}) {
-		t.Fatal("cluster ID must not depend on member order")
-	}
-	peers, err := ParseInitialCluster("a=http://a:2380,b=http://b:2380,a=http://a2:2380")
-	if err != nil || len(peers) != 2 || len(peers[0].PeerURLs) != 2 {
-		t.Fatalf("parse = %v, %v", peers, err)
-	}
-	for _, bad := range []string{"", "a", "=http://a:1", "a=ftp://a:1", "a=http://a", "a=http://a:1/path"} {
-		if _, err := ParseInitialCluster(bad); err == nil {
-			t.Fatalf("ParseInitialCluster(%q) accepted", bad)
-		}
 	}
 }
