@@ -27,9 +27,9 @@ func (n *Node) run() {
 		case rd := <-n.raft.Ready():
 			// Only a leader holds proposals back for its next Ready; a
 			// follower forwards them at once (batch.go).
-			n.props.setBusy(n.Leader() == n.id)
+			n.props.SetBusy(n.Leader() == n.id)
 			err := n.handleReady(rd)
-			n.props.setBusy(false)
+			n.props.SetBusy(false)
 			if err != nil {
 				n.fail(err)
 				return

@@ -16,6 +16,7 @@ import (
 	"github.com/kuberaft/kuberaft/node/kv"
 	"github.com/kuberaft/kuberaft/node/metrics"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/raftnode/proposal"
 	"github.com/kuberaft/kuberaft/node/storage"
 	"github.com/kuberaft/kuberaft/node/transport"
 )
@@ -35,8 +36,8 @@ type Node struct {
 	metrics *metrics.Metrics
 
 	reqIDs    *requestIDs
-	props     *propQueue // proposals on their way into raft (batch.go)
-	wait      wait.Wait  // request id → apply result
+	props     *proposal.Queue // proposals on their way into raft (batch.go)
+	wait      wait.Wait       // request id → apply result
 	applyWait wait.WaitTime
 	applied   atomic.Uint64
 	committed atomic.Uint64

@@ -15,6 +15,7 @@ import (
 	"github.com/kuberaft/kuberaft/node/clientseq"
 	"github.com/kuberaft/kuberaft/node/kv"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/raftnode/proposal"
 )
 
 // respAs checks the type of an apply result. Apply answers waiters by
@@ -85,7 +86,7 @@ func (n *Node) propose(ctx context.Context, cmd *statepb.Command) (proto.Message
 // it. An error means unknown outcome unless raft dropped it.
 func (n *Node) handOver(ctx context.Context, data []byte) error {
 	errc := make(chan error, 1)
-	n.props.add(queuedProp{data: data, errc: errc})
+	n.props.Add(proposal.Prop{Data: data, Errc: errc})
 	select {
 	case err := <-errc:
 		return err

@@ -20,6 +20,7 @@ import (
 	"github.com/kuberaft/kuberaft/node/kv"
 	"github.com/kuberaft/kuberaft/node/metrics"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/raftnode/proposal"
 	"github.com/kuberaft/kuberaft/node/storage"
 	"github.com/kuberaft/kuberaft/node/transport"
 )
@@ -33,10 +34,6 @@ const (
 	peerAskTimeout      = time.Second
 	learnPeersInterval  = time.Second
 )
-
-// maxUncommittedBytes bounds raft's uncommitted log (raft drops proposals
-// past it) and the leader's proposal queue (batch.go).
-const maxUncommittedBytes = 1 << 26
 
 // Start opens (or creates) the data dir, bootstraps or joins the cluster
 // and runs the node until Stop or a fatal error (see Done and Err).
@@ -92,7 +89,7 @@ func newNode(cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, lg: cfg.Logger.With(zap.String("member", cfg.Name)), kv: kv.New(), metrics: m,
-		wait: wait.New(), props: newPropQueue(), applyWait: wait.NewTimeList(),
+		wait: wait.New(), props: proposal.NewQueue(), applyWait: wait.NewTimeList(),
 		leaderChanged: make(chan struct{}), confChanged: make(chan struct{}), confState: &raftpb.ConfState{},
 		lastHeard: map[uint64]time.Time{}, lastReject: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
 		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),
@@ -137,7 +134,7 @@ func (n *Node) raftConfig(ms *raft.MemoryStorage, applied uint64) *raft.Config {
 		Applied:                   applied,
 		MaxSizePerMsg:             1 << 20,
 		MaxInflightMsgs:           512,
-		MaxUncommittedEntriesSize: maxUncommittedBytes,
+		MaxUncommittedEntriesSize: proposal.MaxUncommittedBytes,
 		CheckQuorum:               true,
 		PreVote:                   true,
 		StepDownOnRemoval:         true,

@@ -1,23 +1,23 @@
-package raftnode
+package proposal
 
 import (
 	"errors"
 	"testing"
 )
 
-func prop(data string) queuedProp {
-	return queuedProp{data: []byte(data), errc: make(chan error, 1)}
+func prop(data string) Prop {
+	return Prop{Data: []byte(data), Errc: make(chan error, 1)}
 }
 
-func datas(batch []queuedProp) []string {
+func datas(batch []Prop) []string {
 	var out []string
 	for _, p := range batch {
-		out = append(out, string(p.data))
+		out = append(out, string(p.Data))
 	}
 	return out
 }
 
-func woken(q *propQueue) bool {
+func woken(q *Queue) bool {
 	select {
 	case <-q.kick:
 		return true
@@ -41,11 +41,11 @@ func TestPropQueueTake(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			q := newPropQueue()
+			q := NewQueue()
 			for _, d := range tc.queued {
-				q.add(prop(d))
+				q.Add(prop(d))
 			}
-			got := datas(q.take(tc.maxBytes))
+			got := datas(q.Take(tc.maxBytes))
 			if len(got) != len(tc.want) {
 				t.Fatalf("take = %q, want %q", got, tc.want)
 			}
@@ -64,43 +64,43 @@ func TestPropQueueTake(t *testing.T) {
 // The Ready loop flushes what is queued while it is busy; proposeLoop is
 // woken only when nobody else will take a proposal.
 func TestPropQueueWakesOnlyWhenIdle(t *testing.T) {
-	q := newPropQueue()
-	q.add(prop("a"))
+	q := NewQueue()
+	q.Add(prop("a"))
 	if !woken(q) {
 		t.Fatal("an idle queue did not wake proposeLoop")
 	}
-	q.take(maxBatchBytes)
+	q.Take(MaxBatchBytes)
 
-	q.setBusy(true)
-	q.add(prop("b"))
+	q.SetBusy(true)
+	q.Add(prop("b"))
 	if woken(q) {
 		t.Fatal("woke proposeLoop while the Ready loop will flush")
 	}
-	q.setBusy(false)
+	q.SetBusy(false)
 	if !woken(q) {
 		t.Fatal("a proposal left after the Ready loop went idle was not handed to proposeLoop")
 	}
-	q.take(maxBatchBytes)
-	q.setBusy(true)
-	q.setBusy(false)
+	q.Take(MaxBatchBytes)
+	q.SetBusy(true)
+	q.SetBusy(false)
 	if woken(q) {
 		t.Fatal("woke proposeLoop with nothing queued")
 	}
 }
 
 func TestPropQueuePutBackKeepsOrder(t *testing.T) {
-	q := newPropQueue()
+	q := NewQueue()
 	for _, d := range []string{"a", "b", "c"} {
-		q.add(prop(d))
+		q.Add(prop(d))
 	}
 	woken(q)
-	batch := q.take(2)
-	q.add(prop("d"))
-	q.putBack(batch)
+	batch := q.Take(2)
+	q.Add(prop("d"))
+	q.PutBack(batch)
 	if !woken(q) {
 		t.Fatal("putBack did not wake proposeLoop")
 	}
-	got := datas(q.take(maxBatchBytes))
+	got := datas(q.Take(MaxBatchBytes))
 	want := []string{"a", "b", "c", "d"}
 	if len(got) != len(want) {
 		t.Fatalf("after putBack: %q, want %q", got, want)
@@ -113,16 +113,16 @@ func TestPropQueuePutBackKeepsOrder(t *testing.T) {
 }
 
 func TestPropQueueFailAll(t *testing.T) {
-	q := newPropQueue()
-	ps := []queuedProp{prop("a"), prop("b")}
+	q := NewQueue()
+	ps := []Prop{prop("a"), prop("b")}
 	for _, p := range ps {
-		q.add(p)
+		q.Add(p)
 	}
 	errStop := errors.New("stopped")
-	q.failAll(errStop)
+	q.FailAll(errStop)
 	for _, p := range ps {
 		select {
-		case err := <-p.errc:
+		case err := <-p.Errc:
 			if !errors.Is(err, errStop) {
 				t.Fatalf("err = %v, want %v", err, errStop)
 			}
@@ -130,27 +130,27 @@ func TestPropQueueFailAll(t *testing.T) {
 			t.Fatal("a queued proposal was not answered")
 		}
 	}
-	if len(q.take(maxBatchBytes)) != 0 {
+	if len(q.Take(MaxBatchBytes)) != 0 {
 		t.Fatal("failAll left proposals queued")
 	}
 }
 
 // TestPropQueueBoundsForwardedProposals: forwarded proposals have no
 // waiter on the leader, so nothing held them back; the queue refuses them
-// past maxQueuedBytes (they then go to raft, which drops the excess).
+// past MaxQueuedBytes (they then go to raft, which drops the excess).
 func TestPropQueueBoundsForwardedProposals(t *testing.T) {
-	q := newPropQueue()
-	chunk := []queuedProp{{data: make([]byte, maxBatchBytes)}}
+	q := NewQueue()
+	chunk := []Prop{{Data: make([]byte, MaxBatchBytes)}}
 	accepted := 0
-	for range maxQueuedBytes/maxBatchBytes + 10 {
-		if q.addBounded(chunk) {
+	for range MaxQueuedBytes/MaxBatchBytes + 10 {
+		if q.AddBounded(chunk) {
 			accepted++
 		}
 	}
-	if want := maxQueuedBytes / maxBatchBytes; accepted != want {
-		t.Fatalf("accepted %d chunks of %d bytes, want %d (bound %d bytes)", accepted, maxBatchBytes, want, maxQueuedBytes)
+	if want := MaxQueuedBytes / MaxBatchBytes; accepted != want {
+		t.Fatalf("accepted %d chunks of %d bytes, want %d (bound %d bytes)", accepted, MaxBatchBytes, want, MaxQueuedBytes)
 	}
-	if b := q.take(maxBatchBytes); len(b) != 1 || !q.addBounded(chunk) {
+	if b := q.Take(MaxBatchBytes); len(b) != 1 || !q.AddBounded(chunk) {
 		t.Fatal("taking a chunk did not make room for another")
 	}
 }
