@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
+	"github.com/kuberaft/kuberaft/node/raftnode/bootstrap"
 	"github.com/kuberaft/kuberaft/node/raftnode/memberplan"
 	"github.com/kuberaft/kuberaft/node/transport"
 )
@@ -36,11 +36,17 @@ const (
 	DefaultMaxLearners = 8
 )
 
-// Peer is one member of the initial cluster.
-type Peer struct {
-	Name     string
-	PeerURLs []string
-}
+// Peer is one member of the initial cluster (see node/raftnode/bootstrap).
+type Peer = bootstrap.Peer
+
+// ParseInitialCluster parses etcd's --initial-cluster syntax.
+var ParseInitialCluster = bootstrap.ParseInitialCluster
+
+// MemberID and ClusterID derive an initial member's and the cluster's IDs.
+var (
+	MemberID  = bootstrap.MemberID
+	ClusterID = bootstrap.ClusterID
+)
 
 // Config configures a node; the package doc lists every field.
 type Config struct {
@@ -67,37 +73,6 @@ type Config struct {
 	// OnApplyConfChange, if set, is called in the Ready loop with every
 	// ConfState this node applies (tests record them). Must be quick.
 	OnApplyConfChange func(*raftpb.ConfState)
-}
-
-// ParseInitialCluster parses etcd's --initial-cluster syntax,
-// "name1=http://a:2380,name2=http://b:2380" (a name may repeat to give
-// several URLs).
-func ParseInitialCluster(s string) ([]Peer, error) {
-	var peers []Peer
-	index := map[string]int{}
-	for _, item := range strings.Split(s, ",") {
-		item = strings.TrimSpace(item)
-		if item == "" {
-			continue
-		}
-		name, u, ok := strings.Cut(item, "=")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("initial cluster entry %q: want name=url", item)
-		}
-		if err := ValidatePeerURL(u); err != nil {
-			return nil, fmt.Errorf("initial cluster entry %q: %w", item, err)
-		}
-		if i, seen := index[name]; seen {
-			peers[i].PeerURLs = append(peers[i].PeerURLs, u)
-			continue
-		}
-		index[name] = len(peers)
-		peers = append(peers, Peer{Name: name, PeerURLs: []string{u}})
-	}
-	if len(peers) == 0 {
-		return nil, errors.New("initial cluster is empty")
-	}
-	return peers, nil
 }
 
 // ValidatePeerURL and ValidateURL check peer and client URLs; the rules

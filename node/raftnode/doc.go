@@ -42,8 +42,15 @@
 //	Done, Err              closed / why when the node stopped by itself:
 //	                       *nodeerr.ErrFenced if removed while running
 //
-// Files: start.go (bootstrap, join, restart, fencing), loop.go (the Ready
-// loop and apply), propose.go (writes, publish), read.go (ReadIndex),
-// membership.go and plan.go (ChangeMembers and its pure planner),
-// status.go, handler.go (what the transport calls).
+// The package keeps the Ready loop and the wiring; each separate concern
+// lives in a subpackage, as etcd-io/raft keeps confchange/ and tracker/:
+//
+//	memberplan  pure planning and checks of a membership change
+//	bootstrap   initial-cluster IDs, asking peers, fencing rules
+//	proposal    the proposal queue, its bounds, forwarded MsgProps
+//
+// Files: start.go (bootstrap, join, restart, learning peers), loop.go (the
+// Ready loop and apply), propose.go and batch.go (writes, publish,
+// batching), read.go (ReadIndex), membership.go (ChangeMembers, one at a
+// time), status.go, handler.go (what the transport calls).
 package raftnode

@@ -16,10 +16,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/node/api/peerpb"
-	"github.com/kuberaft/kuberaft/node/api/statepb"
 	"github.com/kuberaft/kuberaft/node/kv"
 	"github.com/kuberaft/kuberaft/node/metrics"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/raftnode/bootstrap"
 	"github.com/kuberaft/kuberaft/node/raftnode/proposal"
 	"github.com/kuberaft/kuberaft/node/storage"
 	"github.com/kuberaft/kuberaft/node/transport"
@@ -31,7 +31,6 @@ import (
 const (
 	joinTimeout         = 10 * time.Second
 	restartCheckTimeout = 2 * time.Second
-	peerAskTimeout      = time.Second
 	learnPeersInterval  = time.Second
 )
 
@@ -145,7 +144,7 @@ func (n *Node) raftConfig(ms *raft.MemoryStorage, applied uint64) *raft.Config {
 
 // bootstrap starts a member of a new cluster from InitialCluster.
 func (n *Node) bootstrap() (raft.Node, error) {
-	peers, ids, err := initialMembers(n.cfg)
+	peers, ids, err := bootstrap.InitialMembers(n.cfg.InitialCluster, n.cfg.InitialClusterToken)
 	if err != nil {
 		return nil, err
 	}
@@ -162,63 +161,20 @@ func (n *Node) bootstrap() (raft.Node, error) {
 	return raft.StartNode(n.raftConfig(n.ms, 0), peers), nil
 }
 
-// initialMembers turns InitialCluster into raft peers whose contexts carry
-// the member metadata (applied with the bootstrap conf changes).
-func initialMembers(cfg Config) ([]raft.Peer, []uint64, error) {
-	if len(cfg.InitialCluster) == 0 {
-		return nil, nil, errors.New("raftnode: InitialCluster is empty")
-	}
-	var peers []raft.Peer
-	var ids []uint64
-	for _, p := range cfg.InitialCluster {
-		for _, u := range p.PeerURLs {
-			if err := ValidatePeerURL(u); err != nil {
-				return nil, nil, fmt.Errorf("raftnode: initial cluster member %q: %w", p.Name, err)
-			}
-		}
-		id := MemberID(p.Name, cfg.InitialClusterToken)
-		if slices.Contains(ids, id) {
-			return nil, nil, fmt.Errorf("raftnode: initial cluster lists %q twice", p.Name)
-		}
-		// Every member must build byte-identical bootstrap entries (raft
-		// does not compare them), so only what all know goes in: no client
-		// URLs, which each member publishes once it runs.
-		m := &statepb.Member{Id: id, Name: p.Name, PeerUrls: p.PeerURLs}
-		ctx, err := proto.Marshal(m)
-		if err != nil {
-			return nil, nil, fmt.Errorf("raftnode: marshal member: %w", err)
-		}
-		peers = append(peers, raft.Peer{ID: id, Context: ctx})
-		ids = append(ids, id)
-	}
-	return peers, ids, nil
-}
-
 // join starts a member that an existing cluster added (MemberAdd or
 // ChangeMembers ADD_LEARNER): it finds its ID in the member list and starts
 // with an empty log; the leader catches it up by snapshot or log.
 func (n *Node) join(ctx context.Context) (raft.Node, error) {
-	resp, err := n.askMembers(ctx, joinTimeout)
+	resp, err := bootstrap.Ask(ctx, n.tr, n.cfg.InitialCluster, n.cfg.Name, joinTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: join: %w", err)
 	}
-	self := n.findSelf(resp.Members)
+	self := bootstrap.FindSelf(resp.Members, n.cfg.Name, n.cfg.AdvertisePeerURLs)
 	if self == nil {
 		return nil, fmt.Errorf("raftnode: join: %w: no member named %q (add it first)", nodeerr.ErrMemberNotFound, n.cfg.Name)
 	}
-	if slices.Contains(resp.Started, self.Id) {
-		// Joining with an empty log as a member that already
-		// acknowledged entries could let a quorum "forget" committed
-		// entries: a voter at once, a learner once promoted on the
-		// leader's stale view of its log (issue 8 item 13). Learners
-		// are fenced like voters.
-		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir is empty but the cluster records member %x as started with data; remove it and add a new member", self.Id)}
-	}
-	if !self.IsLearner && !resp.FromLeader {
-		// Only the leader knows whether this voter acknowledged entries
-		// before publishing; joining blind could let a quorum forget
-		// entries. Transient: retry.
-		return nil, fmt.Errorf("raftnode: join: member %x is a voter and the leader did not answer; cannot tell whether it lost its data", self.Id)
+	if err := bootstrap.CheckJoin(resp, self); err != nil {
+		return nil, err
 	}
 	n.id, n.clusterID = self.Id, resp.ClusterId
 	if n.disk, err = storage.Create(n.lg, n.cfg.DataDir, storage.Metadata{ClusterID: n.clusterID, MemberID: n.id, Name: n.cfg.Name, Token: n.cfg.InitialClusterToken}); err != nil {
@@ -230,79 +186,6 @@ func (n *Node) join(ctx context.Context) (raft.Node, error) {
 	return raft.RestartNode(n.raftConfig(n.ms, 0)), nil
 }
 
-// findSelf finds this member by name, or, for a member added through
-// etcd's MemberAdd (which has no name), by advertised peer URL.
-func (n *Node) findSelf(members []*peerpb.Member) *peerpb.Member {
-	for _, m := range members {
-		if m.Name == n.cfg.Name {
-			return m
-		}
-	}
-	for _, m := range members {
-		if m.Name == "" && len(m.PeerUrls) > 0 && slices.Equal(m.PeerUrls, n.cfg.AdvertisePeerURLs) {
-			return m
-		}
-	}
-	return nil
-}
-
-// errNoPeers: the initial cluster names no other member to ask.
-var errNoPeers = errors.New("no peer to ask in the initial cluster")
-
-// askMembers queries the initial-cluster peers, each for at most
-// peerAskTimeout within total, and prefers the leader's answer (only it
-// knows which members have data).
-func (n *Node) askMembers(ctx context.Context, total time.Duration) (*peerpb.MembersResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, total)
-	defer cancel()
-	for {
-		// Peers may not be reachable yet (pods starting, names not
-		// resolving): ask again until one answers or time is up.
-		resp, err := n.askMembersOnce(ctx)
-		if err == nil || errors.Is(err, errNoPeers) {
-			return resp, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// askMembersOnce asks every initial-cluster peer but this member once.
-func (n *Node) askMembersOnce(ctx context.Context) (*peerpb.MembersResponse, error) {
-	var first *peerpb.MembersResponse
-	var errs []error
-	for _, p := range n.cfg.InitialCluster {
-		if p.Name == n.cfg.Name {
-			continue
-		}
-		for _, u := range p.PeerURLs {
-			pctx, pcancel := context.WithTimeout(ctx, peerAskTimeout)
-			resp, err := n.tr.Members(pctx, u)
-			pcancel()
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if resp.FromLeader {
-				return resp, nil
-			}
-			if first == nil {
-				first = resp
-			}
-		}
-	}
-	if first != nil {
-		return first, nil
-	}
-	if len(errs) == 0 {
-		return nil, errNoPeers
-	}
-	return nil, fmt.Errorf("no peer answered: %w", errors.Join(errs...))
-}
-
 // restart reopens an existing data dir: the state machine from the newest
 // snapshot, raft's log from the WAL after it.
 func (n *Node) restart(ctx context.Context) (raft.Node, error) {
@@ -312,11 +195,8 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 	}
 	n.disk = disk
 	md := loaded.Metadata
-	if md.Name != "" && md.Name != n.cfg.Name {
-		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to member %q, not %q", md.Name, n.cfg.Name)}
-	}
-	if md.Token != "" && md.Token != n.cfg.InitialClusterToken {
-		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to the cluster with token %q, not %q", md.Token, n.cfg.InitialClusterToken)}
+	if err := bootstrap.CheckDataDir(md, n.cfg.Name, n.cfg.InitialClusterToken); err != nil {
+		return nil, err
 	}
 	n.id, n.clusterID = md.MemberID, md.ClusterID
 	resp, err := n.checkClusterOnRestart(ctx)
@@ -356,11 +236,9 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 // (asking the peers, best effort: unreachable peers are not an error). It
 // returns the peers' answer, nil if none answered.
 func (n *Node) checkClusterOnRestart(ctx context.Context) (*peerpb.MembersResponse, error) {
-	if n.cfg.InitialClusterState == ClusterStateNew && len(n.cfg.InitialCluster) > 0 {
-		if _, ids, err := initialMembers(n.cfg); err == nil && slices.Contains(ids, n.id) {
-			if want := ClusterID(n.cfg.InitialClusterToken, ids); want != n.clusterID {
-				return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to cluster %x, not %x", n.clusterID, want)}
-			}
+	if n.cfg.InitialClusterState == ClusterStateNew {
+		if err := bootstrap.CheckInitialCluster(n.cfg.InitialCluster, n.cfg.InitialClusterToken, n.id, n.clusterID); err != nil {
+			return nil, err
 		}
 	}
 	if len(n.cfg.InitialCluster) == 0 {
@@ -369,16 +247,13 @@ func (n *Node) checkClusterOnRestart(ctx context.Context) (*peerpb.MembersRespon
 	// One pass: after a whole-cluster restart the others may be down too.
 	ctx, cancel := context.WithTimeout(ctx, restartCheckTimeout)
 	defer cancel()
-	resp, err := n.askMembersOnce(ctx)
+	resp, err := bootstrap.AskOnce(ctx, n.tr, n.cfg.InitialCluster, n.cfg.Name)
 	if err != nil {
 		n.lg.Info("No peer answered the restart check; continuing", zap.Error(err))
 		return nil, nil
 	}
-	if resp.ClusterId != n.clusterID {
-		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to cluster %x but the peers are cluster %x", n.clusterID, resp.ClusterId)}
-	}
-	if slices.Contains(resp.Removed, n.id) {
-		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("member %x was removed from the cluster", n.id)}
+	if err := bootstrap.CheckPeersAnswer(resp, n.id, n.clusterID); err != nil {
+		return nil, err
 	}
 	return resp, nil
 }
@@ -390,7 +265,7 @@ func (n *Node) checkClusterOnRestart(ctx context.Context) (*peerpb.MembersRespon
 func (n *Node) learnPeersLoop() {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), restartCheckTimeout)
-		resp, err := n.askMembersOnce(ctx)
+		resp, err := bootstrap.AskOnce(ctx, n.tr, n.cfg.InitialCluster, n.cfg.Name)
 		cancel()
 		if err == nil {
 			if resp.ClusterId == n.clusterID {
@@ -402,7 +277,7 @@ func (n *Node) learnPeersLoop() {
 			}
 			n.lg.Warn("Peer answered for another cluster", zap.String("cluster", fmt.Sprintf("%x", resp.ClusterId)))
 		}
-		if errors.Is(err, errNoPeers) {
+		if errors.Is(err, bootstrap.ErrNoPeers) {
 			return
 		}
 		select {
