@@ -2,8 +2,11 @@ package raftnode
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/kuberaft/kuberaft/node/raftnode/proposal"
@@ -50,6 +53,11 @@ func (n *Node) flushProposals() {
 		ctx, cancel := context.WithTimeout(context.Background(), loopStepTimeout)
 		err := n.stepBatch(ctx, batch, false)
 		cancel()
+		if errors.Is(err, errMaybeDropped) {
+			// Raft has it, or dropped it: never propose it again.
+			proposal.Answer(batch, err)
+			continue
+		}
 		if err != nil {
 			// Not handed over (raft lost its leader meanwhile): safe
 			// to queue again, nothing reached raft.
@@ -79,7 +87,35 @@ func (n *Node) stepBatch(ctx context.Context, batch []proposal.Prop, waitResult 
 	if waitResult && len(batch) == 1 {
 		return n.raft.Propose(ctx, batch[0].Data)
 	}
-	return n.raft.Step(ctx, proposal.ForwardMsg(0, 0, batch))
+	// raft.Node has no waiting multi-entry proposal, and raft drops one
+	// silently during a leadership transfer: its clients then waited a
+	// whole RequestTimeout when the transfer aborted (issue 8 item 16).
+	// So the batch is refused when raft would drop it (checked before the
+	// Step), and reported as maybe dropped — an unknown outcome, as for
+	// any failed proposal — when a transfer began meanwhile (checked
+	// after): only a transfer that begins and aborts between the two
+	// checks could still drop it unseen.
+	if !n.takesProposals() {
+		return raft.ErrProposalDropped
+	}
+	if err := n.raft.Step(ctx, proposal.ForwardMsg(0, 0, batch)); err != nil {
+		return err
+	}
+	if !n.takesProposals() {
+		return errMaybeDropped
+	}
+	return nil
+}
+
+// errMaybeDropped: a batch was stepped while a leadership transfer began
+// or leadership was lost; raft may have dropped it.
+var errMaybeDropped = fmt.Errorf("%w: leadership changing while the batch was stepped", raft.ErrProposalDropped)
+
+// takesProposals tells whether raft would take a proposal now: it leads
+// and is not transferring leadership.
+func (n *Node) takesProposals() bool {
+	st := n.raft.Status()
+	return st.RaftState == raft.StateLeader && st.LeadTransferee == raft.None
 }
 
 // queueForwarded queues the entries of a follower's MsgProp when this
