@@ -47,3 +47,40 @@ func TestJoinedMemberCrashedBeforeDataRestarts(t *testing.T) {
 	}
 	c.waitCaughtUp(i)
 }
+
+// TestJoinedMemberLearnsPeersLater: the same member, but no peer answers
+// when it restarts (it is cut off); once the network heals it must still
+// learn its peers and catch up, not wait for messages it cannot answer.
+func TestJoinedMemberLearnsPeersLater(t *testing.T) {
+	c := NewCluster(t, Options{})
+	m := c.newMember("n3")
+	resp, err := c.ChangeMembers(ctxFor(t, 5*time.Second), &nodepb.MemberChange{Type: nodepb.MemberChange_ADD_LEARNER, Name: m.Name, PeerUrls: []string{m.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id uint64
+	for _, mm := range resp.Members {
+		if mm.Name == m.Name {
+			id = mm.Id
+		}
+	}
+	lead := c.Member(c.Leader()).Node()
+	s, err := storage.Create(zap.NewNop(), m.Dir, storage.Metadata{ClusterID: lead.ClusterID(), MemberID: id, Name: m.Name, Token: c.token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var others []string
+	for _, o := range c.Members()[:3] {
+		others = append(others, o.URL)
+	}
+	c.Net.Partition(others, []string{m.URL})
+	i := len(c.Members()) - 1
+	if err := c.Start(i, raftnode.ClusterStateExisting); err != nil {
+		t.Fatalf("restart the joined member while cut off: %v", err)
+	}
+	c.Net.Heal()
+	c.waitCaughtUp(i)
+}
