@@ -126,7 +126,7 @@ func bootstrapSize(cluster string, cm *corev1.ConfigMap) int {
 
 // memberNames lists the members by ordinal.
 func (r *RaftClusterReconciler) memberNames(s *reconcileState) []string {
-	ms := slices.Clone(s.obs.Members)
+	ms := slices.DeleteFunc(slices.Clone(s.obs.Members), func(m membership.Member) bool { return m.Name == "" })
 	slices.SortFunc(ms, func(a, b membership.Member) int { return a.Ordinal - b.Ordinal })
 	out := make([]string, len(ms))
 	for i, m := range ms {

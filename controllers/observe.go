@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -179,19 +180,79 @@ func (r *RaftClusterReconciler) buildObserved(s *reconcileState) membership.Obse
 		o.Volumes[n] = true
 	}
 	if s.leader == nil {
+		o.Members = answeringMembers(s)
 		return o
 	}
 	o.LeaderID, o.Commit, o.Joint = s.leader.ID, s.leader.Commit, s.leader.Joint || len(s.leader.VotersOutgoing) > 0
 	for _, m := range s.leader.Members {
-		st := s.statuses[m.Name]
-		mm := membership.Member{ID: m.ID, Name: m.Name, Ordinal: membership.Ordinal(s.rc.Name, m.Name), Learner: m.IsLearner,
-			Healthy: st != nil && st.ID == m.ID, Match: s.leader.Progress[m.ID].Match}
-		if m.ID == s.leader.ID {
-			mm.Match = max(mm.Match, s.leader.Commit)
+		o.Members = append(o.Members, r.observedMember(s, m.ID, m.Name, m.IsLearner))
+	}
+	for _, id := range s.leader.VotersOutgoing {
+		if slices.ContainsFunc(o.Members, func(m membership.Member) bool { return m.ID == id }) {
+			continue
 		}
+		// The node no longer lists a voter it is removing, but the joint
+		// configuration still needs it: keep it a member under the name
+		// its pod answers with, or the one status last recorded.
+		mm := r.observedMember(s, id, outgoingName(s, id), false)
+		mm.Outgoing = true
 		o.Members = append(o.Members, mm)
 	}
 	return o
+}
+
+// observedMember is member id as this loop saw it: healthy when its pod
+// answered with this ID and, unless it leads, the leader follows it.
+func (r *RaftClusterReconciler) observedMember(s *reconcileState, id uint64, name string, learner bool) membership.Member {
+	st := s.statuses[name]
+	pr := s.leader.Progress[id]
+	mm := membership.Member{ID: id, Name: name, Ordinal: membership.Ordinal(s.rc.Name, name), Learner: learner, Match: pr.Match,
+		Healthy: st != nil && st.ID == id}
+	if id == s.leader.ID {
+		mm.Match = max(mm.Match, s.leader.Commit)
+	} else if mm.Healthy && !learner {
+		// A learner's health is its own answer: the planner waits for it
+		// to catch up (CaughtUp) before promoting it anyway.
+		mm.Healthy = membership.FollowedByLeader(pr.RecentActive, pr.Match, s.leader.Commit)
+	}
+	return mm
+}
+
+// outgoingName finds the name of an outgoing voter the leader no longer
+// lists: the pod answering with its ID, else the name status recorded.
+func outgoingName(s *reconcileState, id uint64) string {
+	for name, st := range s.statuses {
+		if st.ID == id {
+			return name
+		}
+	}
+	for _, m := range s.rc.Status.Members {
+		if m.ID == fmt.Sprintf("%x", id) {
+			return m.Name
+		}
+	}
+	return ""
+}
+
+// answeringMembers is the membership as the nodes that answer report it,
+// for status while no leader is known: each member listed by any answering
+// node, healthy when its own pod answered with its ID. No decision reads
+// it (every change first needs a leader).
+func answeringMembers(s *reconcileState) []membership.Member {
+	seen := map[uint64]bool{}
+	var out []membership.Member
+	for _, name := range slices.Sorted(maps.Keys(s.statuses)) {
+		for _, m := range s.statuses[name].Members {
+			if seen[m.ID] {
+				continue
+			}
+			seen[m.ID] = true
+			st := s.statuses[m.Name]
+			out = append(out, membership.Member{ID: m.ID, Name: m.Name, Ordinal: membership.Ordinal(s.rc.Name, m.Name),
+				Learner: m.IsLearner, Healthy: st != nil && st.ID == m.ID})
+		}
+	}
+	return out
 }
 
 func podReady(pod *corev1.Pod) bool {

@@ -86,6 +86,9 @@ func (r *RaftClusterReconciler) observedStatus(s *reconcileState, st *raftv1alph
 func (r *RaftClusterReconciler) memberStatuses(s *reconcileState) []raftv1alpha1.MemberStatus {
 	out := make([]raftv1alpha1.MemberStatus, 0, len(s.obs.Members))
 	for _, m := range s.obs.Members {
+		if m.Name == "" {
+			continue // an outgoing voter whose name nothing recorded
+		}
 		ms := raftv1alpha1.MemberStatus{Name: m.Name, ID: fmt.Sprintf("%x", m.ID), Healthy: m.Healthy,
 			Role: raftv1alpha1.MemberRole(strings.ToUpper(roleLabel(m, s.obs.LeaderID)[:1]) + roleLabel(m, s.obs.LeaderID)[1:])}
 		if s.obs.Commit > m.Match {

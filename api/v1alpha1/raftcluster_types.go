@@ -260,7 +260,8 @@ const (
 	ConditionDegraded = "Degraded"
 )
 
-// Reasons of the Available condition.
+// Reasons of the Available condition. NoLeader and QuorumLost are also
+// Degraded reasons: a formed cluster without a leader is degraded.
 const (
 	ReasonQuorumHealthy = "QuorumHealthy"
 	ReasonQuorumLost    = "QuorumLost"
@@ -295,6 +296,15 @@ const (
 	ReasonMembersUnhealthy = "MembersUnhealthy"
 	ReasonMemberFenced     = "MemberFenced"
 	ReasonInvalidSpec      = "InvalidSpec"
+	// ReasonNameConflict: an object the cluster needs (StatefulSet,
+	// Service, ConfigMap, PodDisruptionBudget) exists under the derived
+	// name and belongs to something else, e.g. cluster "kv-peer" and the
+	// peer Service of cluster "kv".
+	ReasonNameConflict = "NameConflict"
+	// ReasonRetainedVolumes: volumes retained from an earlier RaftCluster
+	// of the same name exist; the new cluster refuses to mount them (see
+	// the README on reattaching or deleting retained volumes).
+	ReasonRetainedVolumes = "RetainedVolumes"
 )
 
 // RaftCluster runs a Raft key-value cluster: a StatefulSet of raftnode
