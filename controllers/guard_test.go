@@ -131,3 +131,71 @@ func TestNodeThatOnlyBelievesItLeadsIsIgnored(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradePreflightWaitsWhileAFollowerIsCutOff: kv-1 answers the
+// operator but the leader does not hear from it (a one-sided partition).
+// Restarting kv-2 for the upgrade would leave the leader alone: the
+// preflight must count kv-1 as unhealthy (the leader's view) and wait.
+func TestUpgradePreflightWaitsWhileAFollowerIsCutOff(t *testing.T) {
+	e := newConverged(t, 3)
+	if !e.world.SetLeader("kv-0") {
+		t.Fatal("cannot make kv-0 the leader")
+	}
+	e.world.CutOff["kv-1"] = true
+	before := e.pods()
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Version = "v2" })
+	for range 8 {
+		e.tick()
+	}
+	after := e.pods()
+	for _, name := range []string{"kv-0", "kv-2"} {
+		if after[name] == nil || after[name].UID != before[name].UID {
+			t.Errorf("%s was restarted while kv-1 was cut off from the leader:\n%s", name, strings.Join(e.actions(), "\n"))
+		}
+	}
+	rc := e.get()
+	for _, m := range rc.Status.Members {
+		if m.Name == "kv-1" && m.Healthy {
+			t.Errorf("kv-1 reported healthy while the leader does not hear from it: %+v", m)
+		}
+	}
+	if c := rc.Condition(v1alpha1.ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("Degraded = %+v, want True", c)
+	}
+	delete(e.world.CutOff, "kv-1")
+	e.converge(40)
+}
+
+// TestNoLeaderStatusReportsTheOutage: with two of three members down no
+// leader is known; status must list the members the answering node
+// reports, with only it healthy, Available=False and Degraded=True
+// QuorumLost, not "every member is healthy".
+func TestNoLeaderStatusReportsTheOutage(t *testing.T) {
+	e := newConverged(t, 3)
+	if !e.world.SetLeader("kv-0") {
+		t.Fatal("cannot make kv-0 the leader")
+	}
+	e.world.Stopped["kv-1"] = true
+	e.world.Stopped["kv-2"] = true
+	for range 3 {
+		e.tick()
+	}
+	st := e.get().Status
+	healthy := map[string]bool{}
+	for _, m := range st.Members {
+		healthy[m.Name] = m.Healthy
+	}
+	if len(st.Members) != 3 || !healthy["kv-0"] || healthy["kv-1"] || healthy["kv-2"] || st.ReadyReplicas != 1 || st.Leader != "" {
+		t.Errorf("status without a leader: members %+v, readyReplicas %d, leader %q", st.Members, st.ReadyReplicas, st.Leader)
+	}
+	rc := e.get()
+	if c := rc.Condition(v1alpha1.ConditionAvailable); c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonQuorumLost {
+		t.Errorf("Available = %+v, want False/%s", c, v1alpha1.ReasonQuorumLost)
+	}
+	if c := rc.Condition(v1alpha1.ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonQuorumLost {
+		t.Errorf("Degraded = %+v, want True/%s", c, v1alpha1.ReasonQuorumLost)
+	}
+	delete(e.world.Stopped, "kv-1")
+	delete(e.world.Stopped, "kv-2")
+	e.converge(40)
+}
