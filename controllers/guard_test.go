@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -77,8 +79,48 @@ func TestForeignStatefulSetIsTerminal(t *testing.T) {
 		t.Fatalf("err = %v, want a terminal error", err)
 	}
 	c := e.get().Condition(v1alpha1.ConditionDegraded)
-	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonInvalidSpec {
-		t.Errorf("Degraded = %+v, want True/InvalidSpec", c)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonNameConflict {
+		t.Errorf("Degraded = %+v, want True/NameConflict", c)
+	}
+}
+
+// TestEveryDerivedNameConflictIsReported: any object of a name the cluster
+// derives (cluster "kv-peer"'s client Service is cluster "kv"'s peer
+// Service) that the cluster does not control is left alone and reported as
+// Degraded NameConflict, not adopted and overwritten.
+func TestEveryDerivedNameConflictIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		obj  client.Object
+	}{
+		{"client Service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kv"}}},
+		{"peer Service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kv-peer"}}},
+		{"leader Service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kv-leader"}}},
+		{"bootstrap ConfigMap", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kv-bootstrap"}, Data: map[string]string{"k": "v"}}},
+		{"PodDisruptionBudget", &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "kv"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 3)
+			tc.obj.SetNamespace(testNS)
+			tc.obj.SetLabels(map[string]string{"owner": "someone-else"})
+			if err := e.c.Create(e.ctx, tc.obj); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.reconcile()
+			if !errors.Is(err, reconcile.TerminalError(nil)) {
+				t.Fatalf("err = %v, want a terminal error", err)
+			}
+			c := e.get().Condition(v1alpha1.ConditionDegraded)
+			if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonNameConflict || !strings.Contains(c.Message, tc.obj.GetName()) {
+				t.Errorf("Degraded = %+v, want True/NameConflict naming %s", c, tc.obj.GetName())
+			}
+			if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(tc.obj), tc.obj); err != nil {
+				t.Fatal(err)
+			}
+			if len(tc.obj.GetOwnerReferences()) != 0 || tc.obj.GetLabels()["owner"] != "someone-else" {
+				t.Errorf("the conflicting object was taken over: %+v", tc.obj)
+			}
+		})
 	}
 }
 

@@ -16,9 +16,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers/membership"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 	"github.com/kuberaft/kuberaft/controllers/specs"
+	"github.com/kuberaft/kuberaft/controllers/status"
 )
 
 // FencedExitCode is the node's exit code when it refuses to start because
@@ -30,6 +32,18 @@ const FencedExitCode = 3
 func (r *RaftClusterReconciler) observe(ctx context.Context, s *reconcileState) (reconcile.Result, error) {
 	if err := r.observeObjects(ctx, s); err != nil {
 		return reconcile.Result{}, err
+	}
+	if len(s.retainedPVCs) > 0 {
+		// A new node on a retained volume would be fenced at best; at
+		// worst a user deleting "the old" PVCs later deletes this
+		// cluster's data. Refuse until the volumes are dealt with (PVCs
+		// are not watched: re-check periodically).
+		slices.Sort(s.retainedPVCs)
+		s.terminal = &status.ReasonError{Reason: raftv1alpha1.ReasonRetainedVolumes,
+			Err: fmt.Errorf("volumes retained from an earlier RaftCluster of this name exist: %s; "+
+				"delete them, or recreate the earlier cluster to use them (see the README)", strings.Join(s.retainedPVCs, ","))}
+		s.incomplete = true
+		return reconcile.Result{RequeueAfter: ResyncPeriod}, nil
 	}
 	r.observeNodes(ctx, s)
 	s.obs = r.buildObserved(s)
@@ -45,8 +59,7 @@ func (r *RaftClusterReconciler) observeObjects(ctx context.Context, s *reconcile
 	case err != nil:
 		return fmt.Errorf("cannot get StatefulSet: %w", err)
 	case !metav1.IsControlledBy(sts, rc):
-		s.terminal = fmt.Errorf("%w: StatefulSet %s exists and is not owned by this RaftCluster", errTerminal, sts.Name)
-		return reconcile.TerminalError(s.terminal)
+		return s.nameConflict("StatefulSet", sts.Name)
 	default:
 		s.sts = sts
 	}
@@ -55,6 +68,10 @@ func (r *RaftClusterReconciler) observeObjects(ctx context.Context, s *reconcile
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("cannot get bootstrap ConfigMap: %w", err)
+	case !metav1.IsControlledBy(cm, rc):
+		// Taking a foreign ConfigMap for the bootstrap record could start
+		// a second cluster or join the wrong one.
+		return s.nameConflict("ConfigMap", cm.Name)
 	default:
 		s.bootstrap = cm
 	}
@@ -78,6 +95,8 @@ func (r *RaftClusterReconciler) observeObjects(ctx context.Context, s *reconcile
 		n := membership.Ordinal(rc.Name, pod)
 		switch uid, labelled := pvc.Labels[specs.LabelClusterUID]; {
 		case !ok || n < 0:
+		case labelled && uid != string(rc.UID) && retained(pvc):
+			s.retainedPVCs = append(s.retainedPVCs, pvc.Name)
 		case labelled && uid != string(rc.UID):
 			s.foreignPVCs = append(s.foreignPVCs, pvc)
 		default:
@@ -85,6 +104,24 @@ func (r *RaftClusterReconciler) observeObjects(ctx context.Context, s *reconcile
 		}
 	}
 	return nil
+}
+
+// retained reports a PVC an earlier cluster kept on purpose (reclaimPolicy
+// Retain): no owner will delete it and it is not being deleted. A PVC of an
+// earlier cluster with reclaimPolicy Delete is owned by that cluster's
+// StatefulSet (the StatefulSet controller sets the reference for
+// whenDeleted: Delete), so the garbage collector deletes it anyway.
+func retained(pvc *corev1.PersistentVolumeClaim) bool {
+	return pvc.DeletionTimestamp.IsZero() && len(pvc.OwnerReferences) == 0
+}
+
+// nameConflict ends the loop on an object of a derived name that belongs
+// to something else: Degraded NameConflict, terminal (a user must rename or
+// remove one of the two).
+func (s *reconcileState) nameConflict(kind, name string) error {
+	s.terminal = &status.ReasonError{Reason: raftv1alpha1.ReasonNameConflict,
+		Err: fmt.Errorf("%w: %s %s exists and is not owned by this RaftCluster", errTerminal, kind, name)}
+	return reconcile.TerminalError(s.terminal)
 }
 
 // observeNodes asks every pod's node for its status, in parallel. A node

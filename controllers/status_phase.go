@@ -25,12 +25,9 @@ import (
 // succeeded. A loop that could not observe only reports a terminal error.
 func (r *RaftClusterReconciler) writeStatus(ctx context.Context, s *reconcileState, loopErr error) error {
 	gen := s.rc.Generation
-	var terminal error
-	if errors.Is(loopErr, reconcile.TerminalError(nil)) {
-		terminal = s.terminal
-		if terminal == nil {
-			terminal = loopErr
-		}
+	terminal := s.terminal
+	if terminal == nil && errors.Is(loopErr, reconcile.TerminalError(nil)) {
+		terminal = loopErr
 	}
 	mutate := func(st *raftv1alpha1.RaftClusterStatus) {
 		if s.observed {
