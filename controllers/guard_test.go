@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers"
 )
 
 func TestPausedMakesNoChange(t *testing.T) {
@@ -240,4 +242,34 @@ func TestNoLeaderStatusReportsTheOutage(t *testing.T) {
 	delete(e.world.Stopped, "kv-1")
 	delete(e.world.Stopped, "kv-2")
 	e.converge(40)
+}
+
+// TestWaitsBackOff: a cluster that keeps waiting (here: paused) is
+// re-checked after 2, 4, 8, then every 15 s, not every 2 s; once it acts
+// the backoff starts over.
+func TestWaitsBackOff(t *testing.T) {
+	e := newConverged(t, 3)
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Paused = true; s.Replicas = ptr.To[int32](5) })
+	var got []string
+	for range 5 {
+		res, err := e.reconcile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, res.RequeueAfter.String())
+	}
+	if want := "[2s 4s 8s 15s 15s]"; fmt.Sprint(got) != want {
+		t.Errorf("requeues while paused = %v, want %s", got, want)
+	}
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Paused = false })
+	if res, err := e.reconcile(); err != nil || res.RequeueAfter != controllers.ActedRequeue {
+		t.Fatalf("unpaused loop = %v, %v; want it to act", res, err)
+	}
+	e.world.StartDelay["kv-3"], e.world.StartDelay["kv-4"] = 100, 100
+	if err := e.world.Sync(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.reconcile(); err != nil || res.RequeueAfter != controllers.WaitingRequeue {
+		t.Errorf("first wait after acting = %v, %v; want %v", res, err, controllers.WaitingRequeue)
+	}
 }

@@ -91,7 +91,7 @@ func (r *RaftClusterReconciler) ensureBootstrapConfig(ctx context.Context, s *re
 		cm.Labels, cm.Data = desired.Labels, desired.Data
 		return controllerutil.SetControllerReference(s.rc, cm, r.Scheme)
 	}); err != nil {
-		return 0, reconcile.Result{}, applyError("ConfigMap", desired.Name, err)
+		return 0, reconcile.Result{}, s.applyError("ConfigMap", desired.Name, err)
 	}
 	s.bootstrap = cm
 	s.obs.Bootstrapped = cm.Data[specs.KeyInitialClusterState] == specs.StateExisting
@@ -154,7 +154,7 @@ func (r *RaftClusterReconciler) ensureService(ctx context.Context, s *reconcileS
 		return controllerutil.SetControllerReference(s.rc, svc, r.Scheme)
 	})
 	if err != nil {
-		return applyError("Service", desired.Name, err)
+		return s.applyError("Service", desired.Name, err)
 	}
 	return nil
 }
@@ -183,7 +183,7 @@ func (r *RaftClusterReconciler) ensureStatefulSet(ctx context.Context, s *reconc
 		return controllerutil.SetControllerReference(s.rc, sts, r.Scheme)
 	})
 	if err != nil {
-		return applyError("StatefulSet", desired.Name, err)
+		return s.applyError("StatefulSet", desired.Name, err)
 	}
 	if op != controllerutil.OperationResultNone {
 		log.FromContext(ctx).Info("Applied StatefulSet", "statefulset", sts.Name, "replicas", s.stsReplicas, "operation", op)
@@ -204,7 +204,7 @@ func (r *RaftClusterReconciler) ensurePDB(ctx context.Context, s *reconcileState
 		return controllerutil.SetControllerReference(s.rc, pdb, r.Scheme)
 	})
 	if err != nil {
-		return applyError("PodDisruptionBudget", desired.Name, err)
+		return s.applyError("PodDisruptionBudget", desired.Name, err)
 	}
 	return nil
 }
@@ -223,10 +223,14 @@ func (s *reconcileState) claim(obj client.Object, kind string) error {
 }
 
 // applyError wraps a failed create-or-update, keeping a name conflict
-// terminal.
-func applyError(kind, name string, err error) error {
+// terminal. AlreadyExists after the cache found nothing is a name conflict
+// too: an object without our labels is not in the (label-filtered) cache.
+func (s *reconcileState) applyError(kind, name string, err error) error {
 	if errors.Is(err, reconcile.TerminalError(nil)) {
 		return err
+	}
+	if apierrors.IsAlreadyExists(err) {
+		return s.nameConflict(kind, name)
 	}
 	return fmt.Errorf("cannot apply %s %s: %w", kind, name, err)
 }
