@@ -68,9 +68,12 @@ type RaftClusterReconciler struct {
 	Now func() time.Time
 
 	// waits counts each cluster's consecutive waiting loops (WaitBackoff);
-	// an acting or converged loop resets it.
-	waitsMu sync.Mutex
-	waits   map[types.NamespacedName]int
+	// an acting or converged loop resets it. liveWritten is when each
+	// cluster's live figures were last written (LiveFiguresPeriod). Both
+	// are per-process memory: a restarted operator starts afresh.
+	waitsMu     sync.Mutex
+	waits       map[types.NamespacedName]int
+	liveWritten map[types.NamespacedName]time.Time
 }
 
 // waitRequeue records one more waiting loop of cluster key and returns how
