@@ -187,6 +187,16 @@ func (e *env) checkJointKept() {
 			e.t.Errorf("while joint the volume of outgoing voter %s was deleted", name)
 		}
 	}
+	pods := e.pods()
+	for _, name := range outgoing {
+		// The role label of an outgoing voter holds (the PDB selects voters
+		// by it); it may lag one loop behind, never turn learner or vanish.
+		if pod := pods[name]; pod != nil {
+			if role := pod.Labels[specs.LabelRole]; role != specs.RoleFollower && role != specs.RoleLeader {
+				e.t.Errorf("while joint outgoing voter %s is labelled %q", name, role)
+			}
+		}
+	}
 	pdb := &policyv1.PodDisruptionBudget{}
 	if err := e.c.Get(e.ctx, e.key, pdb); err != nil {
 		e.t.Fatal(err)
