@@ -4,9 +4,11 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
@@ -80,7 +82,7 @@ func TestBootstrapCreatesOneClusterAndReportsStatus(t *testing.T) {
 func TestVolumesOfAnEarlierClusterOfTheSameNameAreNotReused(t *testing.T) {
 	e := newEnv(t, 3)
 	for _, pod := range []string{"kv-0", "kv-1"} {
-		if err := e.world.AddForeignVolume(e.ctx, pod); err != nil {
+		if err := e.world.AddForeignVolume(e.ctx, pod, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,4 +113,47 @@ func TestLateBootstrapMemberJoinsAsItself(t *testing.T) {
 	if id := memberID(t, e, "kv-2"); id != "3" {
 		t.Errorf("kv-2 has member ID %s, want its bootstrap ID 3", id)
 	}
+}
+
+// TestRetainedVolumesOfAnEarlierClusterAreNeitherMountedNorDeleted: an
+// earlier RaftCluster of the same name was deleted with reclaimPolicy
+// Retain. The new one must not delete those volumes (the old code did) nor
+// start on them: it reports Degraded RetainedVolumes and creates nothing
+// until a user deletes them.
+func TestRetainedVolumesOfAnEarlierClusterAreNeitherMountedNorDeleted(t *testing.T) {
+	e := newEnv(t, 3)
+	for _, pod := range []string{"kv-0", "kv-1"} {
+		if err := e.world.AddForeignVolume(e.ctx, pod, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		e.tick()
+	}
+	pvcs := e.list(&corev1.PersistentVolumeClaimList{})
+	if len(pvcs) != 2 {
+		t.Errorf("%d PVCs, want the 2 retained ones untouched", len(pvcs))
+	}
+	for _, o := range pvcs {
+		if !o.GetDeletionTimestamp().IsZero() || o.GetLabels()[specs.LabelClusterUID] != "earlier-incarnation" {
+			t.Errorf("retained PVC %s touched: %+v", o.GetName(), o)
+		}
+	}
+	if n := len(e.list(&appsv1.StatefulSetList{})); n != 0 {
+		t.Errorf("%d StatefulSets created next to retained volumes", n)
+	}
+	rc := e.get()
+	if c := rc.Condition(raftv1alpha1.ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue ||
+		c.Reason != raftv1alpha1.ReasonRetainedVolumes || !strings.Contains(c.Message, "data-kv-0,data-kv-1") {
+		t.Errorf("Degraded = %+v, want True/%s naming the volumes", c, raftv1alpha1.ReasonRetainedVolumes)
+	}
+	if rc.Status.ObservedGeneration != 0 {
+		t.Errorf("observedGeneration = %d while refusing to start", rc.Status.ObservedGeneration)
+	}
+	for _, o := range pvcs {
+		if err := e.c.Delete(e.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.converge(20)
 }

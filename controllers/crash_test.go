@@ -19,6 +19,8 @@ type scenario struct {
 	start func(t *testing.T, e *env)
 	// hits are the failpoints the change must pass.
 	hits []string
+	// joint scenarios must see loops run while the configuration is joint.
+	joint bool
 }
 
 func scaleTo(n int32) func(*testing.T, *env) {
@@ -37,6 +39,23 @@ var scenarios = []scenario{
 		scaleTo(3)(t, e)
 	}, hits: []string{controllers.FailpointAfterMoveLeader, controllers.FailpointAfterRemove}},
 	{name: "scale3to1", size: 3, start: scaleTo(1), hits: []string{controllers.FailpointAfterRemove}},
+	// The joint scenarios hold the configuration joint for a few loops
+	// (the real node leaves it within its call only when it is quick):
+	// each loop in between must keep the outgoing voters' pods, volumes
+	// and PDB (checked by every tick, see checkJointKept).
+	{name: "scale3to1-joint", size: 3, start: func(t *testing.T, e *env) {
+		e.world.LeaveDelay = 3
+		scaleTo(1)(t, e)
+	}, hits: []string{controllers.FailpointAfterOperationRecorded}, joint: true},
+	{name: "scale3to1-outgoing-voter-stopped", size: 3, start: func(t *testing.T, e *env) {
+		e.world.LeaveDelay = 1
+		stopWhileJoint(e, "kv-2", 4)
+		scaleTo(1)(t, e)
+	}, hits: []string{controllers.FailpointAfterOperationRecorded}, joint: true},
+	{name: "scale3to5-joint", size: 3, start: func(t *testing.T, e *env) {
+		e.world.LeaveDelay = 3
+		scaleTo(5)(t, e)
+	}, hits: []string{controllers.FailpointAfterAddLearners}, joint: true},
 	{name: "upgrade", size: 3, start: func(t *testing.T, e *env) {
 		e.world.SetLeader("kv-1")
 		e.update(func(s *v1alpha1.RaftClusterSpec) { s.Version = "v2" })
@@ -48,6 +67,27 @@ var scenarios = []scenario{
 		}
 	}, hits: []string{controllers.FailpointAfterRemove, controllers.FailpointAfterAddLearners,
 		controllers.FailpointAfterWipeVolume, controllers.FailpointAfterPromote}},
+}
+
+// stopWhileJoint stops pod's node once the configuration is joint and
+// starts it again after ticks Syncs. With kv-1 also an outgoing voter of
+// 3→1, the leave then waits on the leader and kv-1 only; the stopped pod
+// must come back on its own volume, as itself.
+func stopWhileJoint(e *env, pod string, ticks int) {
+	stopped := 0
+	e.onTick = func() {
+		joint, _ := e.world.Joint()
+		switch {
+		case stopped == 0 && joint:
+			e.world.Stopped[pod] = true
+			stopped = 1
+		case stopped > 0 && stopped < ticks:
+			stopped++
+		case stopped == ticks:
+			delete(e.world.Stopped, pod)
+			stopped++
+		}
+	}
 }
 
 // TestCrashAtEveryFailpointConverges stops the operator (a panic: no
@@ -73,7 +113,10 @@ func TestCrashAtEveryFailpointConverges(t *testing.T) {
 				}
 				sc.start(t, e)
 				loops := e.converge(60)
-				t.Logf("fired=%v, converged in %d loops", fired, loops)
+				t.Logf("fired=%v, converged in %d loops, %d of them joint", fired, loops, e.jointLoops)
+				if sc.joint && e.jointLoops == 0 {
+					t.Errorf("no loop ran while the configuration was joint")
+				}
 				if fired {
 					hit[fp] = true
 					if e.crashes != 1 {

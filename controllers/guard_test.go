@@ -3,10 +3,13 @@ package controllers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -16,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers"
 )
 
 func TestPausedMakesNoChange(t *testing.T) {
@@ -77,8 +81,48 @@ func TestForeignStatefulSetIsTerminal(t *testing.T) {
 		t.Fatalf("err = %v, want a terminal error", err)
 	}
 	c := e.get().Condition(v1alpha1.ConditionDegraded)
-	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonInvalidSpec {
-		t.Errorf("Degraded = %+v, want True/InvalidSpec", c)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonNameConflict {
+		t.Errorf("Degraded = %+v, want True/NameConflict", c)
+	}
+}
+
+// TestEveryDerivedNameConflictIsReported: any object of a name the cluster
+// derives (cluster "kv-peer"'s client Service is cluster "kv"'s peer
+// Service) that the cluster does not control is left alone and reported as
+// Degraded NameConflict, not adopted and overwritten.
+func TestEveryDerivedNameConflictIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		obj  client.Object
+	}{
+		{"client Service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kv"}}},
+		{"peer Service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kv-peer"}}},
+		{"leader Service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "kv-leader"}}},
+		{"bootstrap ConfigMap", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kv-bootstrap"}, Data: map[string]string{"k": "v"}}},
+		{"PodDisruptionBudget", &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "kv"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 3)
+			tc.obj.SetNamespace(testNS)
+			tc.obj.SetLabels(map[string]string{"owner": "someone-else"})
+			if err := e.c.Create(e.ctx, tc.obj); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.reconcile()
+			if !errors.Is(err, reconcile.TerminalError(nil)) {
+				t.Fatalf("err = %v, want a terminal error", err)
+			}
+			c := e.get().Condition(v1alpha1.ConditionDegraded)
+			if c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonNameConflict || !strings.Contains(c.Message, tc.obj.GetName()) {
+				t.Errorf("Degraded = %+v, want True/NameConflict naming %s", c, tc.obj.GetName())
+			}
+			if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(tc.obj), tc.obj); err != nil {
+				t.Fatal(err)
+			}
+			if len(tc.obj.GetOwnerReferences()) != 0 || tc.obj.GetLabels()["owner"] != "someone-else" {
+				t.Errorf("the conflicting object was taken over: %+v", tc.obj)
+			}
+		})
 	}
 }
 
@@ -129,5 +173,103 @@ func TestNodeThatOnlyBelievesItLeadsIsIgnored(t *testing.T) {
 		if strings.Contains(l, "Deferred") || strings.Contains(l, "Failed") {
 			t.Errorf("acted through the rogue node: %s", l)
 		}
+	}
+}
+
+// TestUpgradePreflightWaitsWhileAFollowerIsCutOff: kv-1 answers the
+// operator but the leader does not hear from it (a one-sided partition).
+// Restarting kv-2 for the upgrade would leave the leader alone: the
+// preflight must count kv-1 as unhealthy (the leader's view) and wait.
+func TestUpgradePreflightWaitsWhileAFollowerIsCutOff(t *testing.T) {
+	e := newConverged(t, 3)
+	if !e.world.SetLeader("kv-0") {
+		t.Fatal("cannot make kv-0 the leader")
+	}
+	e.world.CutOff["kv-1"] = true
+	before := e.pods()
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Version = "v2" })
+	for range 8 {
+		e.tick()
+	}
+	after := e.pods()
+	for _, name := range []string{"kv-0", "kv-2"} {
+		if after[name] == nil || after[name].UID != before[name].UID {
+			t.Errorf("%s was restarted while kv-1 was cut off from the leader:\n%s", name, strings.Join(e.actions(), "\n"))
+		}
+	}
+	rc := e.get()
+	for _, m := range rc.Status.Members {
+		if m.Name == "kv-1" && m.Healthy {
+			t.Errorf("kv-1 reported healthy while the leader does not hear from it: %+v", m)
+		}
+	}
+	if c := rc.Condition(v1alpha1.ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("Degraded = %+v, want True", c)
+	}
+	delete(e.world.CutOff, "kv-1")
+	e.converge(40)
+}
+
+// TestNoLeaderStatusReportsTheOutage: with two of three members down no
+// leader is known; status must list the members the answering node
+// reports, with only it healthy, Available=False and Degraded=True
+// QuorumLost, not "every member is healthy".
+func TestNoLeaderStatusReportsTheOutage(t *testing.T) {
+	e := newConverged(t, 3)
+	if !e.world.SetLeader("kv-0") {
+		t.Fatal("cannot make kv-0 the leader")
+	}
+	e.world.Stopped["kv-1"] = true
+	e.world.Stopped["kv-2"] = true
+	for range 3 {
+		e.tick()
+	}
+	st := e.get().Status
+	healthy := map[string]bool{}
+	for _, m := range st.Members {
+		healthy[m.Name] = m.Healthy
+	}
+	if len(st.Members) != 3 || !healthy["kv-0"] || healthy["kv-1"] || healthy["kv-2"] || st.ReadyReplicas != 1 || st.Leader != "" {
+		t.Errorf("status without a leader: members %+v, readyReplicas %d, leader %q", st.Members, st.ReadyReplicas, st.Leader)
+	}
+	rc := e.get()
+	if c := rc.Condition(v1alpha1.ConditionAvailable); c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonQuorumLost {
+		t.Errorf("Available = %+v, want False/%s", c, v1alpha1.ReasonQuorumLost)
+	}
+	if c := rc.Condition(v1alpha1.ConditionDegraded); c == nil || c.Status != metav1.ConditionTrue || c.Reason != v1alpha1.ReasonQuorumLost {
+		t.Errorf("Degraded = %+v, want True/%s", c, v1alpha1.ReasonQuorumLost)
+	}
+	delete(e.world.Stopped, "kv-1")
+	delete(e.world.Stopped, "kv-2")
+	e.converge(40)
+}
+
+// TestWaitsBackOff: a cluster that keeps waiting (here: paused) is
+// re-checked after 2, 4, 8, then every 15 s, not every 2 s; once it acts
+// the backoff starts over.
+func TestWaitsBackOff(t *testing.T) {
+	e := newConverged(t, 3)
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Paused = true; s.Replicas = ptr.To[int32](5) })
+	var got []string
+	for range 5 {
+		res, err := e.reconcile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, res.RequeueAfter.String())
+	}
+	if want := "[2s 4s 8s 15s 15s]"; fmt.Sprint(got) != want {
+		t.Errorf("requeues while paused = %v, want %s", got, want)
+	}
+	e.update(func(s *v1alpha1.RaftClusterSpec) { s.Paused = false })
+	if res, err := e.reconcile(); err != nil || res.RequeueAfter != controllers.ActedRequeue {
+		t.Fatalf("unpaused loop = %v, %v; want it to act", res, err)
+	}
+	e.world.StartDelay["kv-3"], e.world.StartDelay["kv-4"] = 100, 100
+	if err := e.world.Sync(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := e.reconcile(); err != nil || res.RequeueAfter != controllers.WaitingRequeue {
+		t.Errorf("first wait after acting = %v, %v; want %v", res, err, controllers.WaitingRequeue)
 	}
 }

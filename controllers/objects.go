@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -84,10 +85,13 @@ func (r *RaftClusterReconciler) ensureBootstrapConfig(ctx context.Context, s *re
 	}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: desired.Name, Namespace: desired.Namespace}}
 	if _, err := controllerutil.CreateOrUpdate(ctx, r.Client, cm, func() error {
+		if err := s.claim(cm, "ConfigMap"); err != nil {
+			return err
+		}
 		cm.Labels, cm.Data = desired.Labels, desired.Data
 		return controllerutil.SetControllerReference(s.rc, cm, r.Scheme)
 	}); err != nil {
-		return 0, reconcile.Result{}, fmt.Errorf("cannot apply ConfigMap %s: %w", desired.Name, err)
+		return 0, reconcile.Result{}, s.applyError("ConfigMap", desired.Name, err)
 	}
 	s.bootstrap = cm
 	s.obs.Bootstrapped = cm.Data[specs.KeyInitialClusterState] == specs.StateExisting
@@ -126,7 +130,7 @@ func bootstrapSize(cluster string, cm *corev1.ConfigMap) int {
 
 // memberNames lists the members by ordinal.
 func (r *RaftClusterReconciler) memberNames(s *reconcileState) []string {
-	ms := slices.Clone(s.obs.Members)
+	ms := slices.DeleteFunc(slices.Clone(s.obs.Members), func(m membership.Member) bool { return m.Name == "" })
 	slices.SortFunc(ms, func(a, b membership.Member) int { return a.Ordinal - b.Ordinal })
 	out := make([]string, len(ms))
 	for i, m := range ms {
@@ -138,6 +142,9 @@ func (r *RaftClusterReconciler) memberNames(s *reconcileState) []string {
 func (r *RaftClusterReconciler) ensureService(ctx context.Context, s *reconcileState, desired *corev1.Service) error {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: desired.Name, Namespace: desired.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, svc, func() error {
+		if err := s.claim(svc, "Service"); err != nil {
+			return err
+		}
 		if svc.CreationTimestamp.IsZero() {
 			svc.Spec.ClusterIP = desired.Spec.ClusterIP
 		}
@@ -147,7 +154,7 @@ func (r *RaftClusterReconciler) ensureService(ctx context.Context, s *reconcileS
 		return controllerutil.SetControllerReference(s.rc, svc, r.Scheme)
 	})
 	if err != nil {
-		return fmt.Errorf("cannot apply Service %s: %w", desired.Name, err)
+		return s.applyError("Service", desired.Name, err)
 	}
 	return nil
 }
@@ -159,18 +166,24 @@ func (r *RaftClusterReconciler) ensureStatefulSet(ctx context.Context, s *reconc
 	desired := specs.StatefulSet(s.rc, r.Specs, int32(s.stsReplicas))
 	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: desired.Name, Namespace: desired.Namespace}}
 	op, err := controllerutil.CreateOrUpdate(ctx, r.Client, sts, func() error {
+		if err := s.claim(sts, "StatefulSet"); err != nil {
+			return err
+		}
 		if sts.CreationTimestamp.IsZero() {
 			desired.Spec.DeepCopyInto(&sts.Spec)
 		}
 		sts.Labels = desired.Labels
 		sts.Spec.Replicas = desired.Spec.Replicas
+		// spec.storage.reclaimPolicy may change; the StatefulSet's
+		// retention policy is mutable and follows it.
+		sts.Spec.PersistentVolumeClaimRetentionPolicy = desired.Spec.PersistentVolumeClaimRetentionPolicy
 		if sts.Spec.Template.Annotations[specs.AnnotationTemplateHash] != desired.Spec.Template.Annotations[specs.AnnotationTemplateHash] {
 			sts.Spec.Template = desired.Spec.Template
 		}
 		return controllerutil.SetControllerReference(s.rc, sts, r.Scheme)
 	})
 	if err != nil {
-		return fmt.Errorf("cannot apply StatefulSet %s: %w", desired.Name, err)
+		return s.applyError("StatefulSet", desired.Name, err)
 	}
 	if op != controllerutil.OperationResultNone {
 		log.FromContext(ctx).Info("Applied StatefulSet", "statefulset", sts.Name, "replicas", s.stsReplicas, "operation", op)
@@ -183,14 +196,43 @@ func (r *RaftClusterReconciler) ensurePDB(ctx context.Context, s *reconcileState
 	desired := specs.PodDisruptionBudget(s.rc, max(voters, 1))
 	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: desired.Name, Namespace: desired.Namespace}}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, pdb, func() error {
+		if err := s.claim(pdb, "PodDisruptionBudget"); err != nil {
+			return err
+		}
 		pdb.Labels = desired.Labels
 		pdb.Spec.Selector, pdb.Spec.MinAvailable = desired.Spec.Selector, desired.Spec.MinAvailable
 		return controllerutil.SetControllerReference(s.rc, pdb, r.Scheme)
 	})
 	if err != nil {
-		return fmt.Errorf("cannot apply PodDisruptionBudget %s: %w", desired.Name, err)
+		return s.applyError("PodDisruptionBudget", desired.Name, err)
 	}
 	return nil
+}
+
+// claim refuses to take over an existing object of a derived name that
+// this RaftCluster does not control (another cluster's, e.g. cluster
+// "kv-peer" and the peer Service of "kv", or a user's): adopting it would
+// overwrite it, and SetControllerReference only refuses when another
+// controller owns it.
+func (s *reconcileState) claim(obj client.Object, kind string) error {
+	// An object being created (not found) has no resource version yet.
+	if obj.GetResourceVersion() == "" || metav1.IsControlledBy(obj, s.rc) {
+		return nil
+	}
+	return s.nameConflict(kind, obj.GetName())
+}
+
+// applyError wraps a failed create-or-update, keeping a name conflict
+// terminal. AlreadyExists after the cache found nothing is a name conflict
+// too: an object without our labels is not in the (label-filtered) cache.
+func (s *reconcileState) applyError(kind, name string, err error) error {
+	if errors.Is(err, reconcile.TerminalError(nil)) {
+		return err
+	}
+	if apierrors.IsAlreadyExists(err) {
+		return s.nameConflict(kind, name)
+	}
+	return fmt.Errorf("cannot apply %s %s: %w", kind, name, err)
 }
 
 // labelRoles keeps raft.kuberaft.io/role on every pod in line with the

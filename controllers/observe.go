@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -15,9 +16,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers/membership"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 	"github.com/kuberaft/kuberaft/controllers/specs"
+	"github.com/kuberaft/kuberaft/controllers/status"
 )
 
 // FencedExitCode is the node's exit code when it refuses to start because
@@ -29,6 +32,18 @@ const FencedExitCode = 3
 func (r *RaftClusterReconciler) observe(ctx context.Context, s *reconcileState) (reconcile.Result, error) {
 	if err := r.observeObjects(ctx, s); err != nil {
 		return reconcile.Result{}, err
+	}
+	if len(s.retainedPVCs) > 0 {
+		// A new node on a retained volume would be fenced at best; at
+		// worst a user deleting "the old" PVCs later deletes this
+		// cluster's data. Refuse until the volumes are dealt with (PVCs
+		// are not watched: re-check periodically).
+		slices.Sort(s.retainedPVCs)
+		s.terminal = &status.ReasonError{Reason: raftv1alpha1.ReasonRetainedVolumes,
+			Err: fmt.Errorf("volumes retained from an earlier RaftCluster of this name exist: %s; "+
+				"delete them, or recreate the earlier cluster to use them (see the README)", strings.Join(s.retainedPVCs, ","))}
+		s.incomplete = true
+		return reconcile.Result{RequeueAfter: ResyncPeriod}, nil
 	}
 	r.observeNodes(ctx, s)
 	s.obs = r.buildObserved(s)
@@ -44,8 +59,7 @@ func (r *RaftClusterReconciler) observeObjects(ctx context.Context, s *reconcile
 	case err != nil:
 		return fmt.Errorf("cannot get StatefulSet: %w", err)
 	case !metav1.IsControlledBy(sts, rc):
-		s.terminal = fmt.Errorf("%w: StatefulSet %s exists and is not owned by this RaftCluster", errTerminal, sts.Name)
-		return reconcile.TerminalError(s.terminal)
+		return s.nameConflict("StatefulSet", sts.Name)
 	default:
 		s.sts = sts
 	}
@@ -54,6 +68,10 @@ func (r *RaftClusterReconciler) observeObjects(ctx context.Context, s *reconcile
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("cannot get bootstrap ConfigMap: %w", err)
+	case !metav1.IsControlledBy(cm, rc):
+		// Taking a foreign ConfigMap for the bootstrap record could start
+		// a second cluster or join the wrong one.
+		return s.nameConflict("ConfigMap", cm.Name)
 	default:
 		s.bootstrap = cm
 	}
@@ -77,6 +95,8 @@ func (r *RaftClusterReconciler) observeObjects(ctx context.Context, s *reconcile
 		n := membership.Ordinal(rc.Name, pod)
 		switch uid, labelled := pvc.Labels[specs.LabelClusterUID]; {
 		case !ok || n < 0:
+		case labelled && uid != string(rc.UID) && retained(pvc):
+			s.retainedPVCs = append(s.retainedPVCs, pvc.Name)
 		case labelled && uid != string(rc.UID):
 			s.foreignPVCs = append(s.foreignPVCs, pvc)
 		default:
@@ -84,6 +104,24 @@ func (r *RaftClusterReconciler) observeObjects(ctx context.Context, s *reconcile
 		}
 	}
 	return nil
+}
+
+// retained reports a PVC an earlier cluster kept on purpose (reclaimPolicy
+// Retain): no owner will delete it and it is not being deleted. A PVC of an
+// earlier cluster with reclaimPolicy Delete is owned by that cluster's
+// StatefulSet (the StatefulSet controller sets the reference for
+// whenDeleted: Delete), so the garbage collector deletes it anyway.
+func retained(pvc *corev1.PersistentVolumeClaim) bool {
+	return pvc.DeletionTimestamp.IsZero() && len(pvc.OwnerReferences) == 0
+}
+
+// nameConflict ends the loop on an object of a derived name that belongs
+// to something else: Degraded NameConflict, terminal (a user must rename or
+// remove one of the two).
+func (s *reconcileState) nameConflict(kind, name string) error {
+	s.terminal = &status.ReasonError{Reason: raftv1alpha1.ReasonNameConflict,
+		Err: fmt.Errorf("%w: %s %s exists and is not owned by this RaftCluster", errTerminal, kind, name)}
+	return reconcile.TerminalError(s.terminal)
 }
 
 // observeNodes asks every pod's node for its status, in parallel. A node
@@ -179,19 +217,79 @@ func (r *RaftClusterReconciler) buildObserved(s *reconcileState) membership.Obse
 		o.Volumes[n] = true
 	}
 	if s.leader == nil {
+		o.Members = answeringMembers(s)
 		return o
 	}
 	o.LeaderID, o.Commit, o.Joint = s.leader.ID, s.leader.Commit, s.leader.Joint || len(s.leader.VotersOutgoing) > 0
 	for _, m := range s.leader.Members {
-		st := s.statuses[m.Name]
-		mm := membership.Member{ID: m.ID, Name: m.Name, Ordinal: membership.Ordinal(s.rc.Name, m.Name), Learner: m.IsLearner,
-			Healthy: st != nil && st.ID == m.ID, Match: s.leader.Progress[m.ID].Match}
-		if m.ID == s.leader.ID {
-			mm.Match = max(mm.Match, s.leader.Commit)
+		o.Members = append(o.Members, r.observedMember(s, m.ID, m.Name, m.IsLearner))
+	}
+	for _, id := range s.leader.VotersOutgoing {
+		if slices.ContainsFunc(o.Members, func(m membership.Member) bool { return m.ID == id }) {
+			continue
 		}
+		// The node no longer lists a voter it is removing, but the joint
+		// configuration still needs it: keep it a member under the name
+		// its pod answers with, or the one status last recorded.
+		mm := r.observedMember(s, id, outgoingName(s, id), false)
+		mm.Outgoing = true
 		o.Members = append(o.Members, mm)
 	}
 	return o
+}
+
+// observedMember is member id as this loop saw it: healthy when its pod
+// answered with this ID and, unless it leads, the leader follows it.
+func (r *RaftClusterReconciler) observedMember(s *reconcileState, id uint64, name string, learner bool) membership.Member {
+	st := s.statuses[name]
+	pr := s.leader.Progress[id]
+	mm := membership.Member{ID: id, Name: name, Ordinal: membership.Ordinal(s.rc.Name, name), Learner: learner, Match: pr.Match,
+		Healthy: st != nil && st.ID == id}
+	if id == s.leader.ID {
+		mm.Match = max(mm.Match, s.leader.Commit)
+	} else if mm.Healthy && !learner {
+		// A learner's health is its own answer: the planner waits for it
+		// to catch up (CaughtUp) before promoting it anyway.
+		mm.Healthy = membership.FollowedByLeader(pr.RecentActive, pr.Match, s.leader.Commit)
+	}
+	return mm
+}
+
+// outgoingName finds the name of an outgoing voter the leader no longer
+// lists: the pod answering with its ID, else the name status recorded.
+func outgoingName(s *reconcileState, id uint64) string {
+	for name, st := range s.statuses {
+		if st.ID == id {
+			return name
+		}
+	}
+	for _, m := range s.rc.Status.Members {
+		if m.ID == fmt.Sprintf("%x", id) {
+			return m.Name
+		}
+	}
+	return ""
+}
+
+// answeringMembers is the membership as the nodes that answer report it,
+// for status while no leader is known: each member listed by any answering
+// node, healthy when its own pod answered with its ID. No decision reads
+// it (every change first needs a leader).
+func answeringMembers(s *reconcileState) []membership.Member {
+	seen := map[uint64]bool{}
+	var out []membership.Member
+	for _, name := range slices.Sorted(maps.Keys(s.statuses)) {
+		for _, m := range s.statuses[name].Members {
+			if seen[m.ID] {
+				continue
+			}
+			seen[m.ID] = true
+			st := s.statuses[m.Name]
+			out = append(out, membership.Member{ID: m.ID, Name: m.Name, Ordinal: membership.Ordinal(s.rc.Name, m.Name),
+				Learner: m.IsLearner, Healthy: st != nil && st.ID == m.ID})
+		}
+	}
+	return out
 }
 
 func podReady(pod *corev1.Pod) bool {

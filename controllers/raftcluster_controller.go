@@ -8,6 +8,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,6 +16,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -30,12 +32,24 @@ import (
 )
 
 // Requeue periods. Node state (leader, progress) is not watched, so a
-// converged cluster is still re-observed every ResyncPeriod.
+// converged cluster is still re-observed every ResyncPeriod. A wait is
+// re-checked after WaitingRequeue, doubling while the same cluster keeps
+// waiting (paused included) up to ResyncPeriod: 2, 4, 8, 15 s. A watched
+// change (spec, pods, owned objects) still wakes the loop at once.
 const (
 	ActedRequeue   = 1 * time.Second
 	WaitingRequeue = 2 * time.Second
 	ResyncPeriod   = 15 * time.Second
 )
+
+// WaitBackoff is the requeue after the n-th consecutive waiting loop
+// (n = 0 for the first).
+func WaitBackoff(n int) time.Duration {
+	if n >= 4 { // 2 s << 3 already exceeds ResyncPeriod
+		return ResyncPeriod
+	}
+	return min(WaitingRequeue<<n, ResyncPeriod)
+}
 
 // RaftClusterReconciler reconciles RaftCluster objects.
 type RaftClusterReconciler struct {
@@ -52,6 +66,34 @@ type RaftClusterReconciler struct {
 	Failpoint func(name string)
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+
+	// waits counts each cluster's consecutive waiting loops (WaitBackoff);
+	// an acting or converged loop resets it. liveWritten is when each
+	// cluster's live figures were last written (LiveFiguresPeriod). Both
+	// are per-process memory: a restarted operator starts afresh.
+	waitsMu     sync.Mutex
+	waits       map[types.NamespacedName]int
+	liveWritten map[types.NamespacedName]time.Time
+}
+
+// waitRequeue records one more waiting loop of cluster key and returns how
+// long to wait before the next.
+func (r *RaftClusterReconciler) waitRequeue(key types.NamespacedName) time.Duration {
+	r.waitsMu.Lock()
+	defer r.waitsMu.Unlock()
+	if r.waits == nil {
+		r.waits = map[types.NamespacedName]int{}
+	}
+	d := WaitBackoff(r.waits[key])
+	r.waits[key]++
+	return d
+}
+
+// resetWaits forgets cluster key's waiting loops.
+func (r *RaftClusterReconciler) resetWaits(key types.NamespacedName) {
+	r.waitsMu.Lock()
+	defer r.waitsMu.Unlock()
+	delete(r.waits, key)
 }
 
 // phase is one named step of a loop. A non-zero Result or an error ends
@@ -76,6 +118,9 @@ type phase struct {
 func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	rc := &raftv1alpha1.RaftCluster{}
 	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.resetWaits(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rc.DeletionTimestamp.IsZero() {

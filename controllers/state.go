@@ -25,8 +25,12 @@ type reconcileState struct {
 	statuses map[string]*nodeclient.Status
 	// fencedReasons are the reasons fenced nodes give, by pod name.
 	fencedReasons map[string]string
-	// foreignPVCs are PVCs of an earlier RaftCluster of the same name.
+	// foreignPVCs are PVCs of an earlier RaftCluster of the same name that
+	// its StatefulSet owns (reclaimPolicy Delete): going away anyway.
 	foreignPVCs []*corev1.PersistentVolumeClaim
+	// retainedPVCs name PVCs an earlier RaftCluster of the same name
+	// retained (reclaimPolicy Retain): never deleted, never mounted.
+	retainedPVCs []string
 	// leader is the leader's own status (with progress), nil when unknown.
 	leader *nodeclient.Status
 	// obs is the planner's view of all of the above.
@@ -39,7 +43,8 @@ type reconcileState struct {
 
 	// Filled by reconcileMembership.
 	step membership.Step
-	// terminal is set when the loop ended on a misconfiguration.
+	// terminal is set when the loop ended on a misconfiguration; it is
+	// reported as Degraded even when the loop waits rather than fails.
 	terminal error
 	// incomplete is set when the loop stopped early without an error (a
 	// write conflict): observedGeneration must not advance.

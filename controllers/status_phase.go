@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,16 +26,14 @@ import (
 // succeeded. A loop that could not observe only reports a terminal error.
 func (r *RaftClusterReconciler) writeStatus(ctx context.Context, s *reconcileState, loopErr error) error {
 	gen := s.rc.Generation
-	var terminal error
-	if errors.Is(loopErr, reconcile.TerminalError(nil)) {
-		terminal = s.terminal
-		if terminal == nil {
-			terminal = loopErr
-		}
+	terminal := s.terminal
+	if terminal == nil && errors.Is(loopErr, reconcile.TerminalError(nil)) {
+		terminal = loopErr
 	}
+	live := r.liveFiguresDue(types.NamespacedName{Namespace: s.rc.Namespace, Name: s.rc.Name})
 	mutate := func(st *raftv1alpha1.RaftClusterStatus) {
 		if s.observed {
-			r.observedStatus(s, st)
+			r.observedStatus(s, st, live)
 		}
 		if s.observed || terminal != nil {
 			status.SetDegraded(&st.Conditions, s.health(), terminal, gen)
@@ -54,9 +53,16 @@ func (r *RaftClusterReconciler) writeStatus(ctx context.Context, s *reconcileSta
 }
 
 // observedStatus fills the status fields computed from the observation.
-func (r *RaftClusterReconciler) observedStatus(s *reconcileState, st *raftv1alpha1.RaftClusterStatus) {
+// Unless live is set, each member's live figures (term, commit and applied
+// index, lag) keep their written values, so that a loop where only they
+// moved writes nothing (see LiveFiguresPeriod).
+func (r *RaftClusterReconciler) observedStatus(s *reconcileState, st *raftv1alpha1.RaftClusterStatus, live bool) {
 	gen := s.rc.Generation
+	previous := st.Members
 	st.Members = r.memberStatuses(s)
+	if !live {
+		keepLiveFigures(st.Members, previous)
+	}
 	st.Replicas = int32(len(st.Members))
 	st.ReadyReplicas = 0
 	for _, m := range st.Members {
@@ -83,9 +89,49 @@ func (r *RaftClusterReconciler) observedStatus(s *reconcileState, st *raftv1alph
 	}
 }
 
+// LiveFiguresPeriod is how often a member's live figures (term, commit and
+// applied index, lag) are written to status when nothing else changed: they
+// move with every write to the cluster, and patching status on each loop
+// for them would cost an API write (and a watch event to every client) per
+// loop and per cluster. What a user acts on (health, roles, leader,
+// conditions, membership) is written as soon as it changes.
+const LiveFiguresPeriod = time.Minute
+
+// liveFiguresDue reports whether this loop may write cluster key's live
+// figures, and if so starts a new period.
+func (r *RaftClusterReconciler) liveFiguresDue(key types.NamespacedName) bool {
+	r.waitsMu.Lock()
+	defer r.waitsMu.Unlock()
+	if r.liveWritten == nil {
+		r.liveWritten = map[types.NamespacedName]time.Time{}
+	}
+	now := r.now()
+	if last, ok := r.liveWritten[key]; ok && now.Sub(last) < LiveFiguresPeriod {
+		return false
+	}
+	r.liveWritten[key] = now
+	return true
+}
+
+// keepLiveFigures copies the live figures of previous into members of the
+// same name.
+func keepLiveFigures(members, previous []raftv1alpha1.MemberStatus) {
+	for i := range members {
+		for _, p := range previous {
+			if p.Name == members[i].Name {
+				members[i].Term, members[i].CommitIndex, members[i].AppliedIndex, members[i].Lag =
+					p.Term, p.CommitIndex, p.AppliedIndex, p.Lag
+			}
+		}
+	}
+}
+
 func (r *RaftClusterReconciler) memberStatuses(s *reconcileState) []raftv1alpha1.MemberStatus {
 	out := make([]raftv1alpha1.MemberStatus, 0, len(s.obs.Members))
 	for _, m := range s.obs.Members {
+		if m.Name == "" {
+			continue // an outgoing voter whose name nothing recorded
+		}
 		ms := raftv1alpha1.MemberStatus{Name: m.Name, ID: fmt.Sprintf("%x", m.ID), Healthy: m.Healthy,
 			Role: raftv1alpha1.MemberRole(strings.ToUpper(roleLabel(m, s.obs.LeaderID)[:1]) + roleLabel(m, s.obs.LeaderID)[1:])}
 		if s.obs.Commit > m.Match {

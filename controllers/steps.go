@@ -27,13 +27,17 @@ import (
 // membership it observes, which is what makes a half-done step heal.
 func (r *RaftClusterReconciler) reconcileMembership(ctx context.Context, s *reconcileState) (reconcile.Result, error) {
 	s.step = membership.Next(&s.obs, s.spec())
+	key := types.NamespacedName{Namespace: s.rc.Namespace, Name: s.rc.Name}
 	switch s.step.Action {
 	case membership.ActionNone:
+		r.resetWaits(key)
 		return reconcile.Result{RequeueAfter: ResyncPeriod}, nil
 	case membership.ActionWait:
-		log.FromContext(ctx).V(1).Info("Waiting", "reason", s.step.Reason, "message", s.step.Message)
-		return reconcile.Result{RequeueAfter: WaitingRequeue}, nil
+		after := r.waitRequeue(key)
+		log.FromContext(ctx).V(1).Info("Waiting", "reason", s.step.Reason, "message", s.step.Message, "requeueAfter", after)
+		return reconcile.Result{RequeueAfter: after}, nil
 	}
+	r.resetWaits(key)
 	if err := r.recordOperation(ctx, s); err != nil {
 		return reconcile.Result{}, err
 	}

@@ -64,6 +64,11 @@ type env struct {
 	trace []string
 	// crashes counts reconciles that ended in a panic (a failpoint).
 	crashes int
+	// onTick, when set, runs before each tick's world Sync (a fault that
+	// must happen at a point of a change, e.g. while joint).
+	onTick func()
+	// jointLoops counts the loops that ran while the world was joint.
+	jointLoops int
 }
 
 func newScheme(t *testing.T) *runtime.Scheme {
@@ -142,8 +147,62 @@ func (e *env) tick() {
 	if _, err := e.reconcile(); err != nil {
 		e.trace = append(e.trace, "ERROR "+err.Error())
 	}
+	e.checkJointKept()
+	if e.onTick != nil {
+		e.onTick()
+	}
 	if err := e.world.Sync(e.ctx); err != nil {
 		e.t.Fatalf("world sync: %v", err)
+	}
+}
+
+// checkJointKept checks what must hold while the configuration is joint:
+// every outgoing voter keeps its pod (the StatefulSet is large enough) and
+// its volume, and the PDB keeps a quorum of the outgoing voters, because
+// leaving the joint configuration needs a majority of them.
+func (e *env) checkJointKept() {
+	e.t.Helper()
+	joint, outgoing := e.world.Joint()
+	if !joint {
+		return
+	}
+	e.jointLoops++
+	sts := &appsv1.StatefulSet{}
+	if err := e.c.Get(e.ctx, e.key, sts); err != nil {
+		e.t.Fatal(err)
+	}
+	pvcs := map[string]bool{}
+	for _, o := range e.list(&corev1.PersistentVolumeClaimList{}) {
+		pvcs[o.GetName()] = o.GetDeletionTimestamp().IsZero()
+	}
+	for _, name := range outgoing {
+		var n int
+		if _, err := fmt.Sscanf(name, "kv-%d", &n); err != nil {
+			e.t.Fatal(err)
+		}
+		if int(*sts.Spec.Replicas) <= n {
+			e.t.Errorf("while joint the StatefulSet shrank to %d: outgoing voter %s lost its pod", *sts.Spec.Replicas, name)
+		}
+		if !pvcs[specs.PVCName(name)] {
+			e.t.Errorf("while joint the volume of outgoing voter %s was deleted", name)
+		}
+	}
+	pods := e.pods()
+	for _, name := range outgoing {
+		// The role label of an outgoing voter holds (the PDB selects voters
+		// by it); it may lag one loop behind, never turn learner or vanish.
+		if pod := pods[name]; pod != nil {
+			if role := pod.Labels[specs.LabelRole]; role != specs.RoleFollower && role != specs.RoleLeader {
+				e.t.Errorf("while joint outgoing voter %s is labelled %q", name, role)
+			}
+		}
+	}
+	pdb := &policyv1.PodDisruptionBudget{}
+	if err := e.c.Get(e.ctx, e.key, pdb); err != nil {
+		e.t.Fatal(err)
+	}
+	if got, want := pdb.Spec.MinAvailable.IntValue(), len(outgoing)/2+1; got < want {
+		e.t.Errorf("while joint the PDB allows down to %d, below the outgoing quorum %d", got, want)
 	}
 }
 

@@ -37,6 +37,15 @@ func (rc *RaftCluster) VersionLabel() string {
 	return rc.Spec.Image
 }
 
+// VolumeReclaimPolicy returns spec.storage.reclaimPolicy, or Retain (its
+// default) when unset: keeping data is the safe side.
+func (rc *RaftCluster) VolumeReclaimPolicy() ReclaimPolicy {
+	if rc.Spec.Storage.ReclaimPolicy == "" {
+		return ReclaimRetain
+	}
+	return rc.Spec.Storage.ReclaimPolicy
+}
+
 // Condition returns the condition of the given type, or nil.
 func (rc *RaftCluster) Condition(conditionType string) *metav1.Condition {
 	return meta.FindStatusCondition(rc.Status.Conditions, conditionType)

@@ -35,9 +35,10 @@ type RaftClusterSpec struct {
 	// +optional
 	Image string `json:"image,omitempty"`
 
-	// storage describes each member's persistent volume. It cannot change
-	// after creation: a volume holds a member's raft log.
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="storage is immutable"
+	// storage describes each member's persistent volume. Its size and class
+	// cannot change after creation (a volume holds a member's raft log);
+	// reclaimPolicy can.
+	// +kubebuilder:validation:XValidation:rule="string(self.size) == string(oldSelf.size) && has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storage is immutable except storage.reclaimPolicy"
 	// +required
 	Storage StorageSpec `json:"storage"`
 
@@ -72,7 +73,27 @@ type StorageSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	StorageClassName *string `json:"storageClassName,omitempty"`
+
+	// reclaimPolicy says what happens to the members' volumes when the
+	// RaftCluster is deleted. Retain (the default) keeps them: deleting a
+	// cluster by mistake loses no data, and a new RaftCluster of the same
+	// name refuses to start until they are reattached or deleted (see the
+	// README). Delete deletes them with the cluster. Volumes of members
+	// removed by a scale-in are deleted either way: their data is stale.
+	// +kubebuilder:validation:Enum=Retain;Delete
+	// +kubebuilder:default=Retain
+	// +optional
+	ReclaimPolicy ReclaimPolicy `json:"reclaimPolicy,omitempty"`
 }
+
+// ReclaimPolicy is what happens to a cluster's volumes when it is deleted.
+type ReclaimPolicy string
+
+// Reclaim policies.
+const (
+	ReclaimRetain ReclaimPolicy = "Retain"
+	ReclaimDelete ReclaimPolicy = "Delete"
+)
 
 // PodTemplateOverrides are the parts of the member pods a user may set.
 type PodTemplateOverrides struct {
@@ -260,7 +281,8 @@ const (
 	ConditionDegraded = "Degraded"
 )
 
-// Reasons of the Available condition.
+// Reasons of the Available condition. NoLeader and QuorumLost are also
+// Degraded reasons: a formed cluster without a leader is degraded.
 const (
 	ReasonQuorumHealthy = "QuorumHealthy"
 	ReasonQuorumLost    = "QuorumLost"
@@ -295,12 +317,29 @@ const (
 	ReasonMembersUnhealthy = "MembersUnhealthy"
 	ReasonMemberFenced     = "MemberFenced"
 	ReasonInvalidSpec      = "InvalidSpec"
+	// ReasonNameConflict: an object the cluster needs (StatefulSet,
+	// Service, ConfigMap, PodDisruptionBudget) exists under the derived
+	// name and belongs to something else, e.g. cluster "kv-peer" and the
+	// peer Service of cluster "kv".
+	ReasonNameConflict = "NameConflict"
+	// ReasonRetainedVolumes: volumes retained from an earlier RaftCluster
+	// of the same name exist; the new cluster refuses to mount them (see
+	// the README on reattaching or deleting retained volumes).
+	ReasonRetainedVolumes = "RetainedVolumes"
 )
 
 // RaftCluster runs a Raft key-value cluster: a StatefulSet of raftnode
 // members whose membership the operator changes through learners and joint
 // consensus.
 //
+// metadata.name is at most 52 characters: the StatefulSet's pods get a
+// controller-revision-hash label "<name>-<hash>" that must fit the 63
+// characters of a label value, which leaves 52 for the StatefulSet's name;
+// the derived names (<name>-bootstrap, <name>-leader, <name>-<ordinal>)
+// then fit a 63-character DNS-1035 label too.
+//
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 52",message="metadata.name must be at most 52 characters (the StatefulSet's pods label it with <name>-<hash>)"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', starting with a letter): it names Services"
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=raft,categories=all
 // +kubebuilder:subresource:status

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -34,6 +35,7 @@ type options struct {
 	metricsAddr, probeAddr, clusterDomain string
 	leaderElect                           bool
 	callTimeout, changeTimeout            time.Duration
+	watchNamespaces                       string
 }
 
 func run() error {
@@ -44,6 +46,8 @@ func run() error {
 	flag.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "DNS suffix of the Kubernetes cluster.")
 	flag.DurationVar(&o.callTimeout, "node-call-timeout", nodeclient.DefaultCallTimeout, "Timeout of one status call to a node.")
 	flag.DurationVar(&o.changeTimeout, "node-change-timeout", nodeclient.DefaultChangeTimeout, "Timeout of one membership change or leader move.")
+	flag.StringVar(&o.watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces whose RaftClusters the operator manages; empty means all (needs cluster-wide RBAC).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -59,6 +63,7 @@ func run() error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
+		Cache:                  controllers.CacheOptions(splitNamespaces(o.watchNamespaces)),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
@@ -86,6 +91,19 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.Info("Starting manager", "clusterDomain", o.clusterDomain, "leaderElect", o.leaderElect)
+	ctrl.Log.Info("Starting manager", "clusterDomain", o.clusterDomain, "leaderElect", o.leaderElect,
+		"watchNamespaces", o.watchNamespaces)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// splitNamespaces parses --watch-namespaces: names separated by commas,
+// blanks ignored.
+func splitNamespaces(flagValue string) []string {
+	var out []string
+	for _, ns := range strings.Split(flagValue, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			out = append(out, ns)
+		}
+	}
+	return out
 }

@@ -103,6 +103,7 @@ func TestInvalidSpecsAreRejectedWithTheirMessage(t *testing.T) {
 		{"reserved pod annotation", with(validSpec(), "podTemplate.annotations", map[string]any{"raft.kuberaft.io/template-hash": "x"}),
 			"podTemplate.annotations must not use the reserved prefix"},
 		{"replicas not a number", with(validSpec(), "replicas", "three"), "spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer"},
+		{"unknown reclaim policy", with(validSpec(), "storage.reclaimPolicy", "Recycle"), "spec.storage.reclaimPolicy: Unsupported value: \"Recycle\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := k8s.Create(ctx, unstructuredCluster(ns, fmt.Sprintf("bad-%d", i), tc.spec))
@@ -113,6 +114,31 @@ func TestInvalidSpecsAreRejectedWithTheirMessage(t *testing.T) {
 				t.Errorf("message %q does not say %q", err.Error(), tc.want)
 			}
 		})
+	}
+}
+
+// TestInvalidNamesAreRejected: the name becomes Service, StatefulSet and
+// pod names and a pod label value (<name>-<hash>), so it must be a
+// DNS-1035 label of at most 52 characters.
+func TestInvalidNamesAreRejected(t *testing.T) {
+	ctx := testContext(t)
+	ns := namespace(t, ctx)
+	for _, tc := range []struct {
+		name, rcName, want string
+	}{
+		{"53 characters", "a" + strings.Repeat("b", 52), "metadata.name must be at most 52 characters"},
+		{"starts with a digit", "1kv", "metadata.name must be a DNS-1035 label"},
+		{"contains a dot", "kv.prod", "metadata.name must be a DNS-1035 label"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := k8s.Create(ctx, unstructuredCluster(ns, tc.rcName, validSpec()))
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it rejected saying %q", err, tc.want)
+			}
+		})
+	}
+	if err := k8s.Create(ctx, unstructuredCluster(ns, "k"+strings.Repeat("v", 51), validSpec())); err != nil {
+		t.Errorf("a 52-character name must be accepted: %v", err)
 	}
 }
 
@@ -140,9 +166,13 @@ func TestStorageIsImmutable(t *testing.T) {
 	if err := k8s.Get(ctx, client.ObjectKeyFromObject(rc), cur); err != nil {
 		t.Fatal(err)
 	}
+	if cur.Spec.Storage.ReclaimPolicy != raftv1alpha1.ReclaimRetain {
+		t.Errorf("storage.reclaimPolicy = %q, want the default Retain", cur.Spec.Storage.ReclaimPolicy)
+	}
 	cur.Spec.Version, cur.Spec.Replicas = "v2", ptr.To[int32](5)
+	cur.Spec.Storage.ReclaimPolicy = raftv1alpha1.ReclaimDelete
 	if err := k8s.Update(ctx, cur); err != nil {
-		t.Errorf("changing version and replicas must be allowed: %v", err)
+		t.Errorf("changing version, replicas and storage.reclaimPolicy must be allowed: %v", err)
 	}
 }
 

@@ -14,7 +14,14 @@ type Member struct {
 	Name    string
 	Ordinal int // -1 when the name is not <cluster>-<n>
 	Learner bool
-	// Healthy is true when the member's pod answered Status with this ID.
+	// Outgoing is true for a voter of the outgoing half of a joint
+	// configuration that the incoming half no longer holds (a member being
+	// removed). It still votes: leaving the joint configuration needs a
+	// majority of the outgoing voters, so its pod and volume must stay.
+	Outgoing bool
+	// Healthy is true when the member's pod answered Status with this ID
+	// and, for a member other than the leader, the leader follows it (see
+	// membership.Healthy).
 	Healthy bool
 	// Match is the leader's replication progress for this member.
 	Match uint64
@@ -44,7 +51,10 @@ type Observed struct {
 	Commit uint64
 	// Joint is true while the configuration is in a joint transition.
 	Joint bool
-	// Members is the configuration as the leader reports it.
+	// Members is the configuration as the leader reports it, outgoing
+	// voters of a joint configuration included (Member.Outgoing). Without
+	// a leader it is what the answering nodes report, for status only:
+	// every decision first checks LeaderID.
 	Members []Member
 	// Pods by ordinal.
 	Pods map[int]Pod
@@ -125,4 +135,22 @@ func countHealthy(ms []Member) int {
 		}
 	}
 	return n
+}
+
+// MaxHealthyLag is how far (in entries) a follower's replicated log may
+// trail the leader's commit index and still count as healthy. A follower
+// further behind is catching up (from a snapshot after a restart, or after
+// a partition) and cannot help commit new entries until it has: counting
+// it toward a quorum would let a preflight restart another member and stall
+// writes. The bound is generous so that a follower merely pipelining under
+// load (a few batches behind) stays healthy.
+const MaxHealthyLag = 1000
+
+// FollowedByLeader reports whether the leader's progress shows a member it
+// replicates to: heard from within the last election timeout (raft's
+// Progress.RecentActive) and within MaxHealthyLag of commit. A member that
+// answers the operator but not the leader (a one-sided partition) is not
+// healthy: it cannot vote for anything the leader proposes.
+func FollowedByLeader(recentActive bool, match, commit uint64) bool {
+	return recentActive && match+MaxHealthyLag >= commit
 }

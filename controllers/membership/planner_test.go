@@ -53,6 +53,18 @@ func setPod(ord int, f func(*Pod)) func(*Observed) {
 	}
 }
 
+// jointRemoving puts the configuration in the joint state of a change that
+// removes ords: they are outgoing voters only, which the node no longer
+// lists as members but still counts for leaving the joint configuration.
+func jointRemoving(ords ...int) func(*Observed) {
+	return func(o *Observed) {
+		o.Joint = true
+		for _, n := range ords {
+			setMember(n, func(m *Member) { m.Outgoing = true })(o)
+		}
+	}
+}
+
 func unhealthy(m *Member) { m.Healthy = false }
 func fenced(p *Pod)       { p.Fenced = true }
 func outdated(p *Pod)     { p.UpToDate = false }
@@ -71,6 +83,7 @@ func TestNext(t *testing.T) {
 		{name: "bootstrapping", obs: fixture(3, 0, func(o *Observed) { o.Bootstrapped = false }), replicas: 3, want: "Wait(Bootstrap)"},
 		{name: "no leader", obs: fixture(3, 0, func(o *Observed) { o.LeaderID = 0 }), replicas: 5, want: "Wait(WaitingForQuorum)"},
 		{name: "joint in flight", obs: fixture(3, 0, func(o *Observed) { o.Joint = true }), replicas: 5, want: "Wait(WaitingForJointToLeave)"},
+		{name: "3→1 while joint waits", obs: fixture(3, 0, jointRemoving(1, 2)), replicas: 1, want: "Wait(WaitingForJointToLeave)"},
 
 		{name: "1→3 adds both learners at once", obs: fixture(1, 0), replicas: 3,
 			want: "AddLearners[kv-1,kv-2](AddingLearners)", op: raftv1alpha1.OperationScaleOut},
@@ -161,6 +174,9 @@ func TestStatefulSetReplicas(t *testing.T) {
 		{"removed members lose theirs", fixture(3, 0, func(o *Observed) { o.Members = o.Members[:1]; o.StatefulSetReplicas = 3 }), 3, 1},
 		{"a gap keeps the higher ordinal", fixture(3, 0, func(o *Observed) { o.Members = append(o.Members[:1], o.Members[2]) }), 3, 3},
 		{"unknown membership keeps the size", fixture(3, 0, func(o *Observed) { o.LeaderID = 0; o.StatefulSetReplicas = 5 }), 3, 5},
+		{"3→1 while joint keeps the outgoing voters' pods", fixture(3, 0, jointRemoving(1, 2)), 3, 3},
+		{"3→1 while joint, outgoing voters unnamed: the size holds",
+			fixture(3, 0, func(o *Observed) { o.Members = o.Members[:1]; o.Joint = true }), 3, 3},
 		{"unknown membership, no StatefulSet: recorded", fixture(3, 0, func(o *Observed) { o.LeaderID = 0; o.StatefulSetReplicas = 0 }), 3, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,6 +197,8 @@ func TestOrphanVolumes(t *testing.T) {
 		{"none", fixture(3, 0), 3, "[]"},
 		{"after scale-in", fixture(1, 0, func(o *Observed) { o.Volumes[1], o.Volumes[2] = true, true }), 1, "[1 2]"},
 		{"a learner's volume is kept", fixture(3, 0, withLearners(3)), 4, "[]"},
+		{"nothing while joint (3→1, outgoing voters unlisted)",
+			fixture(3, 0, func(o *Observed) { o.Members = o.Members[:1]; o.Joint = true }), 1, "[]"},
 		{"nothing while membership is unknown", fixture(1, 0, func(o *Observed) { o.LeaderID = 0; o.Volumes[2] = true }), 1, "[]"},
 		{"nothing before bootstrap", fixture(1, 0, func(o *Observed) { o.Bootstrapped = false; o.Volumes[2] = true }), 1, "[]"},
 	} {

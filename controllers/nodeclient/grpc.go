@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/kuberaft/kuberaft/node/api/grpckeepalive"
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 )
 
@@ -40,7 +41,8 @@ type Options struct {
 	Address func(Endpoint) string
 	// HTTPAddress overrides the host:port of the node's HTTP /status.
 	HTTPAddress func(Endpoint) string
-	// DialOptions are added to the defaults (insecure transport credentials).
+	// DialOptions are added to the defaults (insecure transport
+	// credentials, grpckeepalive's client parameters).
 	DialOptions []grpc.DialOption
 }
 
@@ -109,7 +111,10 @@ func (c *GRPC) conn(ep Endpoint) (*grpc.ClientConn, error) {
 		cached.lastUsed = now
 		return cached.cc, nil
 	}
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.DialOptions...)
+	// Keepalive pings notice a connection black-holed by an unclean node
+	// loss within seconds; gRPC then reconnects (to the rescheduled pod).
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(grpckeepalive.ClientParameters())}, c.opts.DialOptions...)
 	cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create client for %s: %w", addr, err)

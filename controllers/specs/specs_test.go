@@ -156,3 +156,21 @@ func TestBootstrapConfigMap(t *testing.T) {
 		t.Errorf("data = %v", cm.Data)
 	}
 }
+
+// TestReclaimPolicy: deleting the cluster keeps its volumes unless
+// spec.storage.reclaimPolicy is Delete; scaling always keeps them (the
+// operator deletes a removed member's volume itself).
+func TestReclaimPolicy(t *testing.T) {
+	for policy, want := range map[raftv1alpha1.ReclaimPolicy]appsv1.PersistentVolumeClaimRetentionPolicyType{
+		"":                         appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+		raftv1alpha1.ReclaimRetain: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+		raftv1alpha1.ReclaimDelete: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+	} {
+		rc := cluster()
+		rc.Spec.Storage.ReclaimPolicy = policy
+		p := StatefulSet(rc, opts, 3).Spec.PersistentVolumeClaimRetentionPolicy
+		if p.WhenDeleted != want || p.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+			t.Errorf("reclaimPolicy %q: retention %+v, want whenDeleted %s, whenScaled Retain", policy, p, want)
+		}
+	}
+}

@@ -30,10 +30,11 @@ func StatefulSet(rc *raftv1alpha1.RaftCluster, opts Options, replicas int32) *ap
 			Selector:            &metav1.LabelSelector{MatchLabels: SelectorLabels(rc)},
 			PodManagementPolicy: appsv1.ParallelPodManagement,
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
-			// Deleting the cluster deletes its volumes; scaling keeps them
-			// until the operator has removed the member (cleanupVolumes).
+			// Deleting the cluster keeps or deletes its volumes as
+			// spec.storage.reclaimPolicy says; scaling keeps them until the
+			// operator has removed the member (cleanupVolumes).
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-				WhenDeleted: appsv1.DeletePersistentVolumeClaimRetentionPolicyType,
+				WhenDeleted: whenDeleted(rc),
 				WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 			},
 			Template: PodTemplate(rc, opts),
@@ -204,4 +205,14 @@ func InitialCluster(rc *raftv1alpha1.RaftCluster, opts Options, names []string) 
 		parts[i] = n + "=" + PeerURL(rc, opts, n)
 	}
 	return strings.Join(parts, ",")
+}
+
+// whenDeleted maps spec.storage.reclaimPolicy onto the StatefulSet's
+// retention policy: with Delete the StatefulSet controller makes the
+// StatefulSet own each PVC, and the garbage collector deletes them with it.
+func whenDeleted(rc *raftv1alpha1.RaftCluster) appsv1.PersistentVolumeClaimRetentionPolicyType {
+	if rc.VolumeReclaimPolicy() == raftv1alpha1.ReclaimDelete {
+		return appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+	}
+	return appsv1.RetainPersistentVolumeClaimRetentionPolicyType
 }

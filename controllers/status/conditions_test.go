@@ -32,7 +32,9 @@ func TestSetAvailable(t *testing.T) {
 		want want
 	}{
 		{"bootstrapping", Health{}, want{metav1.ConditionFalse, raftv1alpha1.ReasonBootstrapping}},
-		{"no leader", Health{Bootstrapped: true, Voters: 3, HealthyVoters: 1}, want{metav1.ConditionFalse, raftv1alpha1.ReasonNoLeader}},
+		{"no leader, quorum answers", Health{Bootstrapped: true, Voters: 3, HealthyVoters: 2}, want{metav1.ConditionFalse, raftv1alpha1.ReasonNoLeader}},
+		{"no leader, quorum lost", Health{Bootstrapped: true, Voters: 3, HealthyVoters: 1}, want{metav1.ConditionFalse, raftv1alpha1.ReasonQuorumLost}},
+		{"no leader, no node answers", Health{Bootstrapped: true}, want{metav1.ConditionFalse, raftv1alpha1.ReasonNoLeader}},
 		{"quorum lost", Health{Bootstrapped: true, LeaderKnown: true, Voters: 5, HealthyVoters: 2}, want{metav1.ConditionFalse, raftv1alpha1.ReasonQuorumLost}},
 		{"quorum", Health{Bootstrapped: true, LeaderKnown: true, Voters: 5, HealthyVoters: 3}, want{metav1.ConditionTrue, raftv1alpha1.ReasonQuorumHealthy}},
 		{"single member", Health{Bootstrapped: true, LeaderKnown: true, Voters: 1, HealthyVoters: 1}, want{metav1.ConditionTrue, raftv1alpha1.ReasonQuorumHealthy}},
@@ -75,6 +77,12 @@ func TestSetDegraded(t *testing.T) {
 		{"unhealthy", Health{Unhealthy: []string{"kv-1"}}, nil, want{metav1.ConditionTrue, raftv1alpha1.ReasonMembersUnhealthy}},
 		{"fenced wins over unhealthy", Health{Unhealthy: []string{"kv-1"}, Fenced: []string{"kv-1"}}, nil, want{metav1.ConditionTrue, raftv1alpha1.ReasonMemberFenced}},
 		{"terminal wins", Health{Fenced: []string{"kv-1"}}, errors.New("bad"), want{metav1.ConditionTrue, raftv1alpha1.ReasonInvalidSpec}},
+		{"terminal with its own reason", Health{}, &ReasonError{Reason: raftv1alpha1.ReasonNameConflict, Err: errors.New("taken")},
+			want{metav1.ConditionTrue, raftv1alpha1.ReasonNameConflict}},
+		{"no leader, quorum answers", Health{Bootstrapped: true, Voters: 3, HealthyVoters: 2}, nil, want{metav1.ConditionTrue, raftv1alpha1.ReasonNoLeader}},
+		{"no leader, quorum lost", Health{Bootstrapped: true, Voters: 3, HealthyVoters: 1, Unhealthy: []string{"kv-1", "kv-2"}}, nil,
+			want{metav1.ConditionTrue, raftv1alpha1.ReasonQuorumLost}},
+		{"no leader while bootstrapping is not degraded", Health{}, nil, want{metav1.ConditionFalse, raftv1alpha1.ReasonMembersHealthy}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var conds []metav1.Condition

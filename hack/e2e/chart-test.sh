@@ -49,6 +49,17 @@ grep -qE '^kind: Service$' "$out/nometrics.yaml" && fail "metrics.enabled=false 
 grep -qE '^kind: (Cluster)?Role' "$out/norbac.yaml" && fail "rbac.create=false still renders RBAC"
 ok "metrics.enabled and rbac.create toggles"
 
+# A namespaced install: the operator's rules become a Role (+Binding) in each
+# watched namespace, no ClusterRole, and the operator is told to watch them.
+"$HELM" template kr "$chart" --namespace kuberaft-system --set 'watchNamespaces={db,kv}' >"$out/ns.yaml"
+grep -q -- '--watch-namespaces=db,kv' "$out/ns.yaml" || fail "watchNamespaces does not set --watch-namespaces"
+grep -qE '^kind: ClusterRole(Binding)?$' "$out/ns.yaml" && fail "watchNamespaces still renders a ClusterRole"
+for ns in db kv; do
+  [[ $(grep -cE "^  namespace: $ns\$" "$out/ns.yaml") -ge 2 ]] || fail "watchNamespaces renders no Role+RoleBinding in $ns"
+done
+grep -q -- '--watch-namespaces' "$out/default.yaml" && fail "the default install restricts namespaces"
+ok "watchNamespaces: Roles per namespace and --watch-namespaces"
+
 # The schema refuses what would render a broken Deployment.
 for bad in image.pullPolicy=Sometimes replicaCount=-1 metrics.port=0 unknownKey=1; do
   if "$HELM" template kr "$chart" --set "$bad" >/dev/null 2>"$out/err"; then

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/kuberaft/kuberaft/node/api/grpckeepalive"
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 )
 
@@ -63,11 +64,14 @@ func New(cfg Config) *Server {
 }
 
 // GRPCServer builds a grpc.Server with every client service registered, the
-// request-size limit and the at-most-once interceptor installed. extra
+// request-size limit, the keepalive policy clients rely on and the
+// at-most-once interceptor installed. extra
 // options (e.g. TLS credentials) are appended.
 func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes + grpcOverheadBytes),
+		// Allow the operator's keepalive pings (one shared contract).
+		grpc.KeepaliveEnforcementPolicy(grpckeepalive.EnforcementPolicy()),
 		grpc.ChainUnaryInterceptor(clientSeqInterceptor),
 	}, extra...)
 	g := grpc.NewServer(opts...)

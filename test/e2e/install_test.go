@@ -55,9 +55,11 @@ func (s *suite) renderedInstall(t *testing.T, dir string) (deps [][2]string, tag
 	return deps, tags
 }
 
-// testKustomizeInstall: `kubectl apply -k config/default` gives a working
-// operator (a 3-member cluster becomes Available and serves a put/get), and
-// `kubectl delete -k` removes it again before the helm install.
+// testKustomizeInstall: `kubectl apply -k config/crd` then `kubectl apply
+// -k config/default` gives a working operator (a 3-member cluster becomes
+// Available and serves a put/get), and `kubectl delete -k config/default`
+// removes the operator again before the helm install, keeping the CRD (and
+// with it every RaftCluster and its data).
 func testKustomizeInstall(t *testing.T) {
 	s := env
 	dir := filepath.Join(s.root, "config/default")
@@ -87,6 +89,7 @@ func testKustomizeInstall(t *testing.T) {
 	})
 	sc = s.newScenario(t, "kustomize")
 	begin := time.Now()
+	s.mustKubectl(t, "", "apply", "--server-side", "-k", filepath.Join(s.root, "config/crd"))
 	s.mustKubectl(t, "", "apply", "--server-side", "-k", dir)
 	for _, d := range deps {
 		s.waitDeploymentAvailable(t, d[0], d[1], 3*time.Minute)

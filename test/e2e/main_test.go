@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -92,6 +94,9 @@ func newSuite() (*suite, error) {
 	if err := s.c.List(ctx, &corev1.NamespaceList{}); err != nil {
 		return nil, fmt.Errorf("the cluster does not answer: %w", err)
 	}
+	if err := s.refuseForeignClusters(ctx); err != nil {
+		return nil, err
+	}
 	// Namespaces kept by a failed earlier run would compete for the CPU
 	// (namespaces have no deletecollection, hence one by one).
 	var old corev1.NamespaceList
@@ -109,6 +114,38 @@ func newSuite() (*suite, error) {
 		}
 	}
 	return s, nil
+}
+
+// refuseForeignClusters stops the suite on a cluster that holds
+// RaftClusters it did not create (outside namespaces labelled e2eLabel),
+// e.g. `make demo`'s: the suite installs and removes operators, and a user's
+// data must not depend on that going right. E2E_ALLOW_FOREIGN_CLUSTERS=1
+// runs anyway; the suite never deletes the CRD or anything outside its own
+// namespaces either way.
+func (s *suite) refuseForeignClusters(ctx context.Context) error {
+	var rcs raftv1.RaftClusterList
+	switch err := s.c.List(ctx, &rcs); {
+	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
+		return nil // no CRD: no cluster at all
+	case err != nil:
+		return fmt.Errorf("list RaftClusters: %w", err)
+	}
+	var foreign []string
+	for _, rc := range rcs.Items {
+		var ns corev1.Namespace
+		if err := s.c.Get(ctx, client.ObjectKey{Name: rc.Namespace}, &ns); err != nil {
+			return fmt.Errorf("get namespace %s: %w", rc.Namespace, err)
+		}
+		if ns.Labels[e2eLabel] != "true" {
+			foreign = append(foreign, rc.Namespace+"/"+rc.Name)
+		}
+	}
+	if len(foreign) > 0 && os.Getenv("E2E_ALLOW_FOREIGN_CLUSTERS") != "1" {
+		return fmt.Errorf("the cluster holds RaftClusters this suite did not create: %s; run against a cluster of "+
+			"its own (make cluster-up), or set E2E_ALLOW_FOREIGN_CLUSTERS=1 to run next to them (the suite never "+
+			"deletes the CRD or anything outside its own namespaces)", strings.Join(foreign, ", "))
+	}
+	return nil
 }
 
 func envOr(name, def string) string {

@@ -90,6 +90,26 @@ type Cluster struct {
 	LoseReplies int
 	// Calls logs every NodeClient mutation, e.g. "ChangeMembers[Promote(4),Promote(5)]".
 	Calls []string
+
+	// outgoing holds the voters of the outgoing half of a joint
+	// configuration (nil when not joint), jointTicks the Syncs since it
+	// was entered.
+	outgoing   map[uint64]*member
+	jointTicks int
+	// LeaveDelay is how many Syncs a joint configuration lasts at least
+	// before the leader leaves it (raft appends the leave entry once the
+	// joint entry applied). With 0 and a quorum running, ChangeMembers
+	// enters and leaves at once, as a quick node does within its call.
+	LeaveDelay int
+	// Stopped pods' nodes are down (not running, not restarted) while set.
+	Stopped map[string]bool
+	// CutOff pods' nodes run and answer the operator, but the leader does
+	// not hear from them: not RecentActive, no replication, no vote.
+	CutOff map[string]bool
+	// ListOutgoing keeps outgoing voters in the member list while joint.
+	// The real node drops them as soon as the joint configuration is
+	// entered (node/kv/members.go), which is the default here too.
+	ListOutgoing bool
 }
 
 // New returns an empty world for RaftCluster namespace/name.
@@ -98,6 +118,7 @@ func New(c client.Client, namespace, name string) *Cluster {
 		c: c, namespace: namespace, name: name, clusterID: 0xC1,
 		members: map[uint64]*member{}, nodes: map[string]*node{}, volumes: map[types.UID]*volume{},
 		nextID: 0x100, Unreachable: map[string]bool{}, StartDelay: map[string]int{}, Rogue: map[string]bool{},
+		Stopped: map[string]bool{}, CutOff: map[string]bool{},
 	}
 }
 

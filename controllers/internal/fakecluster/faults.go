@@ -75,13 +75,18 @@ func (f *Cluster) Members() map[string]bool {
 }
 
 // AddForeignVolume creates pod's PVC as an earlier RaftCluster of the same
-// name (another UID) left it, with that cluster's data on it.
-func (f *Cluster) AddForeignVolume(ctx context.Context, pod string) error {
+// name (another UID) left it, with that cluster's data on it. A retained
+// PVC has no owner (reclaimPolicy Retain); otherwise the earlier cluster's
+// StatefulSet owns it (reclaimPolicy Delete: garbage to be collected).
+func (f *Cluster) AddForeignVolume(ctx context.Context, pod string, retained bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: f.namespace, Name: specs.PVCName(pod),
 		UID: f.newUID(), Labels: map[string]string{specs.LabelName: specs.AppName, specs.LabelCluster: f.name,
 			specs.LabelClusterUID: "earlier-incarnation"}}}
+	if !retained {
+		pvc.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: f.name, UID: "earlier-statefulset"}}
+	}
 	if err := f.c.Create(ctx, pvc); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package fakecluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +22,10 @@ func (f *Cluster) syncNode(ctx context.Context, pod *corev1.Pod) error {
 	if nd == nil || nd.podUID != pod.UID {
 		nd = &node{podUID: pod.UID, image: pod.Spec.Containers[0].Image}
 		f.nodes[pod.Name] = nd
+	}
+	if f.Stopped[pod.Name] {
+		nd.running, nd.exit = false, 0
+		return nil
 	}
 	if nd.running {
 		nd.ticks++
@@ -78,7 +83,9 @@ func (f *Cluster) start(nd *node, name string, vol *volume, initial []string, st
 		}
 		return
 	}
-	if m := f.members[vol.memberID]; vol.clusterID == f.clusterID && m != nil && m.name == name {
+	// An outgoing voter of a joint configuration restarts as itself: the
+	// joint configuration still counts it.
+	if m := f.allMembers()[vol.memberID]; vol.clusterID == f.clusterID && m != nil && m.name == name {
 		run(m.id)
 		return
 	}
@@ -104,6 +111,17 @@ func (f *Cluster) nodeOf(id uint64) *node {
 	return nil
 }
 
+// connected reports whether member id's node runs and the leader hears
+// from it: only such a member votes, acknowledges or replicates.
+func (f *Cluster) connected(id uint64) bool {
+	for pod, nd := range f.nodes {
+		if nd.running && nd.id == id {
+			return !f.CutOff[pod]
+		}
+	}
+	return false
+}
+
 func (f *Cluster) voters() []*member {
 	var out []*member
 	for _, m := range f.members {
@@ -118,7 +136,7 @@ func (f *Cluster) voters() []*member {
 func (f *Cluster) runningVoters(vs []*member) int {
 	n := 0
 	for _, m := range vs {
-		if f.nodeOf(m.id) != nil {
+		if f.connected(m.id) {
 			n++
 		}
 	}
@@ -127,17 +145,22 @@ func (f *Cluster) runningVoters(vs []*member) int {
 
 // tickRaft elects a leader when there is none (the running voter with the
 // lowest ordinal, once a quorum runs), commits one entry when a quorum
-// runs, and advances replication: voters at once, a learner one tick after
-// it started (it has to catch up first).
+// runs (of both halves while joint), leaves a joint configuration once it
+// lasted LeaveDelay ticks and both halves have a quorum, and advances
+// replication: voters at once, a learner one tick after it started (it has
+// to catch up first).
 func (f *Cluster) tickRaft() {
 	vs := f.voters()
 	quorate := len(vs) > 0 && f.runningVoters(vs) >= membership.Quorum(len(vs))
+	if f.outgoing != nil {
+		quorate = quorate && f.quorate(f.outgoing)
+	}
 	if f.leader != 0 && (f.nodeOf(f.leader) == nil || f.members[f.leader] == nil || f.members[f.leader].learner) {
 		f.leader = 0
 	}
 	if f.leader == 0 && quorate {
 		for _, m := range vs {
-			if f.nodeOf(m.id) != nil {
+			if f.connected(m.id) {
 				f.leader = m.id
 				f.term++
 				break
@@ -148,11 +171,35 @@ func (f *Cluster) tickRaft() {
 		return
 	}
 	f.commit++
-	for _, m := range f.members {
-		if nd := f.nodeOf(m.id); nd != nil && (!m.learner || nd.ticks >= 1) {
+	for _, m := range f.allMembers() {
+		if nd := f.nodeOf(m.id); nd != nil && f.connected(m.id) && (!m.learner || nd.ticks >= 1) {
 			m.match = f.commit
 		}
 	}
+	if f.outgoing != nil {
+		f.jointTicks++
+		if f.jointTicks >= f.LeaveDelay {
+			f.leaveJoint()
+		}
+	}
+}
+
+// leaveJoint makes the incoming configuration the only one.
+func (f *Cluster) leaveJoint() {
+	f.outgoing, f.jointTicks = nil, 0
+	f.VoterCounts = append(f.VoterCounts, len(f.voters()))
+}
+
+// allMembers are the members and, while joint, the outgoing voters the
+// incoming configuration no longer holds.
+func (f *Cluster) allMembers() map[uint64]*member {
+	out := maps.Clone(f.members)
+	for id, m := range f.outgoing {
+		if out[id] == nil {
+			out[id] = m
+		}
+	}
+	return out
 }
 
 func (f *Cluster) writePodStatus(ctx context.Context, pod *corev1.Pod) error {

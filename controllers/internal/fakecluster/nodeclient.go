@@ -49,8 +49,8 @@ func (f *Cluster) Status(_ context.Context, ep nodeclient.Endpoint) (*nodeclient
 	case nd.id == f.leader:
 		st.Role = "Leader"
 		st.Progress = map[uint64]nodeclient.Progress{}
-		for _, mm := range f.members {
-			st.Progress[mm.id] = nodeclient.Progress{Match: mm.match, IsLearner: mm.learner, RecentActive: f.nodeOf(mm.id) != nil}
+		for _, mm := range f.allMembers() {
+			st.Progress[mm.id] = nodeclient.Progress{Match: mm.match, IsLearner: mm.learner, RecentActive: f.connected(mm.id)}
 		}
 	case m.learner:
 		st.Role = "Learner"
@@ -62,6 +62,11 @@ func (f *Cluster) Status(_ context.Context, ep nodeclient.Endpoint) (*nodeclient
 			st.Voters = append(st.Voters, mm.id)
 		}
 	}
+	for id := range f.outgoing {
+		st.VotersOutgoing = append(st.VotersOutgoing, id)
+	}
+	slices.Sort(st.VotersOutgoing)
+	st.Joint = f.outgoing != nil
 	return st, nil
 }
 
@@ -73,8 +78,12 @@ func imageTag(image string) string {
 }
 
 func (f *Cluster) memberList() []nodeclient.Member {
-	out := make([]nodeclient.Member, 0, len(f.members))
-	for _, m := range f.members {
+	ms := f.members
+	if f.ListOutgoing {
+		ms = f.allMembers()
+	}
+	out := make([]nodeclient.Member, 0, len(ms))
+	for _, m := range ms {
 		out = append(out, nodeclient.Member{ID: m.id, Name: m.name, PeerURLs: []string{m.peerURL}, IsLearner: m.learner})
 	}
 	slices.SortFunc(out, func(a, b nodeclient.Member) int { return strings.Compare(a.Name, b.Name) })
@@ -102,16 +111,23 @@ func (f *Cluster) leaderAt(pod string) error {
 	return nil
 }
 
-// ChangeMembers implements nodeclient.NodeClient: the changes apply
-// atomically, with the node's checks (learner in sync, leader not removed,
-// names unique) and a quorum of running voters in both the old and the
-// new configuration, as a joint change needs.
+// ChangeMembers implements nodeclient.NodeClient with the node's checks
+// (learner in sync, leader not removed, names unique). A change of more
+// than one voter goes through a joint configuration, in two steps as raft
+// takes them: entering needs a quorum of the old voters; leaving (in a
+// later Sync, see tickRaft, or at once when LeaveDelay is 0) a quorum of
+// both halves. Like the node, the call returns once the final
+// configuration applies, or fails with the node's timeout while the
+// configuration stays joint.
 func (f *Cluster) ChangeMembers(_ context.Context, leader nodeclient.Endpoint, changes []nodeclient.Change) ([]nodeclient.Member, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Calls = append(f.Calls, "ChangeMembers"+describe(changes))
 	if err := f.leaderAt(leader.Pod); err != nil {
 		return nil, err
+	}
+	if f.outgoing != nil {
+		return nil, status.Error(codes.FailedPrecondition, "kuberaft: a configuration change is in progress")
 	}
 	next := map[uint64]*member{}
 	for id, m := range f.members {
@@ -123,19 +139,57 @@ func (f *Cluster) ChangeMembers(_ context.Context, leader nodeclient.Endpoint, c
 			return nil, err
 		}
 	}
-	// A joint change commits, and is left, with a majority of both the
-	// old and the new voters; the removed ones keep running (as raftnode's
-	// do) until their pods go.
-	if !f.quorate(f.members) || !f.quorate(next) {
+	if !f.quorate(f.members) {
 		return nil, rpctypes.ErrGRPCTimeout
 	}
+	old := f.members
 	f.members = next
-	f.VoterCounts = append(f.VoterCounts, len(f.voters()))
+	if votersChanged(old, next) > 1 {
+		f.outgoing = map[uint64]*member{}
+		for id, m := range old {
+			if !m.learner {
+				f.outgoing[id] = m
+			}
+		}
+		if f.LeaveDelay > 0 || !f.quorate(f.outgoing) || !f.quorate(next) {
+			return nil, status.Error(codes.DeadlineExceeded, "kuberaft: configuration change was not applied in time")
+		}
+	}
+	f.leaveJoint()
 	if f.LoseReplies > 0 {
 		f.LoseReplies--
 		return nil, errUnavailable
 	}
 	return f.memberList(), nil
+}
+
+// votersChanged counts the members whose vote differs between a and b.
+func votersChanged(a, b map[uint64]*member) int {
+	n := 0
+	for id := range a {
+		if va, vb := a[id] != nil && !a[id].learner, b[id] != nil && !b[id].learner; va != vb {
+			n++
+		}
+	}
+	for id, m := range b {
+		if a[id] == nil && !m.learner {
+			n++
+		}
+	}
+	return n
+}
+
+// Joint reports whether the configuration is joint, and its outgoing
+// voters' names.
+func (f *Cluster) Joint() (bool, []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var names []string
+	for _, m := range f.outgoing {
+		names = append(names, m.name)
+	}
+	slices.Sort(names)
+	return f.outgoing != nil, names
 }
 
 func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
@@ -173,13 +227,14 @@ func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
 	return nil
 }
 
-// quorate reports whether a majority of ms's voters runs.
+// quorate reports whether a majority of ms's voters runs and is
+// connected to the leader.
 func (f *Cluster) quorate(ms map[uint64]*member) bool {
 	voters, up := 0, 0
 	for _, m := range ms {
 		if !m.learner {
 			voters++
-			if f.nodeOf(m.id) != nil {
+			if f.connected(m.id) {
 				up++
 			}
 		}
