@@ -12,10 +12,6 @@ import (
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// ErrStaleSequence answers a command whose sequence number is older than
-// the client's last applied one: its result is no longer kept.
-var ErrStaleSequence = errors.New("kuberaft: request sequence is older than the client's last one")
-
 // Result is the outcome of one applied command: a response (with its
 // header revision set) or an error, in which case nothing was written.
 type Result struct {
@@ -25,17 +21,17 @@ type Result struct {
 
 // Apply executes one replicated command. A command carrying a client id is
 // applied at most once per (client id, seq): a repeat returns the recorded
-// result of the first application (the 6.824 kvraft rule).
+// result of the first application (the 6.824 kvraft rule; see session.go).
 func (s *Store) Apply(cmd *statepb.Command) Result {
-	if cmd.ClientId != "" {
-		if r, dup := s.lookupSession(cmd.ClientId, cmd.Seq); dup {
-			return r
-		}
+	if cmd.ClientId == "" {
+		return s.execute(cmd)
+	}
+	fp := fingerprint(cmd)
+	if r, dup := s.lookupSession(cmd, fp); dup {
+		return r
 	}
 	res := s.execute(cmd)
-	if cmd.ClientId != "" {
-		s.recordSession(cmd.ClientId, cmd.Seq, res)
-	}
+	s.recordSession(cmd, fp, res)
 	return res
 }
 
@@ -59,7 +55,7 @@ func (s *Store) execute(cmd *statepb.Command) Result {
 			resp, err = s.Txn(req)
 		}
 	case *statepb.Command_Append:
-		resp, err = s.Append(&nodepb.AppendRequest{Key: op.Append.Key, Suffix: op.Append.Suffix})
+		resp, err = s.Append(op.Append)
 	case *statepb.Command_Increment:
 		resp, err = s.IncrementAndGet(&nodepb.IncrementRequest{Key: op.Increment.Key, Delta: op.Increment.Delta})
 	case *statepb.Command_Publish:
@@ -74,33 +70,16 @@ func (s *Store) execute(cmd *statepb.Command) Result {
 	return Result{Resp: resp}
 }
 
-func (s *Store) lookupSession(client string, seq uint64) (Result, bool) {
-	s.mu.RLock()
-	se := s.sessions[client]
-	s.mu.RUnlock()
-	switch {
-	case se == nil || seq > se.Seq:
-		return Result{}, false
-	case seq < se.Seq:
-		return Result{Err: ErrStaleSequence}, true
-	}
-	return decodeResult(se.Result), true
-}
-
-func (s *Store) recordSession(client string, seq uint64, r Result) {
-	se := &statepb.Session{ClientId: client, Seq: seq, Result: encodeResult(r)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sessions[client] = se
-}
-
 func encodeResult(r Result) *statepb.Result {
 	if r.Err != nil {
 		return &statepb.Result{Res: &statepb.Result_Error{Error: r.Err.Error()}}
 	}
 	// Marshalling a message we just built cannot fail; if it ever did, the
-	// duplicate would answer with an empty response rather than apply twice.
-	b, _ := proto.Marshal(r.Resp)
+	// duplicate would answer "not kept" rather than apply twice.
+	b, err := proto.Marshal(r.Resp)
+	if err != nil || len(b) > MaxRecordedResultBytes {
+		return &statepb.Result{Res: &statepb.Result_NotKept{NotKept: true}}
+	}
 	switch r.Resp.(type) {
 	case *pb.PutResponse:
 		return &statepb.Result{Res: &statepb.Result_Put{Put: b}}
@@ -122,6 +101,8 @@ func decodeResult(r *statepb.Result) Result {
 	switch v := r.GetRes().(type) {
 	case *statepb.Result_Error:
 		return Result{Err: errorFromMessage(v.Error)}
+	case *statepb.Result_NotKept:
+		return Result{Err: nodeerr.ErrResultNotKept}
 	case *statepb.Result_Put:
 		m, b = &pb.PutResponse{}, v.Put
 	case *statepb.Result_DeleteRange:
@@ -147,6 +128,10 @@ var knownErrors = []error{
 	nodeerr.ErrEmptyKey, nodeerr.ErrTooManyOps, nodeerr.ErrDuplicateKey,
 	nodeerr.ErrCompacted, nodeerr.ErrFutureRev, nodeerr.ErrNotCounter,
 	nodeerr.ErrUnimplemented, nodeerr.ErrRequestTooLarge,
+	nodeerr.ErrLeaseNotFound, nodeerr.ErrKeyNotFound, nodeerr.ErrNoSpace,
+	nodeerr.ErrCounterOverflow, nodeerr.ErrValueTooLarge,
+	nodeerr.ErrValueProvided, nodeerr.ErrLeaseProvided,
+	nodeerr.ErrSequenceReused, nodeerr.ErrResultNotKept,
 }
 
 func errorFromMessage(msg string) error {

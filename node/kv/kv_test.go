@@ -210,7 +210,7 @@ func TestTxnBadInputWritesNothing(t *testing.T) {
 		{"empty key", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("x", "1"), putOp("", "2")}}, nodeerr.ErrEmptyKey},
 		{"too many ops", &pb.TxnRequest{Success: many}, nodeerr.ErrTooManyOps},
 		{"future range", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("x", "1"), {Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("a"), Revision: 99}}}}}, nodeerr.ErrFutureRev},
-		{"lease", &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("x"), Lease: 5}}}}}, nodeerr.ErrUnimplemented},
+		{"lease", &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("x"), Lease: 5}}}}}, nodeerr.ErrLeaseNotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,11 +227,11 @@ func TestTxnBadInputWritesNothing(t *testing.T) {
 
 func TestAppendAndIncrement(t *testing.T) {
 	s := New()
-	a, err := s.Append(&nodepb.AppendRequest{Key: []byte("k"), Suffix: []byte("x")})
+	a, err := s.Append(&statepb.AppendOp{Key: []byte("k"), Suffix: []byte("x")})
 	if err != nil || string(a.Value) != "x" {
 		t.Fatalf("append = %v, %v", a, err)
 	}
-	a, _ = s.Append(&nodepb.AppendRequest{Key: []byte("k"), Suffix: []byte("y")})
+	a, _ = s.Append(&statepb.AppendOp{Key: []byte("k"), Suffix: []byte("y")})
 	if string(a.Value) != "xy" || a.Revision != 3 {
 		t.Fatalf("append = %v, want xy at 3", a)
 	}
@@ -246,7 +246,7 @@ func TestAppendAndIncrement(t *testing.T) {
 	if _, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("k"), Delta: 1}); !errors.Is(err, nodeerr.ErrNotCounter) {
 		t.Fatalf("increment of xy: %v, want ErrNotCounter", err)
 	}
-	if _, err := s.Append(&nodepb.AppendRequest{}); !errors.Is(err, nodeerr.ErrEmptyKey) {
+	if _, err := s.Append(&statepb.AppendOp{}); !errors.Is(err, nodeerr.ErrEmptyKey) {
 		t.Fatalf("append empty key: %v", err)
 	}
 }
@@ -450,5 +450,88 @@ func BenchmarkPutNewKeys(b *testing.B) {
 		if _, err := s.Put(&pb.PutRequest{Key: []byte(fmt.Sprintf("key-%09d", i)), Value: []byte("v")}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Issue 8 item 16: no silent wrap-around, no value past the request limit,
+// and etcd's own errors for leases this store does not hold.
+func TestWriteLimitsAndLeaseErrors(t *testing.T) {
+	s := New()
+	mustPut(t, s, "k", "v")
+	mustPut(t, s, "max", "9223372036854775806")
+	mustPut(t, s, "min", "-9223372036854775807")
+	cases := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"increment to MaxInt64", func() error {
+			_, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("max"), Delta: 1})
+			return err
+		}, nil},
+		{"increment past MaxInt64", func() error {
+			_, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("max"), Delta: 1})
+			return err
+		}, nodeerr.ErrCounterOverflow},
+		{"decrement to MinInt64", func() error {
+			_, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("min"), Delta: -1})
+			return err
+		}, nil},
+		{"decrement past MinInt64", func() error {
+			_, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("min"), Delta: -1})
+			return err
+		}, nodeerr.ErrCounterOverflow},
+		{"append up to the limit", func() error {
+			_, err := s.Append(&statepb.AppendOp{Key: []byte("a"), Suffix: []byte("12345"), MaxValueBytes: 8})
+			return err
+		}, nil},
+		{"append past the limit", func() error {
+			_, err := s.Append(&statepb.AppendOp{Key: []byte("a"), Suffix: []byte("6789"), MaxValueBytes: 8})
+			return err
+		}, nodeerr.ErrValueTooLarge},
+		{"put with unknown lease", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("k"), Value: []byte("v"), Lease: 42})
+			return err
+		}, nodeerr.ErrLeaseNotFound},
+		{"txn put with unknown lease", func() error {
+			_, err := s.Txn(&pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("k"), Lease: 42}}}}})
+			return err
+		}, nodeerr.ErrLeaseNotFound},
+		{"ignore_value with a value", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("k"), Value: []byte("v"), IgnoreValue: true})
+			return err
+		}, nodeerr.ErrValueProvided},
+		{"ignore_lease with a lease", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("k"), Lease: 1, IgnoreLease: true})
+			return err
+		}, nodeerr.ErrLeaseProvided},
+		{"ignore_value on a missing key", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("absent"), IgnoreValue: true})
+			return err
+		}, nodeerr.ErrKeyNotFound},
+		{"txn ignore_lease on a missing key", func() error {
+			_, err := s.Txn(&pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("absent"), IgnoreLease: true}}}}})
+			return err
+		}, nodeerr.ErrKeyNotFound},
+		{"ignore_value keeps the value", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("k"), IgnoreValue: true, IgnoreLease: true})
+			return err
+		}, nil},
+	}
+	for _, tc := range cases {
+		rev := s.Revision()
+		err := tc.do()
+		if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Fatalf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+		if tc.want != nil && s.Revision() != rev {
+			t.Fatalf("%s: refused but the revision moved", tc.name)
+		}
+	}
+	if v := counter(t, s, "k"); v != "v" {
+		t.Fatalf("ignore_value rewrote the value to %q", v)
+	}
+	if v := counter(t, s, "a"); v != "12345" {
+		t.Fatalf("refused append changed the value to %q", v)
 	}
 }

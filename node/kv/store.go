@@ -23,7 +23,7 @@ type Store struct {
 	// too): O(log n) puts and deletes, ordered range scans.
 	kvs *btree.BTreeG[*mvccpb.KeyValue]
 
-	sessions  map[string]*statepb.Session
+	sessions  *sessionTable
 	members   map[uint64]*statepb.Member
 	removed   map[uint64]bool
 	gone      map[uint64]*statepb.Member // metadata of removed members
@@ -35,7 +35,7 @@ func New() *Store {
 	return &Store{
 		rev:      1,
 		kvs:      newTree(),
-		sessions: map[string]*statepb.Session{},
+		sessions: newSessionTable(),
 		members:  map[uint64]*statepb.Member{},
 		removed:  map[uint64]bool{},
 		gone:     map[uint64]*statepb.Member{},
@@ -117,9 +117,7 @@ func (s *Store) Snapshot() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range sortedIDs(s.sessions) {
-		snap.Sessions = append(snap.Sessions, s.sessions[id])
-	}
+	snap.Sessions = s.sessions.all()
 	snap.Members = s.membersLocked()
 	for id := range s.removed {
 		snap.Removed = append(snap.Removed, id)
@@ -148,8 +146,8 @@ func (s *Store) Restore(data []byte) error {
 		}
 		fresh.kvs.ReplaceOrInsert(kv)
 	}
-	for _, se := range snap.Sessions {
-		fresh.sessions[se.ClientId] = se
+	for _, se := range snap.Sessions { // oldest first: keeps the LRU order
+		fresh.sessions.put(se)
 	}
 	for _, m := range snap.Members {
 		fresh.members[m.Id] = m
@@ -165,13 +163,4 @@ func (s *Store) Restore(data []byte) error {
 	s.rev, s.kvs = fresh.rev, fresh.kvs
 	s.sessions, s.members, s.removed, s.gone, s.clusterID = fresh.sessions, fresh.members, fresh.removed, fresh.gone, fresh.clusterID
 	return nil
-}
-
-func sortedIDs(m map[string]*statepb.Session) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }

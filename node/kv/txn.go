@@ -22,6 +22,9 @@ func (s *Store) Txn(req *pb.TxnRequest) (*pb.TxnResponse, error) {
 	if err := s.checkTxnRevisions(req); err != nil {
 		return nil, err
 	}
+	if err := s.checkTxnPuts(req); err != nil {
+		return nil, err
+	}
 	w := s.newWriter()
 	resp := w.doTxn(req)
 	resp.Header = &pb.ResponseHeader{Revision: w.commit()}
@@ -47,13 +50,7 @@ func IsReadOnlyTxn(req *pb.TxnRequest) bool {
 }
 
 func (w *writer) doTxn(req *pb.TxnRequest) *pb.TxnResponse {
-	ok := true
-	for _, c := range req.Compare {
-		if !w.s.compare(c) {
-			ok = false
-			break
-		}
-	}
+	ok := w.s.compareAll(req.Compare)
 	ops := req.Failure
 	if ok {
 		ops = req.Success
@@ -86,6 +83,40 @@ func (w *writer) doOp(op *pb.RequestOp) *pb.ResponseOp {
 		return &pb.ResponseOp{Response: &pb.ResponseOp_ResponseTxn{ResponseTxn: w.doTxn(r.RequestTxn)}}
 	}
 	return &pb.ResponseOp{}
+}
+
+// compareAll tells whether every compare holds (the txn's success branch
+// runs). Caller holds mu.
+func (s *Store) compareAll(cs []*pb.Compare) bool {
+	for _, c := range cs {
+		if !s.compare(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkTxnPuts refuses, before anything is written, a put of the branch
+// that will run whose ignore_value/ignore_lease names a missing key (etcd
+// checks the taken branch the same way, in txn.go checkTxn). Caller holds mu.
+func (s *Store) checkTxnPuts(req *pb.TxnRequest) error {
+	ops := req.Failure
+	if s.compareAll(req.Compare) {
+		ops = req.Success
+	}
+	for _, op := range ops {
+		var err error
+		switch r := op.Request.(type) {
+		case *pb.RequestOp_RequestPut:
+			err = s.checkPut(r.RequestPut)
+		case *pb.RequestOp_RequestTxn:
+			err = s.checkTxnPuts(r.RequestTxn)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // compare evaluates one Compare as etcd's applyCompare does: over every key

@@ -2,13 +2,14 @@ package kv
 
 import (
 	"bytes"
-	"fmt"
+	"math"
 	"strconv"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/api/statepb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
@@ -35,8 +36,12 @@ func (w *writer) commit() int64 {
 }
 
 func (w *writer) put(key, value []byte) (prev *mvccpb.KeyValue) {
+	return w.putLease(key, value, 0)
+}
+
+func (w *writer) putLease(key, value []byte, lease int64) (prev *mvccpb.KeyValue) {
 	prev = w.s.get(key)
-	kv := &mvccpb.KeyValue{Key: bytes.Clone(key), Value: bytes.Clone(value), ModRevision: w.next, CreateRevision: w.next, Version: 1}
+	kv := &mvccpb.KeyValue{Key: bytes.Clone(key), Value: bytes.Clone(value), ModRevision: w.next, CreateRevision: w.next, Version: 1, Lease: lease}
 	if prev != nil {
 		kv.CreateRevision, kv.Version = prev.CreateRevision, prev.Version+1
 	}
@@ -68,13 +73,29 @@ func ValidateDeleteRange(req *pb.DeleteRangeRequest) error {
 	return nil
 }
 
+// validatePut follows etcd's checks (server/etcdserver/api/v3rpc/key.go
+// checkPutRequest, then txn's checkRequestPut for the lease).
 func validatePut(req *pb.PutRequest) error {
 	switch {
 	case len(req.Key) == 0:
 		return nodeerr.ErrEmptyKey
-	case req.Lease != 0, req.IgnoreValue, req.IgnoreLease:
-		// No leases in this store; ignore_* only make sense with them.
-		return fmt.Errorf("%w: leases and ignore_value/ignore_lease", nodeerr.ErrUnimplemented)
+	case req.IgnoreValue && len(req.Value) != 0:
+		return nodeerr.ErrValueProvided
+	case req.IgnoreLease && req.Lease != 0:
+		return nodeerr.ErrLeaseProvided
+	case req.Lease != 0:
+		// This store grants no leases, so every lease ID is unknown; etcd
+		// answers an unknown one with NotFound.
+		return nodeerr.ErrLeaseNotFound
+	}
+	return nil
+}
+
+// checkPut is the state-dependent half of etcd's checkRequestPut:
+// ignore_value and ignore_lease need an existing key. Caller holds mu.
+func (s *Store) checkPut(req *pb.PutRequest) error {
+	if (req.IgnoreValue || req.IgnoreLease) && s.get(req.Key) == nil {
+		return nodeerr.ErrKeyNotFound
 	}
 	return nil
 }
@@ -86,14 +107,27 @@ func (s *Store) Put(req *pb.PutRequest) (*pb.PutResponse, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkPut(req); err != nil {
+		return nil, err
+	}
 	w := s.newWriter()
 	resp := w.doPut(req)
 	resp.Header = &pb.ResponseHeader{Revision: w.commit()}
 	return resp, nil
 }
 
+// doPut writes req; checkPut passed, so ignore_* find their key.
 func (w *writer) doPut(req *pb.PutRequest) *pb.PutResponse {
-	prev := w.put(req.Key, req.Value)
+	value, lease := req.Value, req.Lease
+	if old := w.s.get(req.Key); old != nil {
+		if req.IgnoreValue {
+			value = old.Value
+		}
+		if req.IgnoreLease {
+			lease = old.Lease
+		}
+	}
+	prev := w.putLease(req.Key, value, lease)
 	resp := &pb.PutResponse{}
 	if req.PrevKv && prev != nil {
 		resp.PrevKv = prev
@@ -123,21 +157,25 @@ func (w *writer) doDelete(req *pb.DeleteRangeRequest) *pb.DeleteRangeResponse {
 	return resp
 }
 
-// Append appends req.Suffix to the value at req.Key (absent: empty).
-func (s *Store) Append(req *nodepb.AppendRequest) (*nodepb.AppendResponse, error) {
-	if len(req.Key) == 0 {
+// Append appends op.Suffix to the value at op.Key (absent: empty). A
+// result longer than op.MaxValueBytes (when set) is refused: Put could never
+// have written it, and each append would make every later one larger.
+func (s *Store) Append(op *statepb.AppendOp) (*nodepb.AppendResponse, error) {
+	if len(op.Key) == 0 {
 		return nil, nodeerr.ErrEmptyKey
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var value []byte
-	if prev := s.get(req.Key); prev != nil {
-		value = append(bytes.Clone(prev.Value), req.Suffix...)
-	} else {
-		value = bytes.Clone(req.Suffix)
+	var old []byte
+	if prev := s.get(op.Key); prev != nil {
+		old = prev.Value
 	}
+	if op.MaxValueBytes > 0 && uint64(len(old))+uint64(len(op.Suffix)) > op.MaxValueBytes {
+		return nil, nodeerr.ErrValueTooLarge
+	}
+	value := append(bytes.Clone(old), op.Suffix...)
 	w := s.newWriter()
-	w.put(req.Key, value)
+	w.put(op.Key, value)
 	return &nodepb.AppendResponse{Value: value, Revision: w.commit()}, nil
 }
 
@@ -157,8 +195,16 @@ func (s *Store) IncrementAndGet(req *nodepb.IncrementRequest) (*nodepb.Increment
 		}
 		cur = v
 	}
+	if addOverflows(cur, req.Delta) {
+		return nil, nodeerr.ErrCounterOverflow
+	}
 	next := cur + req.Delta
 	w := s.newWriter()
 	w.put(req.Key, []byte(strconv.FormatInt(next, 10)))
 	return &nodepb.IncrementResponse{Value: next, Revision: w.commit()}, nil
+}
+
+// addOverflows tells whether a+b leaves the int64 range.
+func addOverflows(a, b int64) bool {
+	return (b > 0 && a > math.MaxInt64-b) || (b < 0 && a < math.MinInt64-b)
 }

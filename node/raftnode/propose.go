@@ -226,7 +226,7 @@ func (n *Node) Append(ctx context.Context, req *nodepb.AppendRequest) (*nodepb.A
 	if len(req.Key) == 0 {
 		return nil, nodeerr.ErrEmptyKey
 	}
-	resp, err := n.propose(ctx, &statepb.Command{Op: &statepb.Command_Append{Append: &statepb.AppendOp{Key: req.Key, Suffix: req.Suffix}}})
+	resp, err := n.propose(ctx, &statepb.Command{Op: &statepb.Command_Append{Append: &statepb.AppendOp{Key: req.Key, Suffix: req.Suffix, MaxValueBytes: uint64(n.cfg.MaxRequestBytes)}}})
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,16 @@ func TestToGRPCError(t *testing.T) {
 		{"future rev", nodeerr.ErrFutureRev, codes.OutOfRange, "etcdserver: mvcc: required revision is a future revision", rpctypes.ErrFutureRev},
 		{"not counter", nodeerr.ErrNotCounter, codes.FailedPrecondition, nodeerr.ErrNotCounter.Error(), nil},
 		{"unimplemented", nodeerr.ErrUnimplemented, codes.Unimplemented, nodeerr.ErrUnimplemented.Error(), nil},
+		{"lease not found", nodeerr.ErrLeaseNotFound, codes.NotFound, "etcdserver: requested lease not found", rpctypes.ErrLeaseNotFound},
+		{"key not found", nodeerr.ErrKeyNotFound, codes.InvalidArgument, "etcdserver: key not found", rpctypes.ErrKeyNotFound},
+		{"value provided", nodeerr.ErrValueProvided, codes.InvalidArgument, "etcdserver: value is provided", rpctypes.ErrValueProvided},
+		{"lease provided", nodeerr.ErrLeaseProvided, codes.InvalidArgument, "etcdserver: lease is provided", rpctypes.ErrLeaseProvided},
+		{"no space", nodeerr.ErrNoSpace, codes.ResourceExhausted, "etcdserver: mvcc: database space exceeded", rpctypes.ErrNoSpace},
+		{"counter overflow", nodeerr.ErrCounterOverflow, codes.OutOfRange, nodeerr.ErrCounterOverflow.Error(), nil},
+		{"value too large", nodeerr.ErrValueTooLarge, codes.OutOfRange, nodeerr.ErrValueTooLarge.Error(), nil},
+		{"stale sequence", nodeerr.ErrStaleSequence, codes.FailedPrecondition, nodeerr.ErrStaleSequence.Error(), nil},
+		{"sequence reused", nodeerr.ErrSequenceReused, codes.AlreadyExists, nodeerr.ErrSequenceReused.Error(), nil},
+		{"result not kept", nodeerr.ErrResultNotKept, codes.DataLoss, nodeerr.ErrResultNotKept.Error(), nil},
 		{"member not found", nodeerr.ErrMemberNotFound, codes.NotFound, "etcdserver: member not found", rpctypes.ErrMemberNotFound},
 		{"id removed", nodeerr.ErrIDRemoved, codes.NotFound, "etcdserver: member not found", rpctypes.ErrMemberNotFound},
 		{"id exists", nodeerr.ErrIDExists, codes.FailedPrecondition, "etcdserver: member ID already exist", rpctypes.ErrMemberExist},
@@ -90,7 +100,10 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 		nodeerr.ErrPeerURLExists, nodeerr.ErrNameExists, nodeerr.ErrNotEnoughStarted,
 		nodeerr.ErrMemberNotLearner, nodeerr.ErrLearnerNotReady, nodeerr.ErrTooManyLearners,
 		nodeerr.ErrRemoveLeader, nodeerr.ErrConfChangeTimeout, nodeerr.ErrBadTargetLeader,
-		nodeerr.ErrInvalidChange,
+		nodeerr.ErrInvalidChange, nodeerr.ErrLeaseNotFound, nodeerr.ErrKeyNotFound,
+		nodeerr.ErrValueProvided, nodeerr.ErrLeaseProvided, nodeerr.ErrNoSpace,
+		nodeerr.ErrCounterOverflow, nodeerr.ErrValueTooLarge, nodeerr.ErrStaleSequence,
+		nodeerr.ErrSequenceReused, nodeerr.ErrResultNotKept,
 	}
 	if len(sentinels) != len(errorTable) {
 		t.Errorf("errorTable has %d rows, nodeerr has %d sentinels listed here", len(errorTable), len(sentinels))
