@@ -34,6 +34,7 @@ type options struct {
 	snapshotCount          uint64
 	snapshotCatchupEntries uint64
 	maxRequestBytes        uint
+	quotaBackendBytes      int64
 	logLevel               string
 	fencedGracePeriod      time.Duration
 	stopTimeout            time.Duration
@@ -74,6 +75,7 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.Uint64Var(&o.snapshotCount, "snapshot-count", raftnode.DefaultSnapshotCount, "Number of committed transactions to trigger a snapshot to disk.")
 	fs.Uint64Var(&o.snapshotCatchupEntries, "snapshot-catchup-entries", raftnode.DefaultSnapshotCatchUpEntries, "Number of entries for a slow follower to catch up after compacting the raft storage entries.")
 	fs.UintVar(&o.maxRequestBytes, "max-request-bytes", raftnode.DefaultMaxRequestBytes, "Maximum client request size in bytes the server will accept.")
+	fs.Int64Var(&o.quotaBackendBytes, "quota-backend-bytes", 0, "Raise the NOSPACE alarm when the store would exceed this many bytes (0: the 2 GiB default, negative: no quota).")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
 	fs.DurationVar(&o.fencedGracePeriod, "fenced-grace-period", 30*time.Second, "How long a fenced node keeps serving /livez and /readyz (so Kubernetes sees why) before it exits with code 3.")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "Bound on the graceful stop after SIGTERM (leadership transfer, draining client calls).")

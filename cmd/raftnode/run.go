@@ -119,6 +119,7 @@ func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *za
 		SnapshotCount:          o.snapshotCount,
 		SnapshotCatchUpEntries: o.snapshotCatchupEntries,
 		MaxRequestBytes:        o.maxRequestBytes,
+		QuotaBackendBytes:      o.quotaBackendBytes,
 		Registry:               reg,
 		Logger:                 log,
 		Version:                version,

@@ -36,6 +36,9 @@ func (s *Store) Apply(cmd *statepb.Command) Result {
 }
 
 func (s *Store) execute(cmd *statepb.Command) Result {
+	if s.refusedForSpace(cmd) {
+		return Result{Err: nodeerr.ErrNoSpace}
+	}
 	var resp proto.Message
 	var err error
 	switch op := cmd.Op.(type) {
@@ -58,6 +61,11 @@ func (s *Store) execute(cmd *statepb.Command) Result {
 		resp, err = s.Append(op.Append)
 	case *statepb.Command_Increment:
 		resp, err = s.IncrementAndGet(&nodepb.IncrementRequest{Key: op.Increment.Key, Delta: op.Increment.Delta})
+	case *statepb.Command_Alarm:
+		req := &pb.AlarmRequest{}
+		if err = proto.Unmarshal(op.Alarm, req); err == nil {
+			resp, err = s.applyAlarm(req)
+		}
 	case *statepb.Command_Publish:
 		err = s.Publish(op.Publish)
 		resp = &statepb.Member{}
@@ -68,6 +76,15 @@ func (s *Store) execute(cmd *statepb.Command) Result {
 		return Result{Err: err}
 	}
 	return Result{Resp: resp}
+}
+
+// refusedForSpace tells whether cmd must be refused because a NOSPACE
+// alarm is raised (etcd's applierV3Capped).
+func (s *Store) refusedForSpace(cmd *statepb.Command) bool {
+	s.mu.RLock()
+	raised := s.noSpace()
+	s.mu.RUnlock()
+	return raised && AddsData(cmd)
 }
 
 func encodeResult(r Result) *statepb.Result {

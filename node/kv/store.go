@@ -23,6 +23,9 @@ type Store struct {
 	// too): O(log n) puts and deletes, ordered range scans.
 	kvs *btree.BTreeG[*mvccpb.KeyValue]
 
+	// size is the data counted against the space quota (see alarm.go).
+	size      int64
+	alarms    map[alarmKey]struct{}
 	sessions  *sessionTable
 	members   map[uint64]*statepb.Member
 	removed   map[uint64]bool
@@ -36,6 +39,7 @@ func New() *Store {
 		rev:      1,
 		kvs:      newTree(),
 		sessions: newSessionTable(),
+		alarms:   map[alarmKey]struct{}{},
 		members:  map[uint64]*statepb.Member{},
 		removed:  map[uint64]bool{},
 		gone:     map[uint64]*statepb.Member{},
@@ -70,10 +74,19 @@ func (s *Store) get(key []byte) *mvccpb.KeyValue {
 }
 
 // set stores kv (a fresh object) under its key. Caller holds mu.
-func (s *Store) set(kv *mvccpb.KeyValue) { s.kvs.ReplaceOrInsert(kv) }
+func (s *Store) set(kv *mvccpb.KeyValue) {
+	if old, ok := s.kvs.ReplaceOrInsert(kv); ok {
+		s.size -= kvSize(old)
+	}
+	s.size += kvSize(kv)
+}
 
 // del removes key. Caller holds mu.
-func (s *Store) del(key []byte) { s.kvs.Delete(&mvccpb.KeyValue{Key: key}) }
+func (s *Store) del(key []byte) {
+	if old, ok := s.kvs.Delete(&mvccpb.KeyValue{Key: key}); ok {
+		s.size -= kvSize(old)
+	}
+}
 
 // kvsIn returns the stored keys in [key, end), in order, with etcd's
 // conventions: empty end means the single key; end "\x00" means every key
@@ -118,6 +131,9 @@ func (s *Store) Snapshot() ([]byte, error) {
 		return nil, err
 	}
 	snap.Sessions = s.sessions.all()
+	if snap.Alarms, err = marshalAlarms(s.alarmsLocked()); err != nil {
+		return nil, err
+	}
 	snap.Members = s.membersLocked()
 	for id := range s.removed {
 		snap.Removed = append(snap.Removed, id)
@@ -144,8 +160,13 @@ func (s *Store) Restore(data []byte) error {
 		if err := proto.Unmarshal(b, kv); err != nil {
 			return fmt.Errorf("kv: unmarshal snapshot key: %w", err)
 		}
-		fresh.kvs.ReplaceOrInsert(kv)
+		fresh.set(kv)
 	}
+	alarms, err := unmarshalAlarms(snap.Alarms)
+	if err != nil {
+		return err
+	}
+	fresh.alarms = alarms
 	for _, se := range snap.Sessions { // oldest first: keeps the LRU order
 		fresh.sessions.put(se)
 	}
@@ -160,7 +181,7 @@ func (s *Store) Restore(data []byte) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rev, s.kvs = fresh.rev, fresh.kvs
+	s.rev, s.kvs, s.size, s.alarms = fresh.rev, fresh.kvs, fresh.size, fresh.alarms
 	s.sessions, s.members, s.removed, s.gone, s.clusterID = fresh.sessions, fresh.members, fresh.removed, fresh.gone, fresh.clusterID
 	return nil
 }

@@ -28,8 +28,10 @@ const (
 	DefaultSnapshotCount          = 10000
 	DefaultSnapshotCatchUpEntries = 5000
 	DefaultMaxRequestBytes        = 1536 * 1024
-	DefaultRequestTimeout         = 5 * time.Second
-	DefaultClusterToken           = "kuberaft"
+	// DefaultQuotaBackendBytes is etcd's default space quota (2 GiB).
+	DefaultQuotaBackendBytes = 2 << 30
+	DefaultRequestTimeout    = 5 * time.Second
+	DefaultClusterToken      = "kuberaft"
 )
 
 // Peer is one member of the initial cluster.
@@ -55,6 +57,7 @@ type Config struct {
 	SnapshotCount          uint64
 	SnapshotCatchUpEntries uint64
 	MaxRequestBytes        uint
+	QuotaBackendBytes      int64
 	RequestTimeout         time.Duration
 	Registry               *prometheus.Registry
 	Logger                 *zap.Logger
@@ -148,6 +151,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.QuotaBackendBytes == 0 {
+		cfg.QuotaBackendBytes = DefaultQuotaBackendBytes
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout

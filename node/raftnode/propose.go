@@ -34,6 +34,9 @@ func (n *Node) propose(ctx context.Context, cmd *statepb.Command) (proto.Message
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
+	if err := n.checkQuota(ctx, cmd, len(data)); err != nil {
+		return nil, err
+	}
 	if err := n.waitLeader(ctx); err != nil {
 		n.metrics.ProposalsFailed.Inc()
 		return nil, err

@@ -40,4 +40,7 @@ type Backend interface {
 	EtcdStatus(ctx context.Context) (*pb.StatusResponse, error)
 	// MoveLeader transfers leadership to target and waits until it leads.
 	MoveLeader(ctx context.Context, target uint64) error
+	// Alarm is etcd's Maintenance.Alarm: GET lists the raised alarms,
+	// ACTIVATE/DEACTIVATE replicate a change (NOSPACE comes from the quota).
+	Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResponse, error)
 }

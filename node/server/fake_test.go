@@ -146,3 +146,14 @@ func (f *fakeBackend) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error
 func (f *fakeBackend) MoveLeader(ctx context.Context, _ uint64) error {
 	return f.record(ctx, "MoveLeader")
 }
+
+func (f *fakeBackend) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if err := f.record(ctx, "Alarm"); err != nil {
+		return nil, err
+	}
+	resp := &pb.AlarmResponse{Header: hdr()}
+	if r.Action == pb.AlarmRequest_GET {
+		resp.Alarms = []*pb.AlarmMember{{MemberID: 1, Alarm: pb.AlarmType_NOSPACE}}
+	}
+	return resp, nil
+}

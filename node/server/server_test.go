@@ -252,9 +252,29 @@ func TestGoodRequestsReachTheBackend(t *testing.T) {
 	if got := fake.Calls(); !slices.Equal(got, want) {
 		t.Errorf("backend calls = %v, want %v", got, want)
 	}
+}
+
+// Alarm GET/ACTIVATE/DEACTIVATE reach the backend (the NOSPACE alarm of
+// the space quota is listed and disarmed through them); anything else is
+// refused before it.
+func TestAlarm(t *testing.T) {
+	conn, fake, _ := startServer(t)
+	ctx := testCtx(t)
+	maint := pb.NewMaintenanceClient(conn)
 	alarms, err := maint.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_GET})
-	if err != nil || len(alarms.Alarms) != 0 || alarms.Header.GetMemberId() != 1 {
-		t.Errorf("Alarm GET = %v, %v; want empty list with a header", alarms, err)
+	if err != nil || len(alarms.Alarms) != 1 || alarms.Alarms[0].Alarm != pb.AlarmType_NOSPACE || alarms.Header.GetMemberId() != 1 {
+		t.Errorf("Alarm GET = %v, %v; want the backend's NOSPACE alarm with a header", alarms, err)
+	}
+	for _, a := range []pb.AlarmRequest_AlarmAction{pb.AlarmRequest_ACTIVATE, pb.AlarmRequest_DEACTIVATE} {
+		if _, err := maint.Alarm(ctx, &pb.AlarmRequest{Action: a, MemberID: 1, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+			t.Errorf("Alarm %v: %v", a, err)
+		}
+	}
+	if _, err := maint.Alarm(ctx, &pb.AlarmRequest{Action: 7}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("unknown alarm action: %v, want InvalidArgument", err)
+	}
+	if got, want := fake.Calls(), []string{"Alarm", "Alarm", "Alarm"}; !slices.Equal(got, want) {
+		t.Errorf("backend calls = %v, want %v", got, want)
 	}
 }
 
@@ -267,10 +287,6 @@ func TestUnimplemented(t *testing.T) {
 		"Compact": func() error { _, err := kv.Compact(ctx, &pb.CompactionRequest{}); return err },
 		"MemberUpdate": func() error {
 			_, err := pb.NewClusterClient(conn).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 1})
-			return err
-		},
-		"Alarm activate": func() error {
-			_, err := maint.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE})
 			return err
 		},
 		"Defragment": func() error { _, err := maint.Defragment(ctx, &pb.DefragmentRequest{}); return err },
