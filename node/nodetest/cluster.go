@@ -26,6 +26,7 @@ type Options struct {
 	SnapshotCount          uint64        // default 10000
 	SnapshotCatchUpEntries uint64        // default 500 (capped at SnapshotCount)
 	RequestTimeout         time.Duration // default 2s
+	QuotaBackendBytes      int64         // default raftnode's (2 GiB)
 	Seed                   uint64        // network randomness
 	// Verbose logs the nodes at info level through t.Log (default: warn).
 	Verbose bool
@@ -154,6 +155,7 @@ func (c *Cluster) Start(i int, state string) error {
 		HeartbeatInterval:   c.opts.HeartbeatInterval, ElectionTimeout: c.opts.ElectionTimeout,
 		SnapshotCount: c.opts.SnapshotCount, SnapshotCatchUpEntries: c.opts.SnapshotCatchUpEntries,
 		RequestTimeout: c.opts.RequestTimeout, Logger: c.logger().With(zap.String("slot", m.Name)),
+		QuotaBackendBytes: c.opts.QuotaBackendBytes,
 		OnApplyConfChange: func(cs *raftpb.ConfState) {
 			m.mu.Lock()
 			m.confLog = append(m.confLog, proto.Clone(cs).(*raftpb.ConfState))
