@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/node/api/statepb"
@@ -19,21 +18,33 @@ import (
 // Append, IncrementAndGet) with etcd's ErrNoSpace. Reads and deletes go on,
 // so an operator can delete and then disarm (Alarm DEACTIVATE).
 
-// kvOverheadBytes approximates what one key costs beyond its key and value
-// bytes (revisions, version, lease, tree node), so many tiny keys still
-// count against the quota.
-const kvOverheadBytes = 64
-
-// kvSize is what one stored key counts against the quota.
-func kvSize(kv *mvccpb.KeyValue) int64 {
-	return int64(len(kv.Key)+len(kv.Value)) + kvOverheadBytes
-}
-
-// Size is the store's data size as counted against the quota.
+// Size is the store's size as counted against the quota: the bbolt file's
+// size, as etcd counts it. Deleting and compacting frees pages inside the
+// file; Defragment gives them back, so that writes can resume after a
+// disarm (etcd's procedure for NOSPACE).
 func (s *Store) Size() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.size
+	if s.closed {
+		return 0
+	}
+	return s.eng.be.Size()
+}
+
+// Defragment rewrites this member's bbolt file without its free pages
+// (etcd's Maintenance.Defragment). It blocks every other store call
+// meanwhile; it changes no replicated state.
+func (s *Store) Defragment() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return err
+	}
+	s.eng.kv.Commit()
+	if err := s.eng.be.Defrag(); err != nil {
+		return fmt.Errorf("kv: defragment: %w", err)
+	}
+	return nil
 }
 
 type alarmKey struct {
@@ -94,7 +105,7 @@ func (s *Store) applyAlarm(req *pb.AlarmRequest) (*pb.AlarmResponse, error) {
 		return nil, fmt.Errorf("%w: alarm action %v in the log", nodeerr.ErrUnimplemented, req.Action)
 	}
 	resp.Alarms = []*pb.AlarmMember{{MemberID: k.member, Alarm: k.alarm}}
-	resp.Header = &pb.ResponseHeader{Revision: s.rev}
+	resp.Header = &pb.ResponseHeader{Revision: s.eng.kv.Rev()}
 	return resp, nil
 }
 

@@ -61,6 +61,11 @@ func (s *Store) execute(cmd *statepb.Command) Result {
 		resp, err = s.Append(op.Append)
 	case *statepb.Command_Increment:
 		resp, err = s.IncrementAndGet(&nodepb.IncrementRequest{Key: op.Increment.Key, Delta: op.Increment.Delta})
+	case *statepb.Command_Compaction:
+		req := &pb.CompactionRequest{}
+		if err = proto.Unmarshal(op.Compaction, req); err == nil {
+			resp, err = s.Compact(req)
+		}
 	case *statepb.Command_Alarm:
 		req := &pb.AlarmRequest{}
 		if err = proto.Unmarshal(op.Alarm, req); err == nil {
@@ -109,7 +114,9 @@ func encodeResult(r Result) *statepb.Result {
 	case *nodepb.IncrementResponse:
 		return &statepb.Result{Res: &statepb.Result_Increment{Increment: b}}
 	}
-	return &statepb.Result{}
+	// Alarm, compaction and publish results are not recorded: a retry is
+	// told the command was applied.
+	return &statepb.Result{Res: &statepb.Result_NotKept{NotKept: true}}
 }
 
 func decodeResult(r *statepb.Result) Result {
@@ -131,7 +138,7 @@ func decodeResult(r *statepb.Result) Result {
 	case *statepb.Result_Increment:
 		m, b = &nodepb.IncrementResponse{}, v.Increment
 	default:
-		return Result{Err: ErrStaleSequence}
+		return Result{Err: nodeerr.ErrResultNotKept}
 	}
 	if err := proto.Unmarshal(b, m); err != nil {
 		return Result{Err: fmt.Errorf("kv: decode recorded result: %w", err)}

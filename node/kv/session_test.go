@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/api/statepb"
@@ -30,7 +29,7 @@ func counter(t *testing.T, s *Store, key string) string {
 // A client that restarts and reuses its id from seq 1 must not be told
 // that a different command succeeded (issue 8 item 10).
 func TestSessionReusedIDIsRefused(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	if r := s.Apply(incCmd("run", 1, "n", 5)); r.Err != nil {
 		t.Fatal(r.Err)
 	}
@@ -51,7 +50,7 @@ func TestSessionReusedIDIsRefused(t *testing.T) {
 // Sessions are evicted least recently used first once MaxSessions are
 // held, identically on every replica and across a snapshot.
 func TestSessionsEvictLRUAndSurviveSnapshot(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	for i := range MaxSessions {
 		if r := s.Apply(incCmd(fmt.Sprintf("c%d", i), 1, "n", 1)); r.Err != nil {
 			t.Fatal(r.Err)
@@ -65,7 +64,7 @@ func TestSessionsEvictLRUAndSurviveSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	restored := New()
+	restored := newStore(t)
 	if err := restored.Restore(data); err != nil {
 		t.Fatal(err)
 	}
@@ -88,26 +87,15 @@ func TestSessionsEvictLRUAndSurviveSnapshot(t *testing.T) {
 			t.Fatalf("%s: c1, the least recently used, was not evicted", name)
 		}
 	}
-	a, _ := s.Snapshot()
-	b, _ := restored.Snapshot()
-	if !proto.Equal(mustSnap(t, a), mustSnap(t, b)) {
+	if !sameState(t, s, restored) {
 		t.Fatal("original and restored replicas diverged after the same command")
 	}
-}
-
-func mustSnap(t *testing.T, data []byte) *statepb.Snapshot {
-	t.Helper()
-	snap := &statepb.Snapshot{}
-	if err := proto.Unmarshal(data, snap); err != nil {
-		t.Fatal(err)
-	}
-	return snap
 }
 
 // A response over MaxRecordedResultBytes is not kept: the retry learns
 // the command was applied, and it is not applied again.
 func TestSessionResultCap(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	big := strings.Repeat("x", MaxRecordedResultBytes)
 	mustPut(t, s, "k", big)
 	// The append's response carries the whole (large) value.
@@ -125,7 +113,7 @@ func TestSessionResultCap(t *testing.T) {
 }
 
 func TestSessionErrorsKeepTheirSentinel(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	if r := s.Apply(incCmd("c", 1, "big", 1<<62)); r.Err != nil {
 		t.Fatal(r.Err)
 	}

@@ -168,6 +168,9 @@ func (n *Node) cleanup() {
 	if err := n.disk.Close(); err != nil {
 		n.lg.Warn("Closing storage failed", zap.Error(err))
 	}
+	if err := n.kv.Close(); err != nil {
+		n.lg.Warn("Closing the store failed", zap.Error(err))
+	}
 	close(n.done)
 }
 

@@ -2,7 +2,6 @@ package raftnode
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"strings"
 
@@ -85,18 +84,22 @@ func (n *Node) LogRange() (first, last uint64) {
 	return first, last
 }
 
+// ErrStateChanging is StateDigest's answer when entries kept being applied
+// while it hashed (e.g. a member catching up): ask again later.
+var ErrStateChanging = errors.New("raftnode: state kept changing")
+
 // StateDigest is a hash of the whole state machine and the index it was
 // applied to; replicas at the same index must agree (tests compare them).
 func (n *Node) StateDigest() (applied uint64, sum [32]byte, err error) {
 	for range 100 {
 		before := n.applied.Load()
-		data, err := n.kv.Snapshot()
+		digest, err := n.kv.Digest()
 		if err != nil {
 			return 0, sum, err
 		}
 		if n.applied.Load() == before {
-			return before, sha256.Sum256(data), nil
+			return before, digest, nil
 		}
 	}
-	return 0, sum, errors.New("raftnode: state kept changing")
+	return 0, sum, ErrStateChanging
 }

@@ -24,6 +24,9 @@ type Backend interface {
 	Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error)
 	DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error)
 	Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error)
+	// Compact replicates a compaction (physical: wait until this member's
+	// backend dropped the old revisions).
+	Compact(ctx context.Context, req *pb.CompactionRequest) (*pb.CompactionResponse, error)
 
 	Append(ctx context.Context, req *nodepb.AppendRequest) (*nodepb.AppendResponse, error)
 	IncrementAndGet(ctx context.Context, req *nodepb.IncrementRequest) (*nodepb.IncrementResponse, error)
@@ -43,4 +46,6 @@ type Backend interface {
 	// Alarm is etcd's Maintenance.Alarm: GET lists the raised alarms,
 	// ACTIVATE/DEACTIVATE replicate a change (NOSPACE comes from the quota).
 	Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResponse, error)
+	// Defragment shrinks this member's backend file (not replicated).
+	Defragment(ctx context.Context) error
 }

@@ -157,3 +157,14 @@ func (f *fakeBackend) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmR
 	}
 	return resp, nil
 }
+
+func (f *fakeBackend) Compact(ctx context.Context, _ *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	if err := f.record(ctx, "Compact"); err != nil {
+		return nil, err
+	}
+	return &pb.CompactionResponse{Header: hdr()}, nil
+}
+
+func (f *fakeBackend) Defragment(ctx context.Context) error {
+	return f.record(ctx, "Defragment")
+}

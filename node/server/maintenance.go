@@ -10,8 +10,8 @@ import (
 
 // maintenanceServer is etcd's Maintenance service: Status, Alarm (GET, and
 // ACTIVATE/DEACTIVATE: the NOSPACE alarm the space quota raises is cleared
-// with DEACTIVATE, as `etcdctl alarm disarm` does) and MoveLeader.
-// Defragment, Hash, HashKV, Snapshot and Downgrade stay Unimplemented.
+// with DEACTIVATE, as `etcdctl alarm disarm` does), Defragment and
+// MoveLeader. Hash, HashKV, Snapshot and Downgrade stay Unimplemented.
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
 	s *Server
@@ -40,4 +40,11 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 		return nil, toGRPCError(err)
 	}
 	return &pb.MoveLeaderResponse{Header: m.s.header(ctx)}, nil
+}
+
+func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := m.s.cfg.Backend.Defragment(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.DefragmentResponse{Header: m.s.header(ctx)}, nil
 }

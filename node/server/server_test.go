@@ -239,6 +239,11 @@ func TestGoodRequestsReachTheBackend(t *testing.T) {
 		}},
 		{"EtcdStatus", func() error { _, err := maint.Status(ctx, &pb.StatusRequest{}); return err }},
 		{"MoveLeader", func() error { _, err := maint.MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: 2}); return err }},
+		{"Compact", func() error {
+			_, err := pb.NewKVClient(conn).Compact(ctx, &pb.CompactionRequest{Revision: 3, Physical: true})
+			return err
+		}},
+		{"Defragment", func() error { _, err := maint.Defragment(ctx, &pb.DefragmentRequest{}); return err }},
 	}
 	for _, c := range calls {
 		if err := c.call(); err != nil {
@@ -281,16 +286,21 @@ func TestAlarm(t *testing.T) {
 func TestUnimplemented(t *testing.T) {
 	conn, _, _ := startServer(t)
 	ctx := testCtx(t)
-	kv := pb.NewKVClient(conn)
 	maint := pb.NewMaintenanceClient(conn)
 	calls := map[string]func() error{
-		"Compact": func() error { _, err := kv.Compact(ctx, &pb.CompactionRequest{}); return err },
+		"RangeStream": func() error {
+			s, err := pb.NewKVClient(conn).RangeStream(ctx, &pb.RangeRequest{Key: []byte("a")})
+			if err != nil {
+				return err
+			}
+			_, err = s.Recv()
+			return err
+		},
 		"MemberUpdate": func() error {
 			_, err := pb.NewClusterClient(conn).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 1})
 			return err
 		},
-		"Defragment": func() error { _, err := maint.Defragment(ctx, &pb.DefragmentRequest{}); return err },
-		"HashKV":     func() error { _, err := maint.HashKV(ctx, &pb.HashKVRequest{}); return err },
+		"HashKV": func() error { _, err := maint.HashKV(ctx, &pb.HashKVRequest{}); return err },
 		"LeaseGrant": func() error {
 			_, err := pb.NewLeaseClient(conn).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 5})
 			return err

@@ -43,6 +43,7 @@ type Command struct {
 	//	*Command_Increment
 	//	*Command_Publish
 	//	*Command_Alarm
+	//	*Command_Compaction
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -169,6 +170,15 @@ func (x *Command) GetAlarm() []byte {
 	return nil
 }
 
+func (x *Command) GetCompaction() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Compaction); ok {
+			return x.Compaction
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -207,6 +217,11 @@ type Command_Alarm struct {
 	Alarm []byte `protobuf:"bytes,16,opt,name=alarm,proto3,oneof"`
 }
 
+type Command_Compaction struct {
+	// compaction is a marshalled etcdserverpb.CompactionRequest.
+	Compaction []byte `protobuf:"bytes,17,opt,name=compaction,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_DeleteRange) isCommand_Op() {}
@@ -220,6 +235,8 @@ func (*Command_Increment) isCommand_Op() {}
 func (*Command_Publish) isCommand_Op() {}
 
 func (*Command_Alarm) isCommand_Op() {}
+
+func (*Command_Compaction) isCommand_Op() {}
 
 type AppendOp struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -720,10 +737,11 @@ func (*Result_NotKept) isResult_Res() {}
 
 // Snapshot is the whole state machine at one applied index.
 type Snapshot struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Revision int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
-	// kvs are marshalled mvccpb.KeyValue, sorted by key.
-	Kvs [][]byte `protobuf:"bytes,2,rep,name=kvs,proto3" json:"kvs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision and kvs are the format before the MVCC store (a Restore
+	// refuses them; see docs/node.md, "Data dir format").
+	Revision int64    `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	Kvs      [][]byte `protobuf:"bytes,2,rep,name=kvs,proto3" json:"kvs,omitempty"`
 	// sessions are in least-recently-used order (oldest first): the order
 	// decides which session is evicted next, so it is part of the state.
 	Sessions  []*Session `protobuf:"bytes,3,rep,name=sessions,proto3" json:"sessions,omitempty"`
@@ -735,7 +753,11 @@ type Snapshot struct {
 	RemovedMembers []*Member `protobuf:"bytes,7,rep,name=removed_members,json=removedMembers,proto3" json:"removed_members,omitempty"`
 	// alarms are marshalled etcdserverpb.AlarmMember, sorted by member then
 	// alarm type.
-	Alarms        [][]byte `protobuf:"bytes,8,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	Alarms [][]byte `protobuf:"bytes,8,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	// backend is the key space: a copy of the store's bbolt file (etcd's
+	// mvcc and lease buckets: every key revision since the last compaction,
+	// and the leases).
+	Backend       []byte `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -826,11 +848,18 @@ func (x *Snapshot) GetAlarms() [][]byte {
 	return nil
 }
 
+func (x *Snapshot) GetBackend() []byte {
+	if x != nil {
+		return x.Backend
+	}
+	return nil
+}
+
 var File_node_api_statepb_state_proto protoreflect.FileDescriptor
 
 const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\n" +
-	"\x1cnode/api/statepb/state.proto\x12\x11kuberaft.state.v1\"\xf0\x02\n" +
+	"\x1cnode/api/statepb/state.proto\x12\x11kuberaft.state.v1\"\x92\x03\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1b\n" +
@@ -843,7 +872,10 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\x06append\x18\r \x01(\v2\x1b.kuberaft.state.v1.AppendOpH\x00R\x06append\x12>\n" +
 	"\tincrement\x18\x0e \x01(\v2\x1e.kuberaft.state.v1.IncrementOpH\x00R\tincrement\x125\n" +
 	"\apublish\x18\x0f \x01(\v2\x19.kuberaft.state.v1.MemberH\x00R\apublish\x12\x16\n" +
-	"\x05alarm\x18\x10 \x01(\fH\x00R\x05alarmB\x04\n" +
+	"\x05alarm\x18\x10 \x01(\fH\x00R\x05alarm\x12 \n" +
+	"\n" +
+	"compaction\x18\x11 \x01(\fH\x00R\n" +
+	"compactionB\x04\n" +
 	"\x02op\"\\\n" +
 	"\bAppendOp\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x16\n" +
@@ -878,7 +910,7 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\tincrement\x18\x05 \x01(\fH\x00R\tincrement\x12\x16\n" +
 	"\x05error\x18\x06 \x01(\tH\x00R\x05error\x12\x1b\n" +
 	"\bnot_kept\x18\a \x01(\bH\x00R\anotKeptB\x05\n" +
-	"\x03res\"\xba\x02\n" +
+	"\x03res\"\xd4\x02\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x10\n" +
 	"\x03kvs\x18\x02 \x03(\fR\x03kvs\x126\n" +
@@ -888,7 +920,8 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\n" +
 	"cluster_id\x18\x06 \x01(\x04R\tclusterId\x12B\n" +
 	"\x0fremoved_members\x18\a \x03(\v2\x19.kuberaft.state.v1.MemberR\x0eremovedMembers\x12\x16\n" +
-	"\x06alarms\x18\b \x03(\fR\x06alarmsB/Z-github.com/kuberaft/kuberaft/node/api/statepbb\x06proto3"
+	"\x06alarms\x18\b \x03(\fR\x06alarms\x12\x18\n" +
+	"\abackend\x18\t \x01(\fR\abackendB/Z-github.com/kuberaft/kuberaft/node/api/statepbb\x06proto3"
 
 var (
 	file_node_api_statepb_state_proto_rawDescOnce sync.Once
@@ -942,6 +975,7 @@ func file_node_api_statepb_state_proto_init() {
 		(*Command_Increment)(nil),
 		(*Command_Publish)(nil),
 		(*Command_Alarm)(nil),
+		(*Command_Compaction)(nil),
 	}
 	file_node_api_statepb_state_proto_msgTypes[6].OneofWrappers = []any{
 		(*Result_Put)(nil),
