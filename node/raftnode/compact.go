@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/node/api/statepb"
@@ -52,3 +54,10 @@ func (n *Node) CompactRevision() int64 { return n.kv.CompactRevision() }
 // CompactionDone is closed once this member's latest applied compaction
 // removed the old revisions from its backend.
 func (n *Node) CompactionDone() <-chan struct{} { return n.kv.CompactionDone() }
+
+// NewWatchStream opens a stream of etcd watches on this member's applied
+// state (see kv.Store.NewWatchStream).
+func (n *Node) NewWatchStream() (mvcc.WatchStream, error) { return n.kv.NewWatchStream() }
+
+// PrevKV is key as it was at revision rev (a watch event's prev_kv).
+func (n *Node) PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error) { return n.kv.PrevKV(key, rev) }

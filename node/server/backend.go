@@ -4,6 +4,8 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 )
@@ -48,4 +50,10 @@ type Backend interface {
 	Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResponse, error)
 	// Defragment shrinks this member's backend file (not replicated).
 	Defragment(ctx context.Context) error
+
+	// NewWatchStream opens a stream of etcd watches on this member's
+	// applied state; the caller closes it.
+	NewWatchStream() (mvcc.WatchStream, error)
+	// PrevKV is key as it was at revision rev (nil: absent or compacted).
+	PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error)
 }

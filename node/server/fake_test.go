@@ -6,9 +6,12 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/clientseq"
+	"github.com/kuberaft/kuberaft/node/kv"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
 // fakeBackend records each call and answers with err (when set) or a canned
@@ -18,6 +21,9 @@ type fakeBackend struct {
 	calls  []string
 	idents []clientseq.Ident
 	err    error
+	// store, when set, serves the watch calls (a real kv.Store: the watch
+	// semantics are etcd's mvcc's, the handler is what is under test).
+	store *kv.Store
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -167,4 +173,18 @@ func (f *fakeBackend) Compact(ctx context.Context, _ *pb.CompactionRequest) (*pb
 
 func (f *fakeBackend) Defragment(ctx context.Context) error {
 	return f.record(ctx, "Defragment")
+}
+
+func (f *fakeBackend) NewWatchStream() (mvcc.WatchStream, error) {
+	if f.store == nil {
+		return nil, nodeerr.ErrUnimplemented
+	}
+	return f.store.NewWatchStream()
+}
+
+func (f *fakeBackend) PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error) {
+	if f.store == nil {
+		return nil, nodeerr.ErrUnimplemented
+	}
+	return f.store.PrevKV(key, rev)
 }

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
@@ -35,6 +36,10 @@ type Config struct {
 	MaxRequestBytes int
 	// MaxTxnOps bounds the operations per Txn branch; 0 means DefaultMaxTxnOps.
 	MaxTxnOps int
+	// WatchProgressNotifyInterval is how often an idle watch created with
+	// progress_notify gets a progress response; 0 means
+	// DefaultWatchProgressNotifyInterval.
+	WatchProgressNotifyInterval time.Duration
 	// Logger; nil means no logging.
 	Logger *zap.Logger
 }
@@ -52,6 +57,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxTxnOps <= 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if cfg.WatchProgressNotifyInterval <= 0 {
+		cfg.WatchProgressNotifyInterval = DefaultWatchProgressNotifyInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -75,14 +83,14 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	return g
 }
 
-// Register adds every client service to g. Watch, Lease and Auth are
-// registered with etcd's Unimplemented servers so clients get a clean
-// Unimplemented instead of "unknown service".
+// Register adds every client service to g. Lease and Auth are registered
+// with etcd's Unimplemented servers so clients get a clean Unimplemented
+// instead of "unknown service".
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	pb.RegisterKVServer(g, &kvServer{s: s})
 	pb.RegisterClusterServer(g, &clusterServer{s: s})
 	pb.RegisterMaintenanceServer(g, &maintenanceServer{s: s})
-	pb.RegisterWatchServer(g, pb.UnimplementedWatchServer{})
+	pb.RegisterWatchServer(g, &watchServer{s: s})
 	pb.RegisterLeaseServer(g, pb.UnimplementedLeaseServer{})
 	pb.RegisterAuthServer(g, pb.UnimplementedAuthServer{})
 	nodepb.RegisterMembershipServer(g, &membershipServer{s: s})

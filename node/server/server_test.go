@@ -306,14 +306,6 @@ func TestUnimplemented(t *testing.T) {
 			return err
 		},
 		"AuthStatus": func() error { _, err := pb.NewAuthClient(conn).AuthStatus(ctx, &pb.AuthStatusRequest{}); return err },
-		"Watch": func() error {
-			w, err := pb.NewWatchClient(conn).Watch(ctx)
-			if err != nil {
-				return err
-			}
-			_, err = w.Recv()
-			return err
-		},
 	}
 	for name, call := range calls {
 		if code := status.Code(call()); code != codes.Unimplemented {
