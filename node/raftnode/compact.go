@@ -61,3 +61,6 @@ func (n *Node) NewWatchStream() (mvcc.WatchStream, error) { return n.kv.NewWatch
 
 // PrevKV is key as it was at revision rev (a watch event's prev_kv).
 func (n *Node) PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error) { return n.kv.PrevKV(key, rev) }
+
+// Revision is the applied store revision.
+func (n *Node) Revision() int64 { return n.kv.Revision() }
