@@ -46,6 +46,12 @@ func roleName(s raft.StateType) string {
 	return strings.TrimPrefix(s.String(), "State")
 }
 
+// EtcdAPIVersion is the etcd version Maintenance.Status reports: the
+// etcd release whose API the node serves. Clients switch features on it;
+// kube-apiserver relies on watch progress requests (served, node/server)
+// only for a version >= 3.5.13. The node's own version is in our Status.
+const EtcdAPIVersion = "3.6.8"
+
 // EtcdStatus implements Backend (etcd's Maintenance.Status).
 func (n *Node) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error) {
 	st, err := n.Status(ctx)
@@ -57,7 +63,7 @@ func (n *Node) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error) {
 		n.lg.Debug("Measuring data dir failed", zap.Error(err))
 	}
 	return &pb.StatusResponse{
-		Header: n.header(nil), Version: n.cfg.Version, DbSize: size, DbSizeInUse: size,
+		Header: n.header(nil), Version: EtcdAPIVersion, DbSize: size, DbSizeInUse: size,
 		Leader: st.Leader, RaftIndex: st.Commit, RaftTerm: st.Term, RaftAppliedIndex: st.Applied,
 		IsLearner: n.IsLearner(),
 	}, nil
