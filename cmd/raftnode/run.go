@@ -16,9 +16,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 
+	"github.com/kuberaft/kuberaft/node/compactor"
 	"github.com/kuberaft/kuberaft/node/health"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
-	"github.com/kuberaft/kuberaft/node/compactor"
 	"github.com/kuberaft/kuberaft/node/raftnode"
 	"github.com/kuberaft/kuberaft/node/server"
 )
