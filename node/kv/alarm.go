@@ -110,10 +110,11 @@ func (s *Store) applyAlarm(req *pb.AlarmRequest) (*pb.AlarmResponse, error) {
 }
 
 // AddsData tells whether cmd writes data that counts against the quota:
-// the commands etcd's capped applier refuses under NOSPACE.
+// the commands etcd's capped applier refuses under NOSPACE (lease grants
+// included).
 func AddsData(cmd *statepb.Command) bool {
 	switch op := cmd.Op.(type) {
-	case *statepb.Command_Put, *statepb.Command_Append, *statepb.Command_Increment:
+	case *statepb.Command_Put, *statepb.Command_Append, *statepb.Command_Increment, *statepb.Command_LeaseGrant:
 		return true
 	case *statepb.Command_Txn:
 		req := &pb.TxnRequest{}

@@ -66,6 +66,21 @@ func (s *Store) execute(cmd *statepb.Command) Result {
 		if err = proto.Unmarshal(op.Compaction, req); err == nil {
 			resp, err = s.Compact(req)
 		}
+	case *statepb.Command_LeaseGrant:
+		req := &pb.LeaseGrantRequest{}
+		if err = proto.Unmarshal(op.LeaseGrant, req); err == nil {
+			resp, err = s.leaseGrant(req)
+		}
+	case *statepb.Command_LeaseRevoke:
+		req := &pb.LeaseRevokeRequest{}
+		if err = proto.Unmarshal(op.LeaseRevoke, req); err == nil {
+			resp, err = s.leaseRevoke(req)
+		}
+	case *statepb.Command_LeaseCheckpoint:
+		req := &pb.LeaseCheckpointRequest{}
+		if err = proto.Unmarshal(op.LeaseCheckpoint, req); err == nil {
+			resp, err = s.leaseCheckpoint(req)
+		}
 	case *statepb.Command_Alarm:
 		req := &pb.AlarmRequest{}
 		if err = proto.Unmarshal(op.Alarm, req); err == nil {
@@ -156,6 +171,7 @@ var knownErrors = []error{
 	nodeerr.ErrCounterOverflow, nodeerr.ErrValueTooLarge,
 	nodeerr.ErrValueProvided, nodeerr.ErrLeaseProvided,
 	nodeerr.ErrSequenceReused, nodeerr.ErrResultNotKept,
+	nodeerr.ErrLeaseExists, nodeerr.ErrLeaseTTLTooLarge,
 }
 
 func errorFromMessage(msg string) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -286,6 +287,12 @@ func (s *Store) Digest() ([32]byte, error) {
 			return sum, fmt.Errorf("kv: digest: %w", err)
 		}
 		h.Write(b)
+	}
+	// Leases: ID and granted TTL (remaining TTLs are the leader's clock).
+	leases := s.eng.lessor.Leases()
+	sort.Slice(leases, func(i, j int) bool { return leases[i].ID < leases[j].ID })
+	for _, l := range leases {
+		h.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(l.ID)), uint64(l.TTL())))
 	}
 	copy(sum[:], h.Sum(nil))
 	return sum, nil

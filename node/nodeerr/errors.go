@@ -27,6 +27,10 @@ var (
 	// (lease) together with ignore_value (ignore_lease), as etcd does.
 	ErrValueProvided = errors.New("etcdserver: value is provided")
 	ErrLeaseProvided = errors.New("etcdserver: lease is provided")
+	// ErrLeaseExists and ErrLeaseTTLTooLarge are etcd's answers to a grant
+	// reusing an ID or asking for more than the lessor's maximum TTL.
+	ErrLeaseExists      = errors.New("etcdserver: lease already exists")
+	ErrLeaseTTLTooLarge = errors.New("etcdserver: too large lease TTL")
 	// ErrKeyNotFound is etcd's answer to ignore_value/ignore_lease on a key
 	// that does not exist.
 	ErrKeyNotFound = errors.New("etcdserver: key not found")

@@ -68,6 +68,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.goFunc(n.proposeLoop)
 	n.goFunc(n.readLoop)
 	n.goFunc(n.publishLoop)
+	n.goFunc(n.leaseExpiryLoop)
+	n.kv.SetLeaseCheckpointer(n.proposeLeaseCheckpoint)
 	go n.cleanup()
 	return n, nil
 }

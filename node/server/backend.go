@@ -51,6 +51,15 @@ type Backend interface {
 	// Defragment shrinks this member's backend file (not replicated).
 	Defragment(ctx context.Context) error
 
+	// LeaseGrant and LeaseRevoke are replicated; LeaseRenew renews on the
+	// leader (nodeerr.ErrNotLeader elsewhere); LeaseTimeToLive and
+	// LeaseLeases answer from this member.
+	LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error)
+	LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error)
+	LeaseRenew(ctx context.Context, id int64) (int64, error)
+	LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error)
+	LeaseLeases(ctx context.Context) (*pb.LeaseLeasesResponse, error)
+
 	// NewWatchStream opens a stream of etcd watches on this member's
 	// applied state; the caller closes it.
 	NewWatchStream() (mvcc.WatchStream, error)

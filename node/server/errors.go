@@ -38,6 +38,8 @@ var errorTable = []struct {
 	{nodeerr.ErrNotCounter, status.Error(codes.FailedPrecondition, nodeerr.ErrNotCounter.Error())},
 	{nodeerr.ErrUnimplemented, status.Error(codes.Unimplemented, nodeerr.ErrUnimplemented.Error())},
 	{nodeerr.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{nodeerr.ErrLeaseExists, rpctypes.ErrGRPCLeaseExist},
+	{nodeerr.ErrLeaseTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
 	{nodeerr.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
 	{nodeerr.ErrValueProvided, rpctypes.ErrGRPCValueProvided},
 	{nodeerr.ErrLeaseProvided, rpctypes.ErrGRPCLeaseProvided},

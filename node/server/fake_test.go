@@ -188,3 +188,42 @@ func (f *fakeBackend) PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error) {
 	}
 	return f.store.PrevKV(key, rev)
 }
+
+func (f *fakeBackend) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if err := f.record(ctx, "LeaseGrant"); err != nil {
+		return nil, err
+	}
+	return &pb.LeaseGrantResponse{Header: hdr(), ID: 42, TTL: r.TTL}, nil
+}
+
+func (f *fakeBackend) LeaseRevoke(ctx context.Context, _ *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	if err := f.record(ctx, "LeaseRevoke"); err != nil {
+		return nil, err
+	}
+	return &pb.LeaseRevokeResponse{Header: hdr()}, nil
+}
+
+// LeaseRenew knows lease 42 only.
+func (f *fakeBackend) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	if err := f.record(ctx, "LeaseRenew"); err != nil {
+		return 0, err
+	}
+	if id != 42 {
+		return 0, nodeerr.ErrLeaseNotFound
+	}
+	return 10, nil
+}
+
+func (f *fakeBackend) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if err := f.record(ctx, "LeaseTimeToLive"); err != nil {
+		return nil, err
+	}
+	return &pb.LeaseTimeToLiveResponse{Header: hdr(), ID: r.ID, TTL: 9, GrantedTTL: 10}, nil
+}
+
+func (f *fakeBackend) LeaseLeases(ctx context.Context) (*pb.LeaseLeasesResponse, error) {
+	if err := f.record(ctx, "LeaseLeases"); err != nil {
+		return nil, err
+	}
+	return &pb.LeaseLeasesResponse{Header: hdr(), Leases: []*pb.LeaseStatus{{ID: 42}}}, nil
+}

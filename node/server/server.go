@@ -83,15 +83,15 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	return g
 }
 
-// Register adds every client service to g. Lease and Auth are registered
-// with etcd's Unimplemented servers so clients get a clean Unimplemented
-// instead of "unknown service".
+// Register adds every client service to g. Auth is registered with etcd's
+// Unimplemented server so clients get a clean Unimplemented instead of
+// "unknown service".
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	pb.RegisterKVServer(g, &kvServer{s: s})
 	pb.RegisterClusterServer(g, &clusterServer{s: s})
 	pb.RegisterMaintenanceServer(g, &maintenanceServer{s: s})
 	pb.RegisterWatchServer(g, &watchServer{s: s})
-	pb.RegisterLeaseServer(g, pb.UnimplementedLeaseServer{})
+	pb.RegisterLeaseServer(g, &leaseServer{s: s})
 	pb.RegisterAuthServer(g, pb.UnimplementedAuthServer{})
 	nodepb.RegisterMembershipServer(g, &membershipServer{s: s})
 	nodepb.RegisterCounterServer(g, &counterServer{s: s})

@@ -300,11 +300,7 @@ func TestUnimplemented(t *testing.T) {
 			_, err := pb.NewClusterClient(conn).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 1})
 			return err
 		},
-		"HashKV": func() error { _, err := maint.HashKV(ctx, &pb.HashKVRequest{}); return err },
-		"LeaseGrant": func() error {
-			_, err := pb.NewLeaseClient(conn).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 5})
-			return err
-		},
+		"HashKV":     func() error { _, err := maint.HashKV(ctx, &pb.HashKVRequest{}); return err },
 		"AuthStatus": func() error { _, err := pb.NewAuthClient(conn).AuthStatus(ctx, &pb.AuthStatusRequest{}); return err },
 	}
 	for name, call := range calls {

@@ -44,6 +44,9 @@ type Command struct {
 	//	*Command_Publish
 	//	*Command_Alarm
 	//	*Command_Compaction
+	//	*Command_LeaseGrant
+	//	*Command_LeaseRevoke
+	//	*Command_LeaseCheckpoint
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -179,6 +182,33 @@ func (x *Command) GetCompaction() []byte {
 	return nil
 }
 
+func (x *Command) GetLeaseGrant() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*Command_LeaseGrant); ok {
+			return x.LeaseGrant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseRevoke() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*Command_LeaseRevoke); ok {
+			return x.LeaseRevoke
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseCheckpoint() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*Command_LeaseCheckpoint); ok {
+			return x.LeaseCheckpoint
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -222,6 +252,22 @@ type Command_Compaction struct {
 	Compaction []byte `protobuf:"bytes,17,opt,name=compaction,proto3,oneof"`
 }
 
+type Command_LeaseGrant struct {
+	// lease_grant, lease_revoke and lease_checkpoint are marshalled
+	// etcdserverpb LeaseGrantRequest (ID chosen by the proposer),
+	// LeaseRevokeRequest (from a client, or the leader's expiry) and
+	// LeaseCheckpointRequest (the leader's remaining TTLs).
+	LeaseGrant []byte `protobuf:"bytes,18,opt,name=lease_grant,json=leaseGrant,proto3,oneof"`
+}
+
+type Command_LeaseRevoke struct {
+	LeaseRevoke []byte `protobuf:"bytes,19,opt,name=lease_revoke,json=leaseRevoke,proto3,oneof"`
+}
+
+type Command_LeaseCheckpoint struct {
+	LeaseCheckpoint []byte `protobuf:"bytes,20,opt,name=lease_checkpoint,json=leaseCheckpoint,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_DeleteRange) isCommand_Op() {}
@@ -237,6 +283,12 @@ func (*Command_Publish) isCommand_Op() {}
 func (*Command_Alarm) isCommand_Op() {}
 
 func (*Command_Compaction) isCommand_Op() {}
+
+func (*Command_LeaseGrant) isCommand_Op() {}
+
+func (*Command_LeaseRevoke) isCommand_Op() {}
+
+func (*Command_LeaseCheckpoint) isCommand_Op() {}
 
 type AppendOp struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -859,7 +911,7 @@ var File_node_api_statepb_state_proto protoreflect.FileDescriptor
 
 const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\n" +
-	"\x1cnode/api/statepb/state.proto\x12\x11kuberaft.state.v1\"\x92\x03\n" +
+	"\x1cnode/api/statepb/state.proto\x12\x11kuberaft.state.v1\"\x87\x04\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1b\n" +
@@ -875,7 +927,11 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\x05alarm\x18\x10 \x01(\fH\x00R\x05alarm\x12 \n" +
 	"\n" +
 	"compaction\x18\x11 \x01(\fH\x00R\n" +
-	"compactionB\x04\n" +
+	"compaction\x12!\n" +
+	"\vlease_grant\x18\x12 \x01(\fH\x00R\n" +
+	"leaseGrant\x12#\n" +
+	"\flease_revoke\x18\x13 \x01(\fH\x00R\vleaseRevoke\x12+\n" +
+	"\x10lease_checkpoint\x18\x14 \x01(\fH\x00R\x0fleaseCheckpointB\x04\n" +
 	"\x02op\"\\\n" +
 	"\bAppendOp\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x16\n" +
@@ -976,6 +1032,9 @@ func file_node_api_statepb_state_proto_init() {
 		(*Command_Publish)(nil),
 		(*Command_Alarm)(nil),
 		(*Command_Compaction)(nil),
+		(*Command_LeaseGrant)(nil),
+		(*Command_LeaseRevoke)(nil),
+		(*Command_LeaseCheckpoint)(nil),
 	}
 	file_node_api_statepb_state_proto_msgTypes[6].OneofWrappers = []any{
 		(*Result_Put)(nil),
