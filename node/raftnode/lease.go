@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
+	"sync"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/node/api/statepb"
@@ -20,7 +24,7 @@ import (
 // applied its term's first entry, demoted when leadership moves, so a
 // lease never expires during an election) and its expiries become
 // replicated revokes here; renewals happen on the leader only, as etcd's
-// (not replicated; a follower answers ErrNotLeader).
+// (not replicated; a follower forwards them to the leader).
 
 // LeaseGrant replicates a grant. The proposer picks the ID when the client
 // did not (etcd's reqIDGen, kept positive).
@@ -49,12 +53,95 @@ func (n *Node) LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeRequest) (*pb
 	return headered[*pb.LeaseRevokeResponse](n, resp)
 }
 
-// LeaseRenew renews a lease on the leader and returns its TTL.
-func (n *Node) LeaseRenew(_ context.Context, id int64) (int64, error) {
-	if n.Leader() != n.id {
-		return 0, nodeerr.ErrNotLeader
+// LeaseRenew renews a lease and returns its TTL. Only the leader's lessor
+// renews; a follower forwards the renewal to the leader's client URL, as
+// etcd's followers forward keepalives to their leader.
+func (n *Node) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	switch lead := n.Leader(); lead {
+	case n.id:
+		return n.kv.LeaseRenew(id)
+	case 0:
+		return 0, nodeerr.ErrNoLeader
+	default:
+		return n.forwardRenew(ctx, lead, id)
 	}
-	return n.kv.LeaseRenew(id)
+}
+
+// forwardRenew renews through the leader's Lease.LeaseKeepAlive: one
+// short stream per renewal (clients renew every TTL/3, so this is rare).
+func (n *Node) forwardRenew(ctx context.Context, lead uint64, id int64) (int64, error) {
+	m, ok := n.kv.Member(lead)
+	if !ok || len(m.ClientUrls) == 0 {
+		return 0, nodeerr.ErrNotLeader // not published yet: ask another member
+	}
+	conn, err := n.leaderRPC.get(m.ClientUrls[0])
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	stream, err := pb.NewLeaseClient(conn).LeaseKeepAlive(ctx)
+	if err != nil {
+		return 0, forwardError(ctx, err)
+	}
+	if err := stream.Send(&pb.LeaseKeepAliveRequest{ID: id}); err != nil {
+		return 0, forwardError(ctx, err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		return 0, forwardError(ctx, err)
+	}
+	if resp.TTL <= 0 {
+		return 0, nodeerr.ErrLeaseNotFound
+	}
+	return resp.TTL, nil
+}
+
+// forwardError turns a failed forward into an answer the client retries
+// elsewhere: the leader moved or cannot be reached from here.
+func forwardError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nodeerr.ErrTimeout
+	}
+	return fmt.Errorf("%w (forwarding a lease renewal: %v)", nodeerr.ErrNotLeader, err)
+}
+
+// leaderConns caches one client connection per leader client URL.
+type leaderConns struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func (c *leaderConns) get(rawURL string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn := c.conns[rawURL]; conn != nil {
+		return conn, nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: leader client URL %q: %v", nodeerr.ErrNotLeader, rawURL, err)
+	}
+	// Client ports are plaintext (see ValidateURL); grpc.NewClient dials
+	// lazily, so this does not block.
+	conn, err := grpc.NewClient(u.Host, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: dial leader %q: %v", nodeerr.ErrNotLeader, rawURL, err)
+	}
+	if c.conns == nil {
+		c.conns = map[string]*grpc.ClientConn{}
+	}
+	c.conns[rawURL] = conn
+	return conn, nil
+}
+
+func (c *leaderConns) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for u, conn := range c.conns {
+		_ = conn.Close()
+		delete(c.conns, u)
+	}
 }
 
 // LeaseTimeToLive answers from this member's lessor (remaining TTLs are

@@ -36,8 +36,9 @@ type Node struct {
 	metrics *metrics.Metrics
 
 	reqIDs    *idutil.Generator
-	props     *propQueue // proposals on their way into raft (batch.go)
-	wait      wait.Wait  // request id → apply result
+	leaderRPC leaderConns // client connections to the leader (lease.go)
+	props     *propQueue  // proposals on their way into raft (batch.go)
+	wait      wait.Wait   // request id → apply result
 	applyWait wait.WaitTime
 	applied   atomic.Uint64
 	committed atomic.Uint64
@@ -171,6 +172,7 @@ func (n *Node) cleanup() {
 	if err := n.kv.Close(); err != nil {
 		n.lg.Warn("Closing the store failed", zap.Error(err))
 	}
+	n.leaderRPC.closeAll()
 	close(n.done)
 }
 

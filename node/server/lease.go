@@ -12,9 +12,9 @@ import (
 )
 
 // leaseServer is etcd's Lease service. Grant and Revoke are replicated;
-// KeepAlive renews on the leader (a follower answers etcd's "not leader",
-// and clientv3 retries on another endpoint); TimeToLive and Leases answer
-// from this member.
+// KeepAlive renews on the leader (a follower's Backend forwards the renewal
+// there; if it cannot, the stream ends with etcd's "not leader" and clientv3
+// retries); TimeToLive and Leases answer from this member.
 type leaseServer struct {
 	pb.UnimplementedLeaseServer
 	s *Server
