@@ -24,14 +24,18 @@ func TestLeaseExpiryByLeader(t *testing.T) {
 	if err != nil || grant.ID == 0 {
 		t.Fatalf("grant = %v, %v", grant, err)
 	}
-	if _, err := follower.Put(ctx, &pb.PutRequest{Key: []byte("session"), Value: []byte("x"), Lease: grant.ID}); err != nil {
+	put, err := follower.Put(ctx, &pb.PutRequest{Key: []byte("session"), Value: []byte("x"), Lease: grant.ID})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for i, m := range c.Members() {
 		n := m.Node()
-		waitUntil(t, 30*time.Second, fmt.Sprintf("member %d lost the leased key", i), func() bool {
+		// The revoke is the write after the put: a member past the put's
+		// revision without the key applied it (a lagging member that has
+		// not seen the put yet does not count).
+		waitUntil(t, 30*time.Second, fmt.Sprintf("member %d applied the revoke", i), func() bool {
 			got, err := n.Range(ctx, &pb.RangeRequest{Key: []byte("session"), Serializable: true})
-			return err == nil && got.Count == 0
+			return err == nil && got.Count == 0 && got.Header.Revision > put.Header.Revision
 		})
 		ttl, err := n.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: grant.ID})
 		if err != nil || ttl.TTL != -1 {
