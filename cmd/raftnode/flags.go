@@ -6,12 +6,14 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kuberaft/kuberaft/node/compactor"
 	"github.com/kuberaft/kuberaft/node/raftnode"
 )
 
@@ -34,6 +36,10 @@ type options struct {
 	snapshotCount          uint64
 	snapshotCatchupEntries uint64
 	maxRequestBytes        uint
+	quotaBackendBytes      int64
+	autoCompactionMode     string
+	autoCompactionRet      string
+	compaction             compactor.Config
 	logLevel               string
 	fencedGracePeriod      time.Duration
 	stopTimeout            time.Duration
@@ -74,6 +80,9 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.Uint64Var(&o.snapshotCount, "snapshot-count", raftnode.DefaultSnapshotCount, "Number of committed transactions to trigger a snapshot to disk.")
 	fs.Uint64Var(&o.snapshotCatchupEntries, "snapshot-catchup-entries", raftnode.DefaultSnapshotCatchUpEntries, "Number of entries for a slow follower to catch up after compacting the raft storage entries.")
 	fs.UintVar(&o.maxRequestBytes, "max-request-bytes", raftnode.DefaultMaxRequestBytes, "Maximum client request size in bytes the server will accept.")
+	fs.Int64Var(&o.quotaBackendBytes, "quota-backend-bytes", 0, "Raise the NOSPACE alarm when the store would exceed this many bytes (0: the 2 GiB default, negative: no quota).")
+	fs.StringVar(&o.autoCompactionMode, "auto-compaction-mode", compactor.ModePeriodic, "Interpret auto-compaction-retention as a duration ('periodic') or a number of revisions ('revision').")
+	fs.StringVar(&o.autoCompactionRet, "auto-compaction-retention", "0", "Auto compaction retention: a duration (e.g. '5m') or hours for periodic mode, revisions for revision mode; 0 disables auto compaction.")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
 	fs.DurationVar(&o.fencedGracePeriod, "fenced-grace-period", 30*time.Second, "How long a fenced node keeps serving /livez and /readyz (so Kubernetes sees why) before it exits with code 3.")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "Bound on the graceful stop after SIGTERM (leadership transfer, draining client calls).")
@@ -118,6 +127,9 @@ func (o *options) validate() error {
 		return fmt.Errorf("--initial-cluster: %w", err)
 	}
 	if err := o.validateRaft(); err != nil {
+		return err
+	}
+	if o.compaction, err = parseCompaction(o.autoCompactionMode, o.autoCompactionRet); err != nil {
 		return err
 	}
 	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil || o.level < zapcore.DebugLevel || o.level > zapcore.ErrorLevel {
@@ -193,4 +205,30 @@ func listenAddrs(flag string, urls []string, required bool) ([]string, error) {
 		addrs = append(addrs, u.Host)
 	}
 	return addrs, nil
+}
+
+// parseCompaction reads etcd's auto-compaction flags: in periodic mode the
+// retention is a duration, or a bare number of hours; in revision mode a
+// number of revisions.
+func parseCompaction(mode, retention string) (compactor.Config, error) {
+	cfg := compactor.Config{Mode: mode}
+	switch mode {
+	case compactor.ModePeriodic:
+		if h, err := strconv.ParseInt(retention, 10, 64); err == nil {
+			cfg.Retention = time.Duration(h) * time.Hour
+		} else if cfg.Retention, err = time.ParseDuration(retention); err != nil {
+			return cfg, fmt.Errorf("--auto-compaction-retention %q: want a duration or a number of hours", retention)
+		}
+	case compactor.ModeRevision:
+		var err error
+		if cfg.Revisions, err = strconv.ParseInt(retention, 10, 64); err != nil {
+			return cfg, fmt.Errorf("--auto-compaction-retention %q: want a number of revisions", retention)
+		}
+	default:
+		return cfg, fmt.Errorf("--auto-compaction-mode %q: want periodic or revision", mode)
+	}
+	if cfg.Retention < 0 || cfg.Revisions < 0 {
+		return cfg, fmt.Errorf("--auto-compaction-retention %q must not be negative", retention)
+	}
+	return cfg, nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"github.com/kuberaft/kuberaft/node/compactor"
 )
 
 func TestParseFlagsDefaultsAndValues(t *testing.T) {
@@ -92,5 +94,28 @@ func TestRunExitCodes(t *testing.T) {
 	}
 	if code := run(ctx, []string{"--help"}, &out, &errOut); code != exitOK {
 		t.Errorf("--help: code %d", code)
+	}
+}
+
+func TestParseCompactionFlags(t *testing.T) {
+	cases := []struct {
+		mode, retention string
+		want            compactor.Config
+		err             bool
+	}{
+		{mode: "periodic", retention: "0", want: compactor.Config{Mode: "periodic"}},
+		{mode: "periodic", retention: "1", want: compactor.Config{Mode: "periodic", Retention: time.Hour}},
+		{mode: "periodic", retention: "30m", want: compactor.Config{Mode: "periodic", Retention: 30 * time.Minute}},
+		{mode: "revision", retention: "1000", want: compactor.Config{Mode: "revision", Revisions: 1000}},
+		{mode: "revision", retention: "1h", err: true},
+		{mode: "periodic", retention: "soon", err: true},
+		{mode: "periodic", retention: "-5m", err: true},
+		{mode: "hourly", retention: "1", err: true},
+	}
+	for _, tc := range cases {
+		got, err := parseCompaction(tc.mode, tc.retention)
+		if (err != nil) != tc.err || (!tc.err && got != tc.want) {
+			t.Errorf("parseCompaction(%q, %q) = %+v, %v; want %+v (error %v)", tc.mode, tc.retention, got, err, tc.want, tc.err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 
+	"github.com/kuberaft/kuberaft/node/compactor"
 	"github.com/kuberaft/kuberaft/node/health"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 	"github.com/kuberaft/kuberaft/node/raftnode"
@@ -79,6 +80,9 @@ func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.
 	readyCtx, stopReady := context.WithCancel(context.Background())
 	defer stopReady()
 	go followReadiness(readyCtx, probes, srv, log)
+	if err := startCompactor(readyCtx, o, node, log); err != nil {
+		log.Error("Auto-compaction not started", zap.Error(err))
+	}
 	log.Info("Serving clients", zap.Strings("listen-client-urls", o.listenClientURLs), zap.Uint64("id", node.ID()))
 
 	select {
@@ -119,6 +123,7 @@ func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *za
 		SnapshotCount:          o.snapshotCount,
 		SnapshotCatchUpEntries: o.snapshotCatchupEntries,
 		MaxRequestBytes:        o.maxRequestBytes,
+		QuotaBackendBytes:      o.quotaBackendBytes,
 		Registry:               reg,
 		Logger:                 log,
 		Version:                version,
@@ -265,4 +270,23 @@ func newLogger(level zapcore.Level, w io.Writer) *zap.Logger {
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), level)
 	return zap.New(core, zap.AddCaller())
+}
+
+// compactTarget adapts the node to the compactor.
+type compactTarget struct{ *raftnode.Node }
+
+func (t compactTarget) IsLeader() bool { return t.Leader() == t.ID() }
+
+// startCompactor runs etcd-style auto-compaction (if configured) until ctx
+// ends.
+func startCompactor(ctx context.Context, o options, node *raftnode.Node, log *zap.Logger) error {
+	cfg := o.compaction
+	cfg.Logger = log
+	c, err := compactor.New(cfg, compactTarget{node})
+	if err != nil || c == nil {
+		return err
+	}
+	log.Info("Auto-compaction enabled", zap.String("mode", cfg.Mode), zap.Duration("interval", c.Interval()))
+	go c.Run(ctx)
+	return nil
 }

@@ -12,10 +12,6 @@ import (
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// ErrStaleSequence answers a command whose sequence number is older than
-// the client's last applied one: its result is no longer kept.
-var ErrStaleSequence = errors.New("kuberaft: request sequence is older than the client's last one")
-
 // Result is the outcome of one applied command: a response (with its
 // header revision set) or an error, in which case nothing was written.
 type Result struct {
@@ -25,21 +21,24 @@ type Result struct {
 
 // Apply executes one replicated command. A command carrying a client id is
 // applied at most once per (client id, seq): a repeat returns the recorded
-// result of the first application (the 6.824 kvraft rule).
+// result of the first application (the 6.824 kvraft rule; see session.go).
 func (s *Store) Apply(cmd *statepb.Command) Result {
-	if cmd.ClientId != "" {
-		if r, dup := s.lookupSession(cmd.ClientId, cmd.Seq); dup {
-			return r
-		}
+	if cmd.ClientId == "" {
+		return s.execute(cmd)
+	}
+	fp := fingerprint(cmd)
+	if r, dup := s.lookupSession(cmd, fp); dup {
+		return r
 	}
 	res := s.execute(cmd)
-	if cmd.ClientId != "" {
-		s.recordSession(cmd.ClientId, cmd.Seq, res)
-	}
+	s.recordSession(cmd, fp, res)
 	return res
 }
 
 func (s *Store) execute(cmd *statepb.Command) Result {
+	if s.refusedForSpace(cmd) {
+		return Result{Err: nodeerr.ErrNoSpace}
+	}
 	var resp proto.Message
 	var err error
 	switch op := cmd.Op.(type) {
@@ -59,9 +58,34 @@ func (s *Store) execute(cmd *statepb.Command) Result {
 			resp, err = s.Txn(req)
 		}
 	case *statepb.Command_Append:
-		resp, err = s.Append(&nodepb.AppendRequest{Key: op.Append.Key, Suffix: op.Append.Suffix})
+		resp, err = s.Append(op.Append)
 	case *statepb.Command_Increment:
 		resp, err = s.IncrementAndGet(&nodepb.IncrementRequest{Key: op.Increment.Key, Delta: op.Increment.Delta})
+	case *statepb.Command_Compaction:
+		req := &pb.CompactionRequest{}
+		if err = proto.Unmarshal(op.Compaction, req); err == nil {
+			resp, err = s.Compact(req)
+		}
+	case *statepb.Command_LeaseGrant:
+		req := &pb.LeaseGrantRequest{}
+		if err = proto.Unmarshal(op.LeaseGrant, req); err == nil {
+			resp, err = s.leaseGrant(req)
+		}
+	case *statepb.Command_LeaseRevoke:
+		req := &pb.LeaseRevokeRequest{}
+		if err = proto.Unmarshal(op.LeaseRevoke, req); err == nil {
+			resp, err = s.leaseRevoke(req)
+		}
+	case *statepb.Command_LeaseCheckpoint:
+		req := &pb.LeaseCheckpointRequest{}
+		if err = proto.Unmarshal(op.LeaseCheckpoint, req); err == nil {
+			resp, err = s.leaseCheckpoint(req)
+		}
+	case *statepb.Command_Alarm:
+		req := &pb.AlarmRequest{}
+		if err = proto.Unmarshal(op.Alarm, req); err == nil {
+			resp, err = s.applyAlarm(req)
+		}
 	case *statepb.Command_Publish:
 		err = s.Publish(op.Publish)
 		resp = &statepb.Member{}
@@ -74,24 +98,13 @@ func (s *Store) execute(cmd *statepb.Command) Result {
 	return Result{Resp: resp}
 }
 
-func (s *Store) lookupSession(client string, seq uint64) (Result, bool) {
+// refusedForSpace tells whether cmd must be refused because a NOSPACE
+// alarm is raised (etcd's applierV3Capped).
+func (s *Store) refusedForSpace(cmd *statepb.Command) bool {
 	s.mu.RLock()
-	se := s.sessions[client]
+	raised := s.noSpace()
 	s.mu.RUnlock()
-	switch {
-	case se == nil || seq > se.Seq:
-		return Result{}, false
-	case seq < se.Seq:
-		return Result{Err: ErrStaleSequence}, true
-	}
-	return decodeResult(se.Result), true
-}
-
-func (s *Store) recordSession(client string, seq uint64, r Result) {
-	se := &statepb.Session{ClientId: client, Seq: seq, Result: encodeResult(r)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sessions[client] = se
+	return raised && AddsData(cmd)
 }
 
 func encodeResult(r Result) *statepb.Result {
@@ -99,8 +112,11 @@ func encodeResult(r Result) *statepb.Result {
 		return &statepb.Result{Res: &statepb.Result_Error{Error: r.Err.Error()}}
 	}
 	// Marshalling a message we just built cannot fail; if it ever did, the
-	// duplicate would answer with an empty response rather than apply twice.
-	b, _ := proto.Marshal(r.Resp)
+	// duplicate would answer "not kept" rather than apply twice.
+	b, err := proto.Marshal(r.Resp)
+	if err != nil || len(b) > MaxRecordedResultBytes {
+		return &statepb.Result{Res: &statepb.Result_NotKept{NotKept: true}}
+	}
 	switch r.Resp.(type) {
 	case *pb.PutResponse:
 		return &statepb.Result{Res: &statepb.Result_Put{Put: b}}
@@ -113,7 +129,9 @@ func encodeResult(r Result) *statepb.Result {
 	case *nodepb.IncrementResponse:
 		return &statepb.Result{Res: &statepb.Result_Increment{Increment: b}}
 	}
-	return &statepb.Result{}
+	// Alarm, compaction and publish results are not recorded: a retry is
+	// told the command was applied.
+	return &statepb.Result{Res: &statepb.Result_NotKept{NotKept: true}}
 }
 
 func decodeResult(r *statepb.Result) Result {
@@ -122,6 +140,8 @@ func decodeResult(r *statepb.Result) Result {
 	switch v := r.GetRes().(type) {
 	case *statepb.Result_Error:
 		return Result{Err: errorFromMessage(v.Error)}
+	case *statepb.Result_NotKept:
+		return Result{Err: nodeerr.ErrResultNotKept}
 	case *statepb.Result_Put:
 		m, b = &pb.PutResponse{}, v.Put
 	case *statepb.Result_DeleteRange:
@@ -133,7 +153,7 @@ func decodeResult(r *statepb.Result) Result {
 	case *statepb.Result_Increment:
 		m, b = &nodepb.IncrementResponse{}, v.Increment
 	default:
-		return Result{Err: ErrStaleSequence}
+		return Result{Err: nodeerr.ErrResultNotKept}
 	}
 	if err := proto.Unmarshal(b, m); err != nil {
 		return Result{Err: fmt.Errorf("kv: decode recorded result: %w", err)}
@@ -147,6 +167,11 @@ var knownErrors = []error{
 	nodeerr.ErrEmptyKey, nodeerr.ErrTooManyOps, nodeerr.ErrDuplicateKey,
 	nodeerr.ErrCompacted, nodeerr.ErrFutureRev, nodeerr.ErrNotCounter,
 	nodeerr.ErrUnimplemented, nodeerr.ErrRequestTooLarge,
+	nodeerr.ErrLeaseNotFound, nodeerr.ErrKeyNotFound, nodeerr.ErrNoSpace,
+	nodeerr.ErrCounterOverflow, nodeerr.ErrValueTooLarge,
+	nodeerr.ErrValueProvided, nodeerr.ErrLeaseProvided,
+	nodeerr.ErrSequenceReused, nodeerr.ErrResultNotKept,
+	nodeerr.ErrLeaseExists, nodeerr.ErrLeaseTTLTooLarge,
 }
 
 func errorFromMessage(msg string) error {

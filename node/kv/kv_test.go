@@ -26,7 +26,7 @@ func mustPut(t *testing.T, s *Store, k, v string) *pb.PutResponse {
 }
 
 func TestPutRevisionsAndVersions(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	if got := mustPut(t, s, "a", "1").Header.Revision; got != 2 {
 		t.Fatalf("first put revision = %d, want 2", got)
 	}
@@ -49,7 +49,7 @@ func TestPutRevisionsAndVersions(t *testing.T) {
 }
 
 func TestRange(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	for _, k := range []string{"a", "b", "ba", "bb", "c"} {
 		mustPut(t, s, k, "v"+k)
 	}
@@ -72,10 +72,15 @@ func TestRange(t *testing.T) {
 		{name: "count only", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte{0}, CountOnly: true}, count: 5},
 		{name: "descend", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte{0}, SortOrder: pb.RangeRequest_DESCEND, Limit: 2}, keys: []string{"c", "bb"}, count: 5, more: true, wantValue: true},
 		{name: "current revision", req: &pb.RangeRequest{Key: []byte("a"), Revision: 6}, keys: []string{"a"}, count: 1, wantValue: true},
-		{name: "compacted", req: &pb.RangeRequest{Key: []byte("a"), Revision: 3}, err: nodeerr.ErrCompacted},
+		{name: "past revision", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte{0}, Revision: 3}, keys: []string{"a", "b"}, count: 2, wantValue: true},
+		{name: "compacted", req: &pb.RangeRequest{Key: []byte("a"), Revision: 1}, err: nodeerr.ErrCompacted},
 		{name: "future", req: &pb.RangeRequest{Key: []byte("a"), Revision: 7}, err: nodeerr.ErrFutureRev},
 		{name: "empty key", req: &pb.RangeRequest{}, err: nodeerr.ErrEmptyKey},
-		{name: "min mod", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte{0}, MinModRevision: 5}, keys: []string{"bb", "c"}, count: 2, wantValue: true},
+		// etcd counts the range before the revision filters.
+		{name: "min mod", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte{0}, MinModRevision: 5}, keys: []string{"bb", "c"}, count: 5, wantValue: true},
+	}
+	if _, err := s.Compact(&pb.CompactionRequest{Revision: 2}); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +107,7 @@ func TestRange(t *testing.T) {
 }
 
 func TestDeleteRange(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	for _, k := range []string{"a", "b", "c"} {
 		mustPut(t, s, k, k)
 	}
@@ -160,7 +165,7 @@ func TestTxnCompares(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := New()
+			s := newStore(t)
 			mustPut(t, s, "a", "1")
 			resp, err := s.Txn(&pb.TxnRequest{Compare: []*pb.Compare{tc.cmp}, Success: []*pb.RequestOp{putOp("ok", "y")}, Failure: []*pb.RequestOp{putOp("ko", "n")}})
 			if err != nil {
@@ -177,7 +182,7 @@ func TestTxnCompares(t *testing.T) {
 }
 
 func TestTxnNestedAndReads(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	inner := &pb.TxnRequest{Success: []*pb.RequestOp{putOp("n", "1")}}
 	resp, err := s.Txn(&pb.TxnRequest{Success: []*pb.RequestOp{
 		putOp("a", "1"), putOp("b", "2"),
@@ -210,11 +215,11 @@ func TestTxnBadInputWritesNothing(t *testing.T) {
 		{"empty key", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("x", "1"), putOp("", "2")}}, nodeerr.ErrEmptyKey},
 		{"too many ops", &pb.TxnRequest{Success: many}, nodeerr.ErrTooManyOps},
 		{"future range", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("x", "1"), {Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("a"), Revision: 99}}}}}, nodeerr.ErrFutureRev},
-		{"lease", &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("x"), Lease: 5}}}}}, nodeerr.ErrUnimplemented},
+		{"lease", &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("x"), Lease: 5}}}}}, nodeerr.ErrLeaseNotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := New()
+			s := newStore(t)
 			if _, err := s.Txn(tc.req); !errors.Is(err, tc.err) {
 				t.Fatalf("err = %v, want %v", err, tc.err)
 			}
@@ -226,12 +231,12 @@ func TestTxnBadInputWritesNothing(t *testing.T) {
 }
 
 func TestAppendAndIncrement(t *testing.T) {
-	s := New()
-	a, err := s.Append(&nodepb.AppendRequest{Key: []byte("k"), Suffix: []byte("x")})
+	s := newStore(t)
+	a, err := s.Append(&statepb.AppendOp{Key: []byte("k"), Suffix: []byte("x")})
 	if err != nil || string(a.Value) != "x" {
 		t.Fatalf("append = %v, %v", a, err)
 	}
-	a, _ = s.Append(&nodepb.AppendRequest{Key: []byte("k"), Suffix: []byte("y")})
+	a, _ = s.Append(&statepb.AppendOp{Key: []byte("k"), Suffix: []byte("y")})
 	if string(a.Value) != "xy" || a.Revision != 3 {
 		t.Fatalf("append = %v, want xy at 3", a)
 	}
@@ -246,7 +251,7 @@ func TestAppendAndIncrement(t *testing.T) {
 	if _, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("k"), Delta: 1}); !errors.Is(err, nodeerr.ErrNotCounter) {
 		t.Fatalf("increment of xy: %v, want ErrNotCounter", err)
 	}
-	if _, err := s.Append(&nodepb.AppendRequest{}); !errors.Is(err, nodeerr.ErrEmptyKey) {
+	if _, err := s.Append(&statepb.AppendOp{}); !errors.Is(err, nodeerr.ErrEmptyKey) {
 		t.Fatalf("append empty key: %v", err)
 	}
 }
@@ -256,7 +261,7 @@ func appendCmd(client string, seq uint64, key, suffix string) *statepb.Command {
 }
 
 func TestApplyAtMostOnce(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	first := s.Apply(appendCmd("c1", 1, "k", "a"))
 	again := s.Apply(appendCmd("c1", 1, "k", "a"))
 	if first.Err != nil || again.Err != nil {
@@ -281,7 +286,7 @@ func TestApplyAtMostOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New()
+	r := newStore(t)
 	if err := r.Restore(data); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +302,7 @@ func TestApplyAtMostOnce(t *testing.T) {
 }
 
 func TestSnapshotRoundTrip(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	mustPut(t, s, "a", "1")
 	mustPut(t, s, "b", "2")
 	s.SetClusterID(7)
@@ -308,13 +313,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New()
+	r := newStore(t)
 	if err := r.Restore(data); err != nil {
 		t.Fatal(err)
 	}
-	data2, _ := r.Snapshot()
-	if string(data) != string(data2) {
-		t.Fatal("snapshot of a restored store differs")
+	if !sameState(t, s, r) {
+		t.Fatal("restored store differs")
 	}
 	if r.ClusterID() != 7 || len(r.Members()) != 1 || r.Len() != 2 {
 		t.Fatalf("restored cluster %d members %d keys %d", r.ClusterID(), len(r.Members()), r.Len())
@@ -338,7 +342,7 @@ func removeNode(id uint64) *raftpb.ConfChangeV2 {
 }
 
 func TestMembership(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	steps := []struct {
 		name string
 		cc   *raftpb.ConfChangeV2
@@ -387,7 +391,7 @@ func TestMembership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New()
+	r := newStore(t)
 	if err := r.Restore(data); err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +403,7 @@ func TestMembership(t *testing.T) {
 // TestRangeMatchesSortedReference checks range scans over many keys, put
 // and deleted in random order, against a sorted reference.
 func TestRangeMatchesSortedReference(t *testing.T) {
-	s := New()
+	s := newStore(t)
 	ref := map[string]bool{}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for i := range 20000 {
@@ -445,10 +449,93 @@ func TestRangeMatchesSortedReference(t *testing.T) {
 }
 
 func BenchmarkPutNewKeys(b *testing.B) {
-	s := New()
+	s := newStore(b)
 	for i := 0; b.Loop(); i++ {
 		if _, err := s.Put(&pb.PutRequest{Key: []byte(fmt.Sprintf("key-%09d", i)), Value: []byte("v")}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Issue 8 item 16: no silent wrap-around, no value past the request limit,
+// and etcd's own errors for leases this store does not hold.
+func TestWriteLimitsAndLeaseErrors(t *testing.T) {
+	s := newStore(t)
+	mustPut(t, s, "k", "v")
+	mustPut(t, s, "max", "9223372036854775806")
+	mustPut(t, s, "min", "-9223372036854775807")
+	cases := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		{"increment to MaxInt64", func() error {
+			_, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("max"), Delta: 1})
+			return err
+		}, nil},
+		{"increment past MaxInt64", func() error {
+			_, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("max"), Delta: 1})
+			return err
+		}, nodeerr.ErrCounterOverflow},
+		{"decrement to MinInt64", func() error {
+			_, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("min"), Delta: -1})
+			return err
+		}, nil},
+		{"decrement past MinInt64", func() error {
+			_, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("min"), Delta: -1})
+			return err
+		}, nodeerr.ErrCounterOverflow},
+		{"append up to the limit", func() error {
+			_, err := s.Append(&statepb.AppendOp{Key: []byte("a"), Suffix: []byte("12345"), MaxValueBytes: 8})
+			return err
+		}, nil},
+		{"append past the limit", func() error {
+			_, err := s.Append(&statepb.AppendOp{Key: []byte("a"), Suffix: []byte("6789"), MaxValueBytes: 8})
+			return err
+		}, nodeerr.ErrValueTooLarge},
+		{"put with unknown lease", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("k"), Value: []byte("v"), Lease: 42})
+			return err
+		}, nodeerr.ErrLeaseNotFound},
+		{"txn put with unknown lease", func() error {
+			_, err := s.Txn(&pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("k"), Lease: 42}}}}})
+			return err
+		}, nodeerr.ErrLeaseNotFound},
+		{"ignore_value with a value", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("k"), Value: []byte("v"), IgnoreValue: true})
+			return err
+		}, nodeerr.ErrValueProvided},
+		{"ignore_lease with a lease", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("k"), Lease: 1, IgnoreLease: true})
+			return err
+		}, nodeerr.ErrLeaseProvided},
+		{"ignore_value on a missing key", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("absent"), IgnoreValue: true})
+			return err
+		}, nodeerr.ErrKeyNotFound},
+		{"txn ignore_lease on a missing key", func() error {
+			_, err := s.Txn(&pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("absent"), IgnoreLease: true}}}}})
+			return err
+		}, nodeerr.ErrKeyNotFound},
+		{"ignore_value keeps the value", func() error {
+			_, err := s.Put(&pb.PutRequest{Key: []byte("k"), IgnoreValue: true, IgnoreLease: true})
+			return err
+		}, nil},
+	}
+	for _, tc := range cases {
+		rev := s.Revision()
+		err := tc.do()
+		if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Fatalf("%s: err = %v, want %v", tc.name, err, tc.want)
+		}
+		if tc.want != nil && s.Revision() != rev {
+			t.Fatalf("%s: refused but the revision moved", tc.name)
+		}
+	}
+	if v := counter(t, s, "k"); v != "v" {
+		t.Fatalf("ignore_value rewrote the value to %q", v)
+	}
+	if v := counter(t, s, "a"); v != "12345" {
+		t.Fatalf("refused append changed the value to %q", v)
 	}
 }

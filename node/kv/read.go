@@ -1,95 +1,62 @@
 package kv
 
 import (
-	"bytes"
-	"sort"
+	"errors"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/txn"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// Range answers a RangeRequest from the current state.
+// Range answers a RangeRequest at req.Revision (0: the current one) with
+// etcd's semantics: below the compaction point ErrCompacted, above the
+// current revision ErrFutureRev; count is the total in the range, ignoring
+// limit (etcd's unary Range); the header carries the current revision.
 func (s *Store) Range(req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.rangeLocked(req)
-}
-
-func (s *Store) rangeLocked(req *pb.RangeRequest) (*pb.RangeResponse, error) {
 	if len(req.Key) == 0 {
 		return nil, nodeerr.ErrEmptyKey
 	}
-	// Only the current revision is kept: an older one is gone (compacted),
-	// a newer one does not exist yet.
-	switch {
-	case req.Revision > s.rev:
-		return nil, nodeerr.ErrFutureRev
-	case req.Revision > 0 && req.Revision < s.rev:
-		return nil, nodeerr.ErrCompacted
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return nil, err
 	}
-	var kvs []*mvccpb.KeyValue
-	for _, kv := range s.kvsIn(req.Key, req.RangeEnd) {
-		if matchesFilters(req, kv) {
-			kvs = append(kvs, kv)
-		}
-	}
-	resp := &pb.RangeResponse{Header: &pb.ResponseHeader{Revision: s.rev}, Count: int64(len(kvs))}
-	sortKVs(kvs, req.SortOrder, req.SortTarget)
-	if req.Limit > 0 && int64(len(kvs)) > req.Limit {
-		kvs, resp.More = kvs[:req.Limit], true
-	}
-	if req.CountOnly {
-		return resp, nil
-	}
-	for _, kv := range kvs {
-		if req.KeysOnly {
-			kv = &mvccpb.KeyValue{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
-		}
-		resp.Kvs = append(resp.Kvs, kv)
-	}
-	return resp, nil
+	resp, _, err := txn.Range(applyCtx, s.lg, s.eng.kv, req, true)
+	return resp, translate(err)
 }
 
-// matchesFilters applies the min/max mod/create revision filters.
-func matchesFilters(req *pb.RangeRequest, kv *mvccpb.KeyValue) bool {
-	switch {
-	case req.MinModRevision > 0 && kv.ModRevision < req.MinModRevision,
-		req.MaxModRevision > 0 && kv.ModRevision > req.MaxModRevision,
-		req.MinCreateRevision > 0 && kv.CreateRevision < req.MinCreateRevision,
-		req.MaxCreateRevision > 0 && kv.CreateRevision > req.MaxCreateRevision:
-		return false
+// NewWatchStream opens a stream of etcd watches on the store (etcd's
+// mvcc.WatchStream: start revisions, ranges, filters, progress, and
+// compaction reported as CompactRevision). The caller closes it. Watchers
+// survive Restore: the store object stays, only its backend is swapped.
+func (s *Store) NewWatchStream() (mvcc.WatchStream, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return nil, err
 	}
-	return true
+	return s.eng.kv.NewWatchStream(), nil
 }
 
-// sortKVs orders kvs as etcd does: keys come sorted ascending; NONE with a
-// non-key target means ascending, as in etcd's server.
-func sortKVs(kvs []*mvccpb.KeyValue, order pb.RangeRequest_SortOrder, target pb.RangeRequest_SortTarget) {
-	if order == pb.RangeRequest_NONE && target != pb.RangeRequest_KEY {
-		order = pb.RangeRequest_ASCEND
+// PrevKV returns key as it was at revision rev (nil: absent then, or that
+// revision is compacted), which is what a watch event's prev_kv carries.
+func (s *Store) PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return nil, err
 	}
-	if order == pb.RangeRequest_NONE || (order == pb.RangeRequest_ASCEND && target == pb.RangeRequest_KEY) {
-		return
+	rr, err := s.eng.kv.Range(applyCtx, key, nil, mvcc.RangeOptions{Rev: rev, Limit: 1})
+	switch {
+	case errors.Is(err, mvcc.ErrCompacted):
+		return nil, nil
+	case err != nil:
+		return nil, translate(err)
+	case len(rr.KVs) == 0:
+		return nil, nil
 	}
-	less := func(a, b *mvccpb.KeyValue) bool {
-		switch target {
-		case pb.RangeRequest_VERSION:
-			return a.Version < b.Version
-		case pb.RangeRequest_CREATE:
-			return a.CreateRevision < b.CreateRevision
-		case pb.RangeRequest_MOD:
-			return a.ModRevision < b.ModRevision
-		case pb.RangeRequest_VALUE:
-			return bytes.Compare(a.Value, b.Value) < 0
-		}
-		return bytes.Compare(a.Key, b.Key) < 0
-	}
-	sort.SliceStable(kvs, func(i, j int) bool {
-		if order == pb.RangeRequest_DESCEND {
-			return less(kvs[j], kvs[i])
-		}
-		return less(kvs[i], kvs[j])
-	})
+	return rr.KVs[0], nil
 }

@@ -2,125 +2,171 @@ package kv
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 
-	"github.com/google/btree"
-	"go.etcd.io/etcd/api/v3/mvccpb"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/pkg/v3/traceutil"
+	"go.etcd.io/etcd/server/v3/etcdserver/txn"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/node/api/statepb"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// Store is the state machine. The zero value is not usable; call New.
+// Store is the state machine. The zero value is not usable; call Open or
+// New, and Close when done.
 type Store struct {
-	mu sync.RWMutex
-	// rev is the store-wide revision: bumped once per write that changed
-	// something, as in etcd (an empty store is at revision 1).
-	rev int64
-	// kvs holds the keys in order (etcd's own index is a google/btree
-	// too): O(log n) puts and deletes, ordered range scans.
-	kvs *btree.BTreeG[*mvccpb.KeyValue]
+	lg  *zap.Logger
+	dir string
+	// tempDir is set when New made dir and Close must remove it.
+	tempDir bool
 
-	sessions  map[string]*statepb.Session
+	// mu guards the metadata below and the engine pointer: Restore swaps
+	// the engine under the write lock, so a reader holding the read lock
+	// never sees a closed one. The engine has its own locking.
+	mu  sync.RWMutex
+	eng *engine
+	// closed is set by Close: later calls get ErrStopped instead of
+	// touching a closed bbolt file (gRPC reads can outlive the node).
+	closed bool
+	// compacted holds the done channel of the latest compaction.
+	compacted atomic.Pointer[<-chan struct{}]
+
+	alarms    map[alarmKey]struct{}
+	sessions  *sessionTable
 	members   map[uint64]*statepb.Member
 	removed   map[uint64]bool
 	gone      map[uint64]*statepb.Member // metadata of removed members
 	clusterID uint64
 }
 
-// New returns an empty store at revision 1 (etcd's initial revision).
-func New() *Store {
-	return &Store{
-		rev:      1,
-		kvs:      newTree(),
-		sessions: map[string]*statepb.Session{},
-		members:  map[uint64]*statepb.Member{},
-		removed:  map[uint64]bool{},
-		gone:     map[uint64]*statepb.Member{},
+// Open returns an empty store whose scratch files live in dir (their old
+// content, if any, is discarded: the state is rebuilt from the raft
+// snapshot and log, see engine).
+func Open(lg *zap.Logger, dir string) (*Store, error) {
+	if lg == nil {
+		lg = zap.NewNop()
 	}
-}
-
-// Revision is the current store revision.
-func (s *Store) Revision() int64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.rev
-}
-
-// Len is the number of keys.
-func (s *Store) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.kvs.Len()
-}
-
-// btreeDegree is the B-tree's degree (etcd's treeIndex uses 32).
-const btreeDegree = 32
-
-func newTree() *btree.BTreeG[*mvccpb.KeyValue] {
-	return btree.NewG(btreeDegree, func(a, b *mvccpb.KeyValue) bool { return bytes.Compare(a.Key, b.Key) < 0 })
-}
-
-// get returns the stored key, or nil. Caller holds mu.
-func (s *Store) get(key []byte) *mvccpb.KeyValue {
-	kv, _ := s.kvs.Get(&mvccpb.KeyValue{Key: key})
-	return kv
-}
-
-// set stores kv (a fresh object) under its key. Caller holds mu.
-func (s *Store) set(kv *mvccpb.KeyValue) { s.kvs.ReplaceOrInsert(kv) }
-
-// del removes key. Caller holds mu.
-func (s *Store) del(key []byte) { s.kvs.Delete(&mvccpb.KeyValue{Key: key}) }
-
-// kvsIn returns the stored keys in [key, end), in order, with etcd's
-// conventions: empty end means the single key; end "\x00" means every key
-// >= key. Caller holds mu.
-func (s *Store) kvsIn(key, end []byte) []*mvccpb.KeyValue {
-	if len(end) == 0 {
-		if kv := s.get(key); kv != nil {
-			return []*mvccpb.KeyValue{kv}
-		}
-		return nil
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("kv: clear store dir: %w", err)
 	}
-	var out []*mvccpb.KeyValue
-	collect := func(kv *mvccpb.KeyValue) bool {
-		out = append(out, kv)
-		return true
-	}
-	from := &mvccpb.KeyValue{Key: key}
-	if len(end) == 1 && end[0] == 0 {
-		s.kvs.AscendGreaterOrEqual(from, collect)
-	} else if bytes.Compare(key, end) < 0 {
-		s.kvs.AscendRange(from, &mvccpb.KeyValue{Key: end}, collect)
-	}
-	return out
-}
-
-// Snapshot serialises the whole state.
-func (s *Store) Snapshot() ([]byte, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	snap := &statepb.Snapshot{Revision: s.rev, ClusterId: s.clusterID}
-	var err error
-	s.kvs.Ascend(func(kv *mvccpb.KeyValue) bool {
-		var b []byte
-		if b, err = proto.Marshal(kv); err != nil {
-			err = fmt.Errorf("kv: marshal key %q: %w", kv.Key, err)
-			return false
-		}
-		snap.Kvs = append(snap.Kvs, b)
-		return true
-	})
+	eng, err := openEngine(lg, filepath.Join(dir, backendFile))
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range sortedIDs(s.sessions) {
-		snap.Sessions = append(snap.Sessions, s.sessions[id])
+	return &Store{
+		lg: lg, dir: dir, eng: eng,
+		sessions: newSessionTable(),
+		alarms:   map[alarmKey]struct{}{},
+		members:  map[uint64]*statepb.Member{},
+		removed:  map[uint64]bool{},
+		gone:     map[uint64]*statepb.Member{},
+	}, nil
+}
+
+// New returns an empty store in a fresh temporary directory, removed by
+// Close (for tests and tools).
+func New() (*Store, error) {
+	dir, err := os.MkdirTemp("", "kuberaft-kv-")
+	if err != nil {
+		return nil, fmt.Errorf("kv: temp dir: %w", err)
 	}
-	snap.Members = s.membersLocked()
+	s, err := Open(nil, dir)
+	if err != nil {
+		return nil, errors.Join(err, os.RemoveAll(dir))
+	}
+	s.tempDir = true
+	return s, nil
+}
+
+// Close stops the store and releases its files.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.eng.close()
+	if s.tempDir {
+		err = errors.Join(err, os.RemoveAll(s.dir))
+	}
+	return err
+}
+
+// Revision is the current store revision (an empty store is at 1).
+func (s *Store) Revision() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0
+	}
+	return s.eng.kv.Rev()
+}
+
+// CompactRevision is the revision of the last compaction (0: none).
+func (s *Store) CompactRevision() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0
+	}
+	return s.compactRevLocked()
+}
+
+func (s *Store) compactRevLocked() int64 {
+	r := s.eng.kv.Read(mvcc.ConcurrentReadTxMode, traceutil.TODO())
+	defer r.End()
+	return max(r.FirstRev(), 0)
+}
+
+// Len is the number of keys at the current revision.
+func (s *Store) Len() int {
+	resp, err := s.Range(&pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}, CountOnly: true})
+	if err != nil {
+		return 0
+	}
+	return int(resp.Count)
+}
+
+// Snapshot serialises the whole state: the metadata, and a copy of the
+// bbolt file (everything applied so far).
+func (s *Store) Snapshot() ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	snap, err := s.metadataLocked()
+	if err != nil {
+		return nil, err
+	}
+	var be bytes.Buffer
+	if err := s.eng.writeTo(&be); err != nil {
+		return nil, err
+	}
+	snap.Backend = be.Bytes()
+	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+}
+
+// metadataLocked is the snapshot without the backend. Caller holds mu.
+func (s *Store) metadataLocked() (*statepb.Snapshot, error) {
+	snap := &statepb.Snapshot{ClusterId: s.clusterID, Sessions: s.sessions.all(), Members: s.membersLocked()}
+	var err error
+	if snap.Alarms, err = marshalAlarms(s.alarmsLocked()); err != nil {
+		return nil, err
+	}
 	for id := range s.removed {
 		snap.Removed = append(snap.Removed, id)
 	}
@@ -130,48 +176,124 @@ func (s *Store) Snapshot() ([]byte, error) {
 			snap.RemovedMembers = append(snap.RemovedMembers, m)
 		}
 	}
-	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	return snap, nil
 }
 
-// Restore replaces the whole state with a Snapshot's.
+// Restore replaces the whole state with a Snapshot's. The bbolt copy
+// becomes the new backend of the same lessor and MVCC store (etcd's
+// applySnapshot: lessor.Recover, then kv.Restore), so watchers registered
+// on the store survive and resume from the restored revision.
 func (s *Store) Restore(data []byte) error {
 	snap := &statepb.Snapshot{}
 	if err := proto.Unmarshal(data, snap); err != nil {
 		return fmt.Errorf("kv: unmarshal snapshot: %w", err)
 	}
-	fresh := New()
-	fresh.rev, fresh.clusterID = snap.Revision, snap.ClusterId
-	for _, b := range snap.Kvs {
-		kv := &mvccpb.KeyValue{}
-		if err := proto.Unmarshal(b, kv); err != nil {
-			return fmt.Errorf("kv: unmarshal snapshot key: %w", err)
-		}
-		fresh.kvs.ReplaceOrInsert(kv)
+	if len(snap.Backend) == 0 && (len(snap.Kvs) > 0 || snap.Revision > 1) {
+		return errors.New("kv: snapshot in the pre-MVCC format (no backend); see docs/node.md, Data dir format")
 	}
-	for _, se := range snap.Sessions {
-		fresh.sessions[se.ClientId] = se
+	alarms, err := unmarshalAlarms(snap.Alarms)
+	if err != nil {
+		return err
 	}
+	path, err := s.writeRestoreFile(snap.Backend)
+	if err != nil {
+		return err
+	}
+	sessions := newSessionTable()
+	for _, se := range snap.Sessions { // oldest first: keeps the LRU order
+		sessions.put(se)
+	}
+	members, removed, gone := map[uint64]*statepb.Member{}, map[uint64]bool{}, map[uint64]*statepb.Member{}
 	for _, m := range snap.Members {
-		fresh.members[m.Id] = m
+		members[m.Id] = m
 	}
 	for _, id := range snap.Removed {
-		fresh.removed[id] = true
+		removed[id] = true
 	}
 	for _, m := range snap.RemovedMembers {
-		fresh.gone[m.Id] = m
+		gone[m.Id] = m
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rev, s.kvs = fresh.rev, fresh.kvs
-	s.sessions, s.members, s.removed, s.gone, s.clusterID = fresh.sessions, fresh.members, fresh.removed, fresh.gone, fresh.clusterID
+	if err := s.open(); err != nil {
+		return errors.Join(err, os.Remove(path))
+	}
+	old, oldPath := s.eng.be, s.eng.path
+	if err := s.eng.swapBackend(s.lg, path); err != nil {
+		return err
+	}
+	s.alarms, s.sessions = alarms, sessions
+	s.members, s.removed, s.gone, s.clusterID = members, removed, gone, snap.ClusterId
+	return errors.Join(old.Close(), os.Remove(oldPath))
+}
+
+// writeRestoreFile writes a bbolt copy (empty: a fresh store) to a new
+// file next to the current one and returns its path.
+func (s *Store) writeRestoreFile(backend []byte) (string, error) {
+	f, err := os.CreateTemp(s.dir, "restore-*.db")
+	if err != nil {
+		return "", fmt.Errorf("kv: create restore file: %w", err)
+	}
+	_, werr := f.Write(backend)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return "", fmt.Errorf("kv: write restore file: %w", err)
+	}
+	if len(backend) == 0 {
+		// bbolt creates a fresh file where none exists.
+		if err := os.Remove(f.Name()); err != nil {
+			return "", fmt.Errorf("kv: reset restore file: %w", err)
+		}
+	}
+	return f.Name(), nil
+}
+
+// applyCtx is the context of calls into etcd's packages: they take one for
+// tracing only; an applied command is never cancelled halfway.
+var applyCtx = context.Background()
+
+// open is called with s.mu held (read or write): it refuses once the store
+// is closed.
+func (s *Store) open() error {
+	if s.closed {
+		return nodeerr.ErrStopped
+	}
 	return nil
 }
 
-func sortedIDs(m map[string]*statepb.Session) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
+// Digest is a hash of the replicated state: the metadata, the revision and
+// compaction point, and every key at the current revision with its
+// revisions, version and lease. Replicas at the same applied index have
+// the same digest; their bbolt files need not be byte-identical.
+func (s *Store) Digest() ([32]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var sum [32]byte
+	if err := s.open(); err != nil {
+		return sum, err
 	}
-	sort.Strings(ids)
-	return ids
+	meta, err := s.metadataLocked()
+	if err != nil {
+		return sum, err
+	}
+	all, _, err := txn.Range(applyCtx, s.lg, s.eng.kv, &pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}}, true)
+	if err != nil {
+		return sum, translate(err)
+	}
+	all.Header = &pb.ResponseHeader{Revision: s.eng.kv.Rev(), RaftTerm: uint64(s.compactRevLocked())}
+	h := sha256.New()
+	for _, m := range []proto.Message{meta, all} {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			return sum, fmt.Errorf("kv: digest: %w", err)
+		}
+		h.Write(b)
+	}
+	// Leases: ID and granted TTL (remaining TTLs are the leader's clock).
+	leases := s.eng.lessor.Leases()
+	sort.Slice(leases, func(i, j int) bool { return leases[i].ID < leases[j].ID })
+	for _, l := range leases {
+		h.Write(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(l.ID)), uint64(l.TTL())))
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
 }

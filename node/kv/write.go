@@ -1,60 +1,23 @@
 package kv
 
 import (
-	"bytes"
-	"fmt"
+	"math"
 	"strconv"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/pkg/v3/traceutil"
+	"go.etcd.io/etcd/server/v3/etcdserver/txn"
+	"go.etcd.io/etcd/server/v3/lease"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/api/statepb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
 // MaxTxnOps bounds the operations of one txn branch (etcd's default
 // --max-txn-ops).
 const MaxTxnOps = 128
-
-// writer is one write transaction: every change it makes gets revision
-// next; the store moves to next only if something changed. Caller holds mu.
-type writer struct {
-	s       *Store
-	next    int64
-	changed bool
-}
-
-func (s *Store) newWriter() *writer { return &writer{s: s, next: s.rev + 1} }
-
-// commit publishes the revision and returns the header revision.
-func (w *writer) commit() int64 {
-	if w.changed {
-		w.s.rev = w.next
-	}
-	return w.s.rev
-}
-
-func (w *writer) put(key, value []byte) (prev *mvccpb.KeyValue) {
-	prev = w.s.get(key)
-	kv := &mvccpb.KeyValue{Key: bytes.Clone(key), Value: bytes.Clone(value), ModRevision: w.next, CreateRevision: w.next, Version: 1}
-	if prev != nil {
-		kv.CreateRevision, kv.Version = prev.CreateRevision, prev.Version+1
-	}
-	w.s.set(kv)
-	w.changed = true
-	return prev
-}
-
-func (w *writer) deleteRange(key, end []byte) []*mvccpb.KeyValue {
-	prevs := w.s.kvsIn(key, end)
-	for _, kv := range prevs {
-		w.s.del(kv.Key)
-	}
-	if len(prevs) > 0 {
-		w.changed = true
-	}
-	return prevs
-}
 
 // ValidatePut checks what does not depend on the state, so the node can
 // refuse bad input before proposing it.
@@ -68,13 +31,17 @@ func ValidateDeleteRange(req *pb.DeleteRangeRequest) error {
 	return nil
 }
 
+// validatePut follows etcd's checkPutRequest (server/etcdserver/api/v3rpc/
+// key.go); the state-dependent checks (lease exists, key exists for
+// ignore_*) are etcd's txn.Put's, at apply.
 func validatePut(req *pb.PutRequest) error {
 	switch {
 	case len(req.Key) == 0:
 		return nodeerr.ErrEmptyKey
-	case req.Lease != 0, req.IgnoreValue, req.IgnoreLease:
-		// No leases in this store; ignore_* only make sense with them.
-		return fmt.Errorf("%w: leases and ignore_value/ignore_lease", nodeerr.ErrUnimplemented)
+	case req.IgnoreValue && len(req.Value) != 0:
+		return nodeerr.ErrValueProvided
+	case req.IgnoreLease && req.Lease != 0:
+		return nodeerr.ErrLeaseProvided
 	}
 	return nil
 }
@@ -84,61 +51,73 @@ func (s *Store) Put(req *pb.PutRequest) (*pb.PutResponse, error) {
 	if err := validatePut(req); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := s.newWriter()
-	resp := w.doPut(req)
-	resp.Header = &pb.ResponseHeader{Revision: w.commit()}
-	return resp, nil
-}
-
-func (w *writer) doPut(req *pb.PutRequest) *pb.PutResponse {
-	prev := w.put(req.Key, req.Value)
-	resp := &pb.PutResponse{}
-	if req.PrevKv && prev != nil {
-		resp.PrevKv = prev
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return nil, err
 	}
-	return resp
+	resp, _, err := txn.Put(applyCtx, s.lg, s.eng.lessor, s.eng.kv, req)
+	return resp, translate(err)
 }
 
 // DeleteRange applies a DeleteRangeRequest.
 func (s *Store) DeleteRange(req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
-	if len(req.Key) == 0 {
-		return nil, nodeerr.ErrEmptyKey
+	if err := ValidateDeleteRange(req); err != nil {
+		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	w := s.newWriter()
-	resp := w.doDelete(req)
-	resp.Header = &pb.ResponseHeader{Revision: w.commit()}
-	return resp, nil
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	resp, _, err := txn.DeleteRange(applyCtx, s.lg, s.eng.kv, req)
+	return resp, translate(err)
 }
 
-func (w *writer) doDelete(req *pb.DeleteRangeRequest) *pb.DeleteRangeResponse {
-	prevs := w.deleteRange(req.Key, req.RangeEnd)
-	resp := &pb.DeleteRangeResponse{Deleted: int64(len(prevs))}
-	if req.PrevKv {
-		resp.PrevKvs = prevs
+// readModifyWrite runs f on the current value of key (nil if absent) and
+// writes what it returns, in one write txn, keeping the key's lease. It
+// returns the new value's revision.
+func (s *Store) readModifyWrite(key []byte, f func(old []byte) ([]byte, error)) ([]byte, int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return nil, 0, err
 	}
-	return resp
+	w := s.eng.kv.Write(traceutil.TODO())
+	defer w.End()
+	rr, err := w.Range(applyCtx, key, nil, mvcc.RangeOptions{})
+	if err != nil {
+		return nil, 0, translate(err)
+	}
+	var old []byte
+	leaseID := lease.NoLease
+	if len(rr.KVs) > 0 {
+		old, leaseID = rr.KVs[0].Value, lease.LeaseID(rr.KVs[0].Lease)
+	}
+	value, err := f(old)
+	if err != nil {
+		return nil, 0, err
+	}
+	return value, w.Put(key, value, leaseID), nil
 }
 
-// Append appends req.Suffix to the value at req.Key (absent: empty).
-func (s *Store) Append(req *nodepb.AppendRequest) (*nodepb.AppendResponse, error) {
-	if len(req.Key) == 0 {
+// Append appends op.Suffix to the value at op.Key (absent: empty). A
+// result longer than op.MaxValueBytes (when set) is refused: Put could never
+// have written it, and each append would make every later one larger.
+func (s *Store) Append(op *statepb.AppendOp) (*nodepb.AppendResponse, error) {
+	if len(op.Key) == 0 {
 		return nil, nodeerr.ErrEmptyKey
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var value []byte
-	if prev := s.get(req.Key); prev != nil {
-		value = append(bytes.Clone(prev.Value), req.Suffix...)
-	} else {
-		value = bytes.Clone(req.Suffix)
+	value, rev, err := s.readModifyWrite(op.Key, func(old []byte) ([]byte, error) {
+		if op.MaxValueBytes > 0 && uint64(len(old))+uint64(len(op.Suffix)) > op.MaxValueBytes {
+			return nil, nodeerr.ErrValueTooLarge
+		}
+		return append(append(make([]byte, 0, len(old)+len(op.Suffix)), old...), op.Suffix...), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	w := s.newWriter()
-	w.put(req.Key, value)
-	return &nodepb.AppendResponse{Value: value, Revision: w.commit()}, nil
+	return &nodepb.AppendResponse{Value: value, Revision: rev}, nil
 }
 
 // IncrementAndGet adds req.Delta to the decimal integer at req.Key (absent
@@ -147,18 +126,58 @@ func (s *Store) IncrementAndGet(req *nodepb.IncrementRequest) (*nodepb.Increment
 	if len(req.Key) == 0 {
 		return nil, nodeerr.ErrEmptyKey
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var cur int64
-	if prev := s.get(req.Key); prev != nil {
-		v, err := strconv.ParseInt(string(prev.Value), 10, 64)
-		if err != nil {
-			return nil, nodeerr.ErrNotCounter
+	var next int64
+	_, rev, err := s.readModifyWrite(req.Key, func(old []byte) ([]byte, error) {
+		var cur int64
+		if old != nil {
+			v, err := strconv.ParseInt(string(old), 10, 64)
+			if err != nil {
+				return nil, nodeerr.ErrNotCounter
+			}
+			cur = v
 		}
-		cur = v
+		if addOverflows(cur, req.Delta) {
+			return nil, nodeerr.ErrCounterOverflow
+		}
+		next = cur + req.Delta
+		return []byte(strconv.FormatInt(next, 10)), nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	next := cur + req.Delta
-	w := s.newWriter()
-	w.put(req.Key, []byte(strconv.FormatInt(next, 10)))
-	return &nodepb.IncrementResponse{Value: next, Revision: w.commit()}, nil
+	return &nodepb.IncrementResponse{Value: next, Revision: rev}, nil
+}
+
+// addOverflows tells whether a+b leaves the int64 range.
+func addOverflows(a, b int64) bool {
+	return (b > 0 && a > math.MaxInt64-b) || (b < 0 && a < math.MinInt64-b)
+}
+
+// CompactionDone is closed once the latest compaction has removed the old
+// revisions from the backend (etcd's physical compaction); compactions run
+// in order, so every earlier one is done too.
+func (s *Store) CompactionDone() <-chan struct{} {
+	if done := s.compacted.Load(); done != nil {
+		return *done
+	}
+	closed := make(chan struct{})
+	close(closed)
+	return closed
+}
+
+// Compact applies a CompactionRequest: revisions below req.Revision are
+// dropped (in the background, in batches, as etcd does); reads and watches
+// below it get ErrCompacted from now on.
+func (s *Store) Compact(req *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	done, err := s.eng.kv.Compact(traceutil.TODO(), req.Revision)
+	if err != nil {
+		return nil, translate(err)
+	}
+	s.compacted.Store(&done)
+	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.eng.kv.Rev()}}, nil
 }

@@ -20,6 +20,42 @@ var (
 	ErrFutureRev       = errors.New("mvcc: required revision is a future revision")
 	ErrNotCounter      = errors.New("kuberaft: value is not a decimal integer")
 	ErrUnimplemented   = errors.New("kuberaft: not implemented")
+	// ErrLeaseNotFound is etcd's answer to a Put naming a lease the store
+	// does not hold.
+	ErrLeaseNotFound = errors.New("etcdserver: requested lease not found")
+	// ErrValueProvided and ErrLeaseProvided refuse a Put that sets a value
+	// (lease) together with ignore_value (ignore_lease), as etcd does.
+	ErrValueProvided = errors.New("etcdserver: value is provided")
+	ErrLeaseProvided = errors.New("etcdserver: lease is provided")
+	// ErrLeaseExists and ErrLeaseTTLTooLarge are etcd's answers to a grant
+	// reusing an ID or asking for more than the lessor's maximum TTL.
+	ErrLeaseExists      = errors.New("etcdserver: lease already exists")
+	ErrLeaseTTLTooLarge = errors.New("etcdserver: too large lease TTL")
+	// ErrKeyNotFound is etcd's answer to ignore_value/ignore_lease on a key
+	// that does not exist.
+	ErrKeyNotFound = errors.New("etcdserver: key not found")
+	// ErrNoSpace is etcd's answer to a write while the NOSPACE alarm is
+	// raised (the store went over --quota-backend-bytes).
+	ErrNoSpace = errors.New("etcdserver: mvcc: database space exceeded")
+	// ErrCounterOverflow refuses an increment whose result does not fit in
+	// an int64 (it would otherwise wrap around silently).
+	ErrCounterOverflow = errors.New("kuberaft: counter would overflow int64")
+	// ErrValueTooLarge refuses an append whose resulting value would exceed
+	// --max-request-bytes (a value that large could never be written by Put).
+	ErrValueTooLarge = errors.New("kuberaft: resulting value is larger than max-request-bytes")
+)
+
+// Errors of the at-most-once session table (Raft thesis §6.3).
+var (
+	// ErrStaleSequence answers a command whose sequence number is older
+	// than the client's last applied one: its result is no longer kept.
+	ErrStaleSequence = errors.New("kuberaft: request sequence is older than the client's last one")
+	// ErrSequenceReused answers a (client id, seq) that was applied for a
+	// different command: two client runs share an id.
+	ErrSequenceReused = errors.New("kuberaft: client id and sequence were already used for a different request")
+	// ErrResultNotKept answers a retry of an applied command whose response
+	// was too large to record: it was applied once; its response is gone.
+	ErrResultNotKept = errors.New("kuberaft: request was applied but its response was too large to keep for retries")
 )
 
 // Errors of membership changes.

@@ -34,6 +34,8 @@ const (
 	// default, 1, is too few here: the operator adds every new member of
 	// a scale-out as a learner in one change, up to 8 for spec.replicas 9).
 	DefaultMaxLearners = 8
+	// DefaultQuotaBackendBytes is etcd's default space quota (2 GiB).
+	DefaultQuotaBackendBytes = 2 << 30
 )
 
 // Peer is one member of the initial cluster (see node/raftnode/bootstrap).
@@ -65,6 +67,7 @@ type Config struct {
 	SnapshotCount          uint64
 	SnapshotCatchUpEntries uint64
 	MaxRequestBytes        uint
+	QuotaBackendBytes      int64
 	RequestTimeout         time.Duration
 	MaxLearners            int
 	Registry               *prometheus.Registry
@@ -117,6 +120,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.QuotaBackendBytes == 0 {
+		cfg.QuotaBackendBytes = DefaultQuotaBackendBytes
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout

@@ -271,7 +271,13 @@ func (n *Node) setApplied(idx uint64) {
 
 func (n *Node) applyNormal(e *raftpb.Entry) {
 	if len(e.Data) == 0 {
-		return // a new leader's empty entry
+		// A new leader's empty entry: once it is applied, the leader has
+		// applied everything before its term and may expire leases (etcd
+		// promotes its lessor here too).
+		if n.Leader() == n.id {
+			n.kv.PromoteLeases(n.cfg.ElectionTimeout)
+		}
+		return
 	}
 	cmd := &statepb.Command{}
 	if err := proto.Unmarshal(e.Data, cmd); err != nil {
@@ -470,6 +476,10 @@ func (n *Node) updateLeader(lead, term uint64) {
 	n.metrics.SetLeader(lead == n.id, lead != 0, changed)
 	if changed {
 		n.lg.Info("Leader changed", zap.String("leader", fmt.Sprintf("%x", lead)), zap.Uint64("term", term))
+	}
+	if changed && lead != n.id {
+		// Only the leader expires leases (see lease.go).
+		n.kv.DemoteLeases()
 	}
 }
 

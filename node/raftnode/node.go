@@ -36,6 +36,7 @@ type Node struct {
 	metrics *metrics.Metrics
 
 	reqIDs    *requestIDs
+	leaderRPC leaderConns     // client connections to the leader (lease.go)
 	props     *proposal.Queue // proposals on their way into raft (batch.go)
 	wait      wait.Wait       // request id → apply result
 	applyWait wait.WaitTime
@@ -176,6 +177,10 @@ func (n *Node) cleanup() {
 	if err := n.disk.Close(); err != nil {
 		n.lg.Warn("Closing storage failed", zap.Error(err))
 	}
+	if err := n.kv.Close(); err != nil {
+		n.lg.Warn("Closing the store failed", zap.Error(err))
+	}
+	n.leaderRPC.closeAll()
 	close(n.done)
 }
 

@@ -49,6 +49,9 @@ func (n *Node) propose(ctx context.Context, cmd *statepb.Command) (proto.Message
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
+	if err := n.checkQuota(ctx, cmd, len(data)); err != nil {
+		return nil, err
+	}
 	if err := n.waitLeader(ctx); err != nil {
 		n.metrics.ProposalsFailed.Inc()
 		return nil, err
@@ -250,7 +253,7 @@ func (n *Node) Append(ctx context.Context, req *nodepb.AppendRequest) (*nodepb.A
 	if len(req.Key) == 0 {
 		return nil, nodeerr.ErrEmptyKey
 	}
-	resp, err := n.propose(ctx, &statepb.Command{Op: &statepb.Command_Append{Append: &statepb.AppendOp{Key: req.Key, Suffix: req.Suffix}}})
+	resp, err := n.propose(ctx, &statepb.Command{Op: &statepb.Command_Append{Append: &statepb.AppendOp{Key: req.Key, Suffix: req.Suffix, MaxValueBytes: uint64(n.cfg.MaxRequestBytes)}}})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -48,6 +49,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		if n.disk != nil {
 			_ = n.disk.Close()
 		}
+		_ = n.kv.Close()
 		return nil, err
 	}
 	n.raft = rn
@@ -56,6 +58,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.tr.Start(handler{n}, n.id, n.clusterID); err != nil {
 		rn.Stop()
 		_ = n.disk.Close()
+		_ = n.kv.Close()
 		n.tr.Stop()
 		return nil, fmt.Errorf("raftnode: start transport: %w", err)
 	}
@@ -68,6 +71,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.goFunc(n.proposeLoop)
 	n.goFunc(n.readLoop)
 	n.goFunc(n.publishLoop)
+	n.goFunc(n.leaseExpiryLoop)
+	n.kv.SetLeaseCheckpointer(n.proposeLeaseCheckpoint)
 	go n.cleanup()
 	return n, nil
 }
@@ -87,7 +92,7 @@ func newNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg: cfg, lg: cfg.Logger.With(zap.String("member", cfg.Name)), kv: kv.New(), metrics: m,
+		cfg: cfg, lg: cfg.Logger.With(zap.String("member", cfg.Name)), metrics: m,
 		wait: wait.New(), props: proposal.NewQueue(), applyWait: wait.NewTimeList(),
 		leaderChanged: make(chan struct{}), confChanged: make(chan struct{}), confState: &raftpb.ConfState{},
 		lastHeard: map[uint64]time.Time{}, lastReject: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
@@ -96,6 +101,13 @@ func newNode(cfg Config) (*Node, error) {
 		confSlot: make(chan struct{}, 1),
 	}
 	if n.tr, err = newTransport(cfg); err != nil {
+		return nil, err
+	}
+	// The store's bbolt file is scratch under the data dir (on the same
+	// volume as the WAL, not in a possibly RAM-backed temp dir): rebuilt
+	// from the snapshot and the WAL at every start, see node/kv's engine.
+	if n.kv, err = kv.Open(n.lg, filepath.Join(cfg.DataDir, "member", "kv")); err != nil {
+		n.tr.Stop()
 		return nil, err
 	}
 	return n, nil

@@ -2,7 +2,6 @@ package raftnode
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"strings"
 
@@ -47,6 +46,12 @@ func roleName(s raft.StateType) string {
 	return strings.TrimPrefix(s.String(), "State")
 }
 
+// EtcdAPIVersion is the etcd version Maintenance.Status reports: the
+// etcd release whose API the node serves. Clients switch features on it;
+// kube-apiserver relies on watch progress requests (served, node/server)
+// only for a version >= 3.5.13. The node's own version is in our Status.
+const EtcdAPIVersion = "3.6.8"
+
 // EtcdStatus implements Backend (etcd's Maintenance.Status).
 func (n *Node) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error) {
 	st, err := n.Status(ctx)
@@ -58,7 +63,7 @@ func (n *Node) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error) {
 		n.lg.Debug("Measuring data dir failed", zap.Error(err))
 	}
 	return &pb.StatusResponse{
-		Header: n.header(nil), Version: n.cfg.Version, DbSize: size, DbSizeInUse: size,
+		Header: n.header(nil), Version: EtcdAPIVersion, DbSize: size, DbSizeInUse: size,
 		Leader: st.Leader, RaftIndex: st.Commit, RaftTerm: st.Term, RaftAppliedIndex: st.Applied,
 		IsLearner: n.IsLearner(),
 	}, nil
@@ -85,18 +90,22 @@ func (n *Node) LogRange() (first, last uint64) {
 	return first, last
 }
 
+// ErrStateChanging is StateDigest's answer when entries kept being applied
+// while it hashed (e.g. a member catching up): ask again later.
+var ErrStateChanging = errors.New("raftnode: state kept changing")
+
 // StateDigest is a hash of the whole state machine and the index it was
 // applied to; replicas at the same index must agree (tests compare them).
 func (n *Node) StateDigest() (applied uint64, sum [32]byte, err error) {
 	for range 100 {
 		before := n.applied.Load()
-		data, err := n.kv.Snapshot()
+		digest, err := n.kv.Digest()
 		if err != nil {
 			return 0, sum, err
 		}
 		if n.applied.Load() == before {
-			return before, sha256.Sum256(data), nil
+			return before, digest, nil
 		}
 	}
-	return 0, sum, errors.New("raftnode: state kept changing")
+	return 0, sum, ErrStateChanging
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 )
@@ -24,6 +26,9 @@ type Backend interface {
 	Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error)
 	DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error)
 	Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error)
+	// Compact replicates a compaction (physical: wait until this member's
+	// backend dropped the old revisions).
+	Compact(ctx context.Context, req *pb.CompactionRequest) (*pb.CompactionResponse, error)
 
 	Append(ctx context.Context, req *nodepb.AppendRequest) (*nodepb.AppendResponse, error)
 	IncrementAndGet(ctx context.Context, req *nodepb.IncrementRequest) (*nodepb.IncrementResponse, error)
@@ -40,4 +45,24 @@ type Backend interface {
 	EtcdStatus(ctx context.Context) (*pb.StatusResponse, error)
 	// MoveLeader transfers leadership to target and waits until it leads.
 	MoveLeader(ctx context.Context, target uint64) error
+	// Alarm is etcd's Maintenance.Alarm: GET lists the raised alarms,
+	// ACTIVATE/DEACTIVATE replicate a change (NOSPACE comes from the quota).
+	Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResponse, error)
+	// Defragment shrinks this member's backend file (not replicated).
+	Defragment(ctx context.Context) error
+
+	// LeaseGrant and LeaseRevoke are replicated; LeaseRenew renews on the
+	// leader (nodeerr.ErrNotLeader elsewhere); LeaseTimeToLive and
+	// LeaseLeases answer from this member.
+	LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error)
+	LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error)
+	LeaseRenew(ctx context.Context, id int64) (int64, error)
+	LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error)
+	LeaseLeases(ctx context.Context) (*pb.LeaseLeasesResponse, error)
+
+	// NewWatchStream opens a stream of etcd watches on this member's
+	// applied state; the caller closes it.
+	NewWatchStream() (mvcc.WatchStream, error)
+	// PrevKV is key as it was at revision rev (nil: absent or compacted).
+	PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error)
 }

@@ -37,6 +37,22 @@ var errorTable = []struct {
 	// the state is not what it needs, hence FailedPrecondition.
 	{nodeerr.ErrNotCounter, status.Error(codes.FailedPrecondition, nodeerr.ErrNotCounter.Error())},
 	{nodeerr.ErrUnimplemented, status.Error(codes.Unimplemented, nodeerr.ErrUnimplemented.Error())},
+	{nodeerr.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{nodeerr.ErrLeaseExists, rpctypes.ErrGRPCLeaseExist},
+	{nodeerr.ErrLeaseTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
+	{nodeerr.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
+	{nodeerr.ErrValueProvided, rpctypes.ErrGRPCValueProvided},
+	{nodeerr.ErrLeaseProvided, rpctypes.ErrGRPCLeaseProvided},
+	{nodeerr.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+	// The result would not fit the value's type or size limit: the
+	// argument is out of the range the current state allows.
+	{nodeerr.ErrCounterOverflow, status.Error(codes.OutOfRange, nodeerr.ErrCounterOverflow.Error())},
+	{nodeerr.ErrValueTooLarge, status.Error(codes.OutOfRange, nodeerr.ErrValueTooLarge.Error())},
+	// Session errors are definite answers about this (client id, seq):
+	// retrying the same pair cannot succeed, so none is Unavailable.
+	{nodeerr.ErrStaleSequence, status.Error(codes.FailedPrecondition, nodeerr.ErrStaleSequence.Error())},
+	{nodeerr.ErrSequenceReused, status.Error(codes.AlreadyExists, nodeerr.ErrSequenceReused.Error())},
+	{nodeerr.ErrResultNotKept, status.Error(codes.DataLoss, nodeerr.ErrResultNotKept.Error())},
 
 	// etcd answers both "not found" and "removed" with member not found.
 	{nodeerr.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},

@@ -6,9 +6,12 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/clientseq"
+	"github.com/kuberaft/kuberaft/node/kv"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
 // fakeBackend records each call and answers with err (when set) or a canned
@@ -18,6 +21,9 @@ type fakeBackend struct {
 	calls  []string
 	idents []clientseq.Ident
 	err    error
+	// store, when set, serves the watch calls (a real kv.Store: the watch
+	// semantics are etcd's mvcc's, the handler is what is under test).
+	store *kv.Store
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -145,4 +151,79 @@ func (f *fakeBackend) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error
 
 func (f *fakeBackend) MoveLeader(ctx context.Context, _ uint64) error {
 	return f.record(ctx, "MoveLeader")
+}
+
+func (f *fakeBackend) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if err := f.record(ctx, "Alarm"); err != nil {
+		return nil, err
+	}
+	resp := &pb.AlarmResponse{Header: hdr()}
+	if r.Action == pb.AlarmRequest_GET {
+		resp.Alarms = []*pb.AlarmMember{{MemberID: 1, Alarm: pb.AlarmType_NOSPACE}}
+	}
+	return resp, nil
+}
+
+func (f *fakeBackend) Compact(ctx context.Context, _ *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	if err := f.record(ctx, "Compact"); err != nil {
+		return nil, err
+	}
+	return &pb.CompactionResponse{Header: hdr()}, nil
+}
+
+func (f *fakeBackend) Defragment(ctx context.Context) error {
+	return f.record(ctx, "Defragment")
+}
+
+func (f *fakeBackend) NewWatchStream() (mvcc.WatchStream, error) {
+	if f.store == nil {
+		return nil, nodeerr.ErrUnimplemented
+	}
+	return f.store.NewWatchStream()
+}
+
+func (f *fakeBackend) PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error) {
+	if f.store == nil {
+		return nil, nodeerr.ErrUnimplemented
+	}
+	return f.store.PrevKV(key, rev)
+}
+
+func (f *fakeBackend) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if err := f.record(ctx, "LeaseGrant"); err != nil {
+		return nil, err
+	}
+	return &pb.LeaseGrantResponse{Header: hdr(), ID: 42, TTL: r.TTL}, nil
+}
+
+func (f *fakeBackend) LeaseRevoke(ctx context.Context, _ *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	if err := f.record(ctx, "LeaseRevoke"); err != nil {
+		return nil, err
+	}
+	return &pb.LeaseRevokeResponse{Header: hdr()}, nil
+}
+
+// LeaseRenew knows lease 42 only.
+func (f *fakeBackend) LeaseRenew(ctx context.Context, id int64) (int64, error) {
+	if err := f.record(ctx, "LeaseRenew"); err != nil {
+		return 0, err
+	}
+	if id != 42 {
+		return 0, nodeerr.ErrLeaseNotFound
+	}
+	return 10, nil
+}
+
+func (f *fakeBackend) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if err := f.record(ctx, "LeaseTimeToLive"); err != nil {
+		return nil, err
+	}
+	return &pb.LeaseTimeToLiveResponse{Header: hdr(), ID: r.ID, TTL: 9, GrantedTTL: 10}, nil
+}
+
+func (f *fakeBackend) LeaseLeases(ctx context.Context) (*pb.LeaseLeasesResponse, error) {
+	if err := f.record(ctx, "LeaseLeases"); err != nil {
+		return nil, err
+	}
+	return &pb.LeaseLeasesResponse{Header: hdr(), Leases: []*pb.LeaseStatus{{ID: 42}}}, nil
 }

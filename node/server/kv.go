@@ -6,8 +6,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
-// kvServer is etcd's KV service. Compact and RangeStream stay Unimplemented:
-// the store keeps no history to compact or stream.
+// kvServer is etcd's KV service. RangeStream (etcd 3.7's streamed Range)
+// stays Unimplemented; clients fall back to paged Range.
 type kvServer struct {
 	pb.UnimplementedKVServer
 	s *Server
@@ -51,5 +51,10 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 		return nil, err
 	}
 	resp, err := k.s.cfg.Backend.Txn(ctx, r)
+	return resp, toGRPCError(err)
+}
+
+func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	resp, err := k.s.cfg.Backend.Compact(ctx, r)
 	return resp, toGRPCError(err)
 }

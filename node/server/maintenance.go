@@ -8,10 +8,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// maintenanceServer is etcd's Maintenance service: Status, Alarm GET (the
-// node raises no alarms; etcdctl endpoint health needs the empty list) and
-// MoveLeader. Defragment, Hash, HashKV, Snapshot and Downgrade stay
-// Unimplemented.
+// maintenanceServer is etcd's Maintenance service: Status, Alarm (GET, and
+// ACTIVATE/DEACTIVATE: the NOSPACE alarm the space quota raises is cleared
+// with DEACTIVATE, as `etcdctl alarm disarm` does), Defragment and
+// MoveLeader. Hash, HashKV, Snapshot and Downgrade stay Unimplemented.
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
 	s *Server
@@ -23,10 +23,13 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 }
 
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	if r.GetAction() != pb.AlarmRequest_GET {
-		return nil, status.Error(codes.Unimplemented, "kuberaft: alarms are not supported; only GET (always empty)")
+	switch r.GetAction() {
+	case pb.AlarmRequest_GET, pb.AlarmRequest_ACTIVATE, pb.AlarmRequest_DEACTIVATE:
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "kuberaft: unknown alarm action %v", r.GetAction())
 	}
-	return &pb.AlarmResponse{Header: m.s.header(ctx)}, nil
+	resp, err := m.s.cfg.Backend.Alarm(ctx, r)
+	return resp, toGRPCError(err)
 }
 
 func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
@@ -37,4 +40,11 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 		return nil, toGRPCError(err)
 	}
 	return &pb.MoveLeaderResponse{Header: m.s.header(ctx)}, nil
+}
+
+func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := m.s.cfg.Backend.Defragment(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.DefragmentResponse{Header: m.s.header(ctx)}, nil
 }

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.uber.org/zap"
@@ -36,6 +37,10 @@ type Config struct {
 	MaxRequestBytes int
 	// MaxTxnOps bounds the operations per Txn branch; 0 means DefaultMaxTxnOps.
 	MaxTxnOps int
+	// WatchProgressNotifyInterval is how often an idle watch created with
+	// progress_notify gets a progress response; 0 means
+	// DefaultWatchProgressNotifyInterval.
+	WatchProgressNotifyInterval time.Duration
 	// Logger; nil means no logging.
 	Logger *zap.Logger
 }
@@ -53,6 +58,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxTxnOps <= 0 {
 		cfg.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if cfg.WatchProgressNotifyInterval <= 0 {
+		cfg.WatchProgressNotifyInterval = DefaultWatchProgressNotifyInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -79,15 +87,15 @@ func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	return g
 }
 
-// Register adds every client service to g. Watch, Lease and Auth are
-// registered with etcd's Unimplemented servers so clients get a clean
-// Unimplemented instead of "unknown service".
+// Register adds every client service to g. Auth is registered with etcd's
+// Unimplemented server so clients get a clean Unimplemented instead of
+// "unknown service".
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	pb.RegisterKVServer(g, &kvServer{s: s})
 	pb.RegisterClusterServer(g, &clusterServer{s: s})
 	pb.RegisterMaintenanceServer(g, &maintenanceServer{s: s})
-	pb.RegisterWatchServer(g, pb.UnimplementedWatchServer{})
-	pb.RegisterLeaseServer(g, pb.UnimplementedLeaseServer{})
+	pb.RegisterWatchServer(g, &watchServer{s: s})
+	pb.RegisterLeaseServer(g, &leaseServer{s: s})
 	pb.RegisterAuthServer(g, pb.UnimplementedAuthServer{})
 	nodepb.RegisterMembershipServer(g, &membershipServer{s: s})
 	nodepb.RegisterCounterServer(g, &counterServer{s: s})

@@ -239,6 +239,11 @@ func TestGoodRequestsReachTheBackend(t *testing.T) {
 		}},
 		{"EtcdStatus", func() error { _, err := maint.Status(ctx, &pb.StatusRequest{}); return err }},
 		{"MoveLeader", func() error { _, err := maint.MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: 2}); return err }},
+		{"Compact", func() error {
+			_, err := pb.NewKVClient(conn).Compact(ctx, &pb.CompactionRequest{Revision: 3, Physical: true})
+			return err
+		}},
+		{"Defragment", func() error { _, err := maint.Defragment(ctx, &pb.DefragmentRequest{}); return err }},
 	}
 	for _, c := range calls {
 		if err := c.call(); err != nil {
@@ -252,42 +257,51 @@ func TestGoodRequestsReachTheBackend(t *testing.T) {
 	if got := fake.Calls(); !slices.Equal(got, want) {
 		t.Errorf("backend calls = %v, want %v", got, want)
 	}
+}
+
+// Alarm GET/ACTIVATE/DEACTIVATE reach the backend (the NOSPACE alarm of
+// the space quota is listed and disarmed through them); anything else is
+// refused before it.
+func TestAlarm(t *testing.T) {
+	conn, fake, _ := startServer(t)
+	ctx := testCtx(t)
+	maint := pb.NewMaintenanceClient(conn)
 	alarms, err := maint.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_GET})
-	if err != nil || len(alarms.Alarms) != 0 || alarms.Header.GetMemberId() != 1 {
-		t.Errorf("Alarm GET = %v, %v; want empty list with a header", alarms, err)
+	if err != nil || len(alarms.Alarms) != 1 || alarms.Alarms[0].Alarm != pb.AlarmType_NOSPACE || alarms.Header.GetMemberId() != 1 {
+		t.Errorf("Alarm GET = %v, %v; want the backend's NOSPACE alarm with a header", alarms, err)
+	}
+	for _, a := range []pb.AlarmRequest_AlarmAction{pb.AlarmRequest_ACTIVATE, pb.AlarmRequest_DEACTIVATE} {
+		if _, err := maint.Alarm(ctx, &pb.AlarmRequest{Action: a, MemberID: 1, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+			t.Errorf("Alarm %v: %v", a, err)
+		}
+	}
+	if _, err := maint.Alarm(ctx, &pb.AlarmRequest{Action: 7}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("unknown alarm action: %v, want InvalidArgument", err)
+	}
+	if got, want := fake.Calls(), []string{"Alarm", "Alarm", "Alarm"}; !slices.Equal(got, want) {
+		t.Errorf("backend calls = %v, want %v", got, want)
 	}
 }
 
 func TestUnimplemented(t *testing.T) {
 	conn, _, _ := startServer(t)
 	ctx := testCtx(t)
-	kv := pb.NewKVClient(conn)
 	maint := pb.NewMaintenanceClient(conn)
 	calls := map[string]func() error{
-		"Compact": func() error { _, err := kv.Compact(ctx, &pb.CompactionRequest{}); return err },
+		"RangeStream": func() error {
+			s, err := pb.NewKVClient(conn).RangeStream(ctx, &pb.RangeRequest{Key: []byte("a")})
+			if err != nil {
+				return err
+			}
+			_, err = s.Recv()
+			return err
+		},
 		"MemberUpdate": func() error {
 			_, err := pb.NewClusterClient(conn).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 1})
 			return err
 		},
-		"Alarm activate": func() error {
-			_, err := maint.Alarm(ctx, &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE})
-			return err
-		},
-		"Defragment": func() error { _, err := maint.Defragment(ctx, &pb.DefragmentRequest{}); return err },
 		"HashKV":     func() error { _, err := maint.HashKV(ctx, &pb.HashKVRequest{}); return err },
-		"LeaseGrant": func() error {
-			_, err := pb.NewLeaseClient(conn).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 5})
-			return err
-		},
 		"AuthStatus": func() error { _, err := pb.NewAuthClient(conn).AuthStatus(ctx, &pb.AuthStatusRequest{}); return err },
-		"Watch": func() error {
-			w, err := pb.NewWatchClient(conn).Watch(ctx)
-			if err != nil {
-				return err
-			}
-			_, err = w.Recv()
-			return err
-		},
 	}
 	for name, call := range calls {
 		if code := status.Code(call()); code != codes.Unimplemented {

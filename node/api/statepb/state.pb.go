@@ -42,6 +42,11 @@ type Command struct {
 	//	*Command_Append
 	//	*Command_Increment
 	//	*Command_Publish
+	//	*Command_Alarm
+	//	*Command_Compaction
+	//	*Command_LeaseGrant
+	//	*Command_LeaseRevoke
+	//	*Command_LeaseCheckpoint
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -159,6 +164,51 @@ func (x *Command) GetPublish() *Member {
 	return nil
 }
 
+func (x *Command) GetAlarm() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Alarm); ok {
+			return x.Alarm
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCompaction() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Compaction); ok {
+			return x.Compaction
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseGrant() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*Command_LeaseGrant); ok {
+			return x.LeaseGrant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseRevoke() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*Command_LeaseRevoke); ok {
+			return x.LeaseRevoke
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseCheckpoint() []byte {
+	if x != nil {
+		if x, ok := x.Op.(*Command_LeaseCheckpoint); ok {
+			return x.LeaseCheckpoint
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -190,6 +240,34 @@ type Command_Publish struct {
 	Publish *Member `protobuf:"bytes,15,opt,name=publish,proto3,oneof"`
 }
 
+type Command_Alarm struct {
+	// alarm is a marshalled etcdserverpb.AlarmRequest (ACTIVATE or
+	// DEACTIVATE); alarms are replicated so every member refuses the same
+	// writes (etcd raises NOSPACE the same way).
+	Alarm []byte `protobuf:"bytes,16,opt,name=alarm,proto3,oneof"`
+}
+
+type Command_Compaction struct {
+	// compaction is a marshalled etcdserverpb.CompactionRequest.
+	Compaction []byte `protobuf:"bytes,17,opt,name=compaction,proto3,oneof"`
+}
+
+type Command_LeaseGrant struct {
+	// lease_grant, lease_revoke and lease_checkpoint are marshalled
+	// etcdserverpb LeaseGrantRequest (ID chosen by the proposer),
+	// LeaseRevokeRequest (from a client, or the leader's expiry) and
+	// LeaseCheckpointRequest (the leader's remaining TTLs).
+	LeaseGrant []byte `protobuf:"bytes,18,opt,name=lease_grant,json=leaseGrant,proto3,oneof"`
+}
+
+type Command_LeaseRevoke struct {
+	LeaseRevoke []byte `protobuf:"bytes,19,opt,name=lease_revoke,json=leaseRevoke,proto3,oneof"`
+}
+
+type Command_LeaseCheckpoint struct {
+	LeaseCheckpoint []byte `protobuf:"bytes,20,opt,name=lease_checkpoint,json=leaseCheckpoint,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_DeleteRange) isCommand_Op() {}
@@ -202,10 +280,24 @@ func (*Command_Increment) isCommand_Op() {}
 
 func (*Command_Publish) isCommand_Op() {}
 
+func (*Command_Alarm) isCommand_Op() {}
+
+func (*Command_Compaction) isCommand_Op() {}
+
+func (*Command_LeaseGrant) isCommand_Op() {}
+
+func (*Command_LeaseRevoke) isCommand_Op() {}
+
+func (*Command_LeaseCheckpoint) isCommand_Op() {}
+
 type AppendOp struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Suffix        []byte                 `protobuf:"bytes,2,opt,name=suffix,proto3" json:"suffix,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Key    []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Suffix []byte                 `protobuf:"bytes,2,opt,name=suffix,proto3" json:"suffix,omitempty"`
+	// max_value_bytes is the proposer's --max-request-bytes: an append whose
+	// result would be larger is refused. It travels in the entry so every
+	// replica decides alike (0: no limit, for entries written before it).
+	MaxValueBytes uint64 `protobuf:"varint,3,opt,name=max_value_bytes,json=maxValueBytes,proto3" json:"max_value_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -252,6 +344,13 @@ func (x *AppendOp) GetSuffix() []byte {
 		return x.Suffix
 	}
 	return nil
+}
+
+func (x *AppendOp) GetMaxValueBytes() uint64 {
+	if x != nil {
+		return x.MaxValueBytes
+	}
+	return 0
 }
 
 type IncrementOp struct {
@@ -452,10 +551,14 @@ func (x *ConfChangeContext) GetAdded() []*Member {
 // Session is one client's at-most-once record: the last applied sequence
 // number and the marshalled result returned for it.
 type Session struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ClientId      string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
-	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
-	Result        *Result                `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ClientId string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Seq      uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Result   *Result                `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	// fingerprint identifies the command applied at seq, so the same
+	// (client_id, seq) carrying a different command is refused rather than
+	// answered with another request's result.
+	Fingerprint   []byte `protobuf:"bytes,4,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,6 +614,13 @@ func (x *Session) GetResult() *Result {
 	return nil
 }
 
+func (x *Session) GetFingerprint() []byte {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return nil
+}
+
 // Result is the outcome of one applied command (one field set).
 type Result struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -522,6 +632,7 @@ type Result struct {
 	//	*Result_Append
 	//	*Result_Increment
 	//	*Result_Error
+	//	*Result_NotKept
 	Res           isResult_Res `protobuf_oneof:"res"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -618,6 +729,15 @@ func (x *Result) GetError() string {
 	return ""
 }
 
+func (x *Result) GetNotKept() bool {
+	if x != nil {
+		if x, ok := x.Res.(*Result_NotKept); ok {
+			return x.NotKept
+		}
+	}
+	return false
+}
+
 type isResult_Res interface {
 	isResult_Res()
 }
@@ -647,6 +767,12 @@ type Result_Error struct {
 	Error string `protobuf:"bytes,6,opt,name=error,proto3,oneof"`
 }
 
+type Result_NotKept struct {
+	// not_kept marks a result larger than the recorded-result cap: the
+	// command was applied, its response was not kept.
+	NotKept bool `protobuf:"varint,7,opt,name=not_kept,json=notKept,proto3,oneof"`
+}
+
 func (*Result_Put) isResult_Res() {}
 
 func (*Result_DeleteRange) isResult_Res() {}
@@ -659,12 +785,17 @@ func (*Result_Increment) isResult_Res() {}
 
 func (*Result_Error) isResult_Res() {}
 
+func (*Result_NotKept) isResult_Res() {}
+
 // Snapshot is the whole state machine at one applied index.
 type Snapshot struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Revision int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
-	// kvs are marshalled mvccpb.KeyValue, sorted by key.
-	Kvs       [][]byte   `protobuf:"bytes,2,rep,name=kvs,proto3" json:"kvs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revision and kvs are the format before the MVCC store (a Restore
+	// refuses them; see docs/node.md, "Data dir format").
+	Revision int64    `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	Kvs      [][]byte `protobuf:"bytes,2,rep,name=kvs,proto3" json:"kvs,omitempty"`
+	// sessions are in least-recently-used order (oldest first): the order
+	// decides which session is evicted next, so it is part of the state.
 	Sessions  []*Session `protobuf:"bytes,3,rep,name=sessions,proto3" json:"sessions,omitempty"`
 	Members   []*Member  `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
 	Removed   []uint64   `protobuf:"varint,5,rep,packed,name=removed,proto3" json:"removed,omitempty"`
@@ -672,8 +803,15 @@ type Snapshot struct {
 	// removed_members keeps the metadata of removed members: one still in
 	// the outgoing half of a joint configuration must stay reachable.
 	RemovedMembers []*Member `protobuf:"bytes,7,rep,name=removed_members,json=removedMembers,proto3" json:"removed_members,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// alarms are marshalled etcdserverpb.AlarmMember, sorted by member then
+	// alarm type.
+	Alarms [][]byte `protobuf:"bytes,8,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	// backend is the key space: a copy of the store's bbolt file (etcd's
+	// mvcc and lease buckets: every key revision since the last compaction,
+	// and the leases).
+	Backend       []byte `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
@@ -755,11 +893,25 @@ func (x *Snapshot) GetRemovedMembers() []*Member {
 	return nil
 }
 
+func (x *Snapshot) GetAlarms() [][]byte {
+	if x != nil {
+		return x.Alarms
+	}
+	return nil
+}
+
+func (x *Snapshot) GetBackend() []byte {
+	if x != nil {
+		return x.Backend
+	}
+	return nil
+}
+
 var File_node_api_statepb_state_proto protoreflect.FileDescriptor
 
 const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\n" +
-	"\x1cnode/api/statepb/state.proto\x12\x11kuberaft.state.v1\"\xd8\x02\n" +
+	"\x1cnode/api/statepb/state.proto\x12\x11kuberaft.state.v1\"\x87\x04\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1b\n" +
@@ -771,11 +923,20 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\x03txn\x18\f \x01(\fH\x00R\x03txn\x125\n" +
 	"\x06append\x18\r \x01(\v2\x1b.kuberaft.state.v1.AppendOpH\x00R\x06append\x12>\n" +
 	"\tincrement\x18\x0e \x01(\v2\x1e.kuberaft.state.v1.IncrementOpH\x00R\tincrement\x125\n" +
-	"\apublish\x18\x0f \x01(\v2\x19.kuberaft.state.v1.MemberH\x00R\apublishB\x04\n" +
-	"\x02op\"4\n" +
+	"\apublish\x18\x0f \x01(\v2\x19.kuberaft.state.v1.MemberH\x00R\apublish\x12\x16\n" +
+	"\x05alarm\x18\x10 \x01(\fH\x00R\x05alarm\x12 \n" +
+	"\n" +
+	"compaction\x18\x11 \x01(\fH\x00R\n" +
+	"compaction\x12!\n" +
+	"\vlease_grant\x18\x12 \x01(\fH\x00R\n" +
+	"leaseGrant\x12#\n" +
+	"\flease_revoke\x18\x13 \x01(\fH\x00R\vleaseRevoke\x12+\n" +
+	"\x10lease_checkpoint\x18\x14 \x01(\fH\x00R\x0fleaseCheckpointB\x04\n" +
+	"\x02op\"\\\n" +
 	"\bAppendOp\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x16\n" +
-	"\x06suffix\x18\x02 \x01(\fR\x06suffix\"5\n" +
+	"\x06suffix\x18\x02 \x01(\fR\x06suffix\x12&\n" +
+	"\x0fmax_value_bytes\x18\x03 \x01(\x04R\rmaxValueBytes\"5\n" +
 	"\vIncrementOp\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\x03R\x05delta\"\xa3\x01\n" +
@@ -791,19 +952,21 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\x11ConfChangeContext\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12/\n" +
-	"\x05added\x18\x02 \x03(\v2\x19.kuberaft.state.v1.MemberR\x05added\"k\n" +
+	"\x05added\x18\x02 \x03(\v2\x19.kuberaft.state.v1.MemberR\x05added\"\x8d\x01\n" +
 	"\aSession\x12\x1b\n" +
 	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x121\n" +
-	"\x06result\x18\x03 \x01(\v2\x19.kuberaft.state.v1.ResultR\x06result\"\xae\x01\n" +
+	"\x06result\x18\x03 \x01(\v2\x19.kuberaft.state.v1.ResultR\x06result\x12 \n" +
+	"\vfingerprint\x18\x04 \x01(\fR\vfingerprint\"\xcb\x01\n" +
 	"\x06Result\x12\x12\n" +
 	"\x03put\x18\x01 \x01(\fH\x00R\x03put\x12#\n" +
 	"\fdelete_range\x18\x02 \x01(\fH\x00R\vdeleteRange\x12\x12\n" +
 	"\x03txn\x18\x03 \x01(\fH\x00R\x03txn\x12\x18\n" +
 	"\x06append\x18\x04 \x01(\fH\x00R\x06append\x12\x1e\n" +
 	"\tincrement\x18\x05 \x01(\fH\x00R\tincrement\x12\x16\n" +
-	"\x05error\x18\x06 \x01(\tH\x00R\x05errorB\x05\n" +
-	"\x03res\"\xa2\x02\n" +
+	"\x05error\x18\x06 \x01(\tH\x00R\x05error\x12\x1b\n" +
+	"\bnot_kept\x18\a \x01(\bH\x00R\anotKeptB\x05\n" +
+	"\x03res\"\xd4\x02\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x10\n" +
 	"\x03kvs\x18\x02 \x03(\fR\x03kvs\x126\n" +
@@ -812,7 +975,9 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\aremoved\x18\x05 \x03(\x04R\aremoved\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x06 \x01(\x04R\tclusterId\x12B\n" +
-	"\x0fremoved_members\x18\a \x03(\v2\x19.kuberaft.state.v1.MemberR\x0eremovedMembersB/Z-github.com/kuberaft/kuberaft/node/api/statepbb\x06proto3"
+	"\x0fremoved_members\x18\a \x03(\v2\x19.kuberaft.state.v1.MemberR\x0eremovedMembers\x12\x16\n" +
+	"\x06alarms\x18\b \x03(\fR\x06alarms\x12\x18\n" +
+	"\abackend\x18\t \x01(\fR\abackendB/Z-github.com/kuberaft/kuberaft/node/api/statepbb\x06proto3"
 
 var (
 	file_node_api_statepb_state_proto_rawDescOnce sync.Once
@@ -865,6 +1030,11 @@ func file_node_api_statepb_state_proto_init() {
 		(*Command_Append)(nil),
 		(*Command_Increment)(nil),
 		(*Command_Publish)(nil),
+		(*Command_Alarm)(nil),
+		(*Command_Compaction)(nil),
+		(*Command_LeaseGrant)(nil),
+		(*Command_LeaseRevoke)(nil),
+		(*Command_LeaseCheckpoint)(nil),
 	}
 	file_node_api_statepb_state_proto_msgTypes[6].OneofWrappers = []any{
 		(*Result_Put)(nil),
@@ -873,6 +1043,7 @@ func file_node_api_statepb_state_proto_init() {
 		(*Result_Append)(nil),
 		(*Result_Increment)(nil),
 		(*Result_Error)(nil),
+		(*Result_NotKept)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
