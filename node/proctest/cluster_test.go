@@ -35,8 +35,8 @@ type member struct {
 	peerProxy *tcpProxy
 }
 
-func (m *member) clientURL() string  { return fmt.Sprintf("http://127.0.0.1:%d", m.clientPort) }
-func (m *member) peerURL() string    { return fmt.Sprintf("http://127.0.0.1:%d", m.peerPort) }
+func (m *member) clientURL() string { return fmt.Sprintf("http://127.0.0.1:%d", m.clientPort) }
+func (m *member) peerURL() string   { return fmt.Sprintf("http://127.0.0.1:%d", m.peerPort) }
 
 // advertisedPeerURL is where the other members reach m: its proxy if any.
 func (m *member) advertisedPeerURL() string {
