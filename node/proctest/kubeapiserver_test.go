@@ -439,4 +439,3 @@ func waitCompacted(t *testing.T, c *cluster) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
-
