@@ -48,7 +48,8 @@ func TestProofWatchStreams(t *testing.T) {
 	c.start(leader, "new", c.initialCluster())
 	c.waitLeader(30 * time.Second)
 	// A watcher that starts in the middle of the run, at the revision then.
-	midRev := mustPut(t, ctx, cli, "/w/mid", "0")
+	// The put is part of the history: every revision must be explained.
+	midRev := w.recordedPut(t, ctx, cli, hist, "mid")
 	watchers = append(watchers, startWatch(t, c, "late-prev", "/w/", midRev, true))
 	waitAcked(t, w, w.acked.Load()+20)
 
@@ -198,6 +199,20 @@ func (w *writers) do(ctx context.Context, cli *clientv3.Client, in watchcheck.In
 		}
 		return out
 	}
+}
+
+// recordedPut puts value on /w/k0 as client id -1 of the history and
+// returns its revision.
+func (w *writers) recordedPut(t *testing.T, ctx context.Context, cli *clientv3.Client, hist *watchcheck.History, value string) int64 {
+	t.Helper()
+	in := watchcheck.Input{Op: watchcheck.OpPut, Key: 0, Value: value}
+	call := hist.Now()
+	out := w.do(ctx, cli, in)
+	hist.Add(-1, in, out, call, hist.Now())
+	if out.Unknown {
+		t.Fatal("the test's own put failed")
+	}
+	return out.Rev
 }
 
 func (w *writers) ack(wr watchcheck.Write) {
