@@ -76,36 +76,45 @@ start_new_member() {
 
 # status_max FIELD ENDPOINTS: the largest value of a numeric field of
 # `etcdctl endpoint status -w json` over the endpoints that answer.
+# Prints nothing when no endpoint answers (a member still starting).
 status_max() {
-  "$ETCDCTL" --endpoints "$2" --command-timeout 5s endpoint status -w json 2>/dev/null |
-    grep -o "\"$1\":[0-9]*" | cut -d: -f2 | sort -n | tail -1
+  { "$ETCDCTL" --endpoints "$2" --command-timeout 5s endpoint status -w json 2>/dev/null || true; } |
+    { grep -o "\"$1\":[0-9]*" || true; } | cut -d: -f2 | sort -n | tail -1
 }
 
 # peak_rss_mb PID: the process's peak resident set (VmHWM), MB.
 peak_rss_mb() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 
-# catch_up NAME BINARY: add a member, time its catch-up, print seconds.
+# catch_up NAME BINARY: add a member to the loaded cluster and time its
+# catch-up into CATCHUP (seconds, or why there is no figure). Not run in a
+# subshell: the new member's pid must reach PIDS so stop_members stops it.
 catch_up() {
-  local name=$1 bin=$2 target start applied=0
+  local name=$1 bin=$2 target start applied=0 tries
   target=$(status_max raftIndex "$(endpoints)")
-  "$ETCDCTL" --endpoints "$(endpoints)" member add m3 --peer-urls "http://127.0.0.1:$NEW_PEER_PORT" >/dev/null
+  # etcd refuses a member add (strict reconfig check) until every member
+  # has been connected for a few seconds; retry, bounded.
+  for tries in $(seq 30); do
+    "$ETCDCTL" --endpoints "$(endpoints)" member add m3 --peer-urls "http://127.0.0.1:$NEW_PEER_PORT" >/dev/null 2>&1 && break
+    if ((tries == 30)); then CATCHUP="member-add-failed"; return; fi
+    sleep 2
+  done
   start=$(date +%s.%N)
   start_new_member "$name" "$bin"
   while ((applied < target)); do
     if (($(date +%s) - ${start%.*} > CATCHUP_TIMEOUT)); then
-      echo "timeout(${CATCHUP_TIMEOUT}s)"
+      CATCHUP="timeout(${CATCHUP_TIMEOUT}s)"
       return
     fi
     sleep 0.2
     applied=$(status_max raftAppliedIndex "127.0.0.1:$NEW_CLIENT_PORT")
     applied=${applied:-0}
   done
-  awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}'
+  CATCHUP=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
 }
 
 # measure NAME BINARY TOTAL: one row of the table.
 measure() {
-  local name=$1 bin=$2 total=$3 out term0 term1 rss="" pid catchup
+  local name=$1 bin=$2 total=$3 out term0 term1 rss="" pid
   rm -rf "${DATA:?}/$name"
   MEMBER_EXTRA=$(extra_flags "$name") start_members_extra "$name" "$bin" "$DATA"
   "$OUT/bin/kvbench" wait --endpoints "$(endpoints)" --timeout 60s
@@ -115,13 +124,13 @@ measure() {
     put --key-size 16 --val-size 1024 --total "$total" --key-space-size "$total" 2>&1)
   term1=$(status_max raftTerm "$(endpoints)")
   log "$name: adding a member to the loaded cluster"
-  catchup=$(catch_up "$name" "$bin")
+  catch_up "$name" "$bin"
   for pid in "${PIDS[@]}"; do rss+="${rss:+/}$(peak_rss_mb "$pid")"; done
   printf '%-9s %8s %10s %9s %10s %18s %8s %10s\n' "$name" "$total" \
     "$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")" \
     "$(awk '/ 99% in/ {printf "%.1f", $3*1000}' <<<"$out")" \
     "$(awk '/Slowest:/ {printf "%.3f", $2}' <<<"$out")" \
-    "$rss" "$((term1 - term0))" "$catchup" | tee -a "$OUT/table.txt"
+    "$rss" "$((term1 - term0))" "$CATCHUP" | tee -a "$OUT/table.txt"
   if grep -q "Error distribution" <<<"$out"; then sed -n '/Error distribution/,$p' <<<"$out" >&2; fi
   stop_members
 }
