@@ -3,6 +3,7 @@ package proctest
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -44,6 +45,9 @@ func TestProofConcurrency(t *testing.T) {
 	obs := &observed{}
 	obsCli := c.client()
 	wg.Go(func() { obs.run(ctx, obsCli) })
+	stale := make(chan error, 1)
+	staleCli := c.client()
+	wg.Go(func() { stale <- staleHolder(ctx, staleCli) })
 
 	waitHolds(t, mutexLog, electLog, 3)
 	for _, fault := range []string{"kill", "partition", "pause"} {
@@ -74,6 +78,11 @@ func TestProofConcurrency(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	if err := <-stale; err != nil {
+		t.Errorf("stale holder: %v", err)
+	} else {
+		t.Log("a holder whose lease expired was fenced off by its token")
+	}
 	leaders := obs.snapshot()
 	t.Logf("election observer saw %d leaders", len(leaders))
 	if len(leaders) == 0 {
@@ -82,6 +91,59 @@ func TestProofConcurrency(t *testing.T) {
 	for i := 1; i < len(leaders); i++ {
 		if leaders[i] < leaders[i-1] {
 			t.Errorf("observer saw leader token %d after %d: leaders went back in time", leaders[i], leaders[i-1])
+		}
+	}
+}
+
+// staleHolder takes the lock, then stops renewing its lease as a holder
+// stuck in a long pause would, waits until the store expired the lease
+// (its key is gone), and then tries a fenced write: the store must refuse
+// it. This is the case fencing tokens exist for.
+func staleHolder(ctx context.Context, cli *clientv3.Client) error {
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(sessionTTL), concurrency.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	defer func() { _ = s.Close() }()
+	key, token, _, _, err := acquireRetrying(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.Orphan() // no more keep-alives: the lease runs out
+	for {
+		gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		get, err := cli.Get(gctx, key)
+		cancel()
+		if err == nil && len(get.Kvs) == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			return errors.New("the lease of an orphaned session never expired")
+		}
+		pause(ctx, 200*time.Millisecond)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cli.Txn(wctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
+		Then(clientv3.OpPut("/proof/data/stale", "must not be written")).Commit()
+	switch {
+	case err != nil:
+		return fmt.Errorf("fenced write: %w", err)
+	case resp.Succeeded:
+		return fmt.Errorf("a holder whose lease expired (token %d) still wrote at rev %d", token, resp.Header.Revision)
+	}
+	return nil
+}
+
+// acquireRetrying takes the mutex, retrying (bounded by ctx) while the
+// cluster cannot grant it.
+func acquireRetrying(ctx context.Context, s *concurrency.Session) (string, int64, int64, func(context.Context) error, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		key, token, at, release, err := mutexHold(actx, s, 0, 0)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return key, token, at, release, err
 		}
 	}
 }
