@@ -70,10 +70,12 @@ func Check(in Run) []error {
 
 // checkOrder: revisions never go back, a (revision, key) is never
 // repeated, every event is inside the watched range and at or after the
-// start revision.
+// start revision. Events of one revision (a Txn) come in the Txn's order,
+// not sorted by key, so within a revision only uniqueness is checked.
 func checkOrder(s Stream) []error {
 	var errs []error
 	var last revKey
+	inRev := map[string]bool{} // keys seen at revision last.rev
 	for i, ev := range s.Events {
 		if ev.Kv == nil {
 			errs = append(errs, fmt.Errorf("%s: event %d has no kv", s.Name, i))
@@ -86,9 +88,13 @@ func checkOrder(s Stream) []error {
 		if cur.rev < s.StartRev {
 			errs = append(errs, fmt.Errorf("%s: event %d at rev %d before start rev %d", s.Name, i, cur.rev, s.StartRev))
 		}
-		if i > 0 && (cur.rev < last.rev || cur.rev == last.rev && cur.key <= last.key) {
+		if cur.rev != last.rev {
+			clear(inRev)
+		}
+		if i > 0 && (cur.rev < last.rev || cur.rev == last.rev && inRev[cur.key]) {
 			errs = append(errs, fmt.Errorf("%s: event %d %v after %v: out of order or duplicate", s.Name, i, cur, last))
 		}
+		inRev[cur.key] = true
 		last = cur
 	}
 	return errs

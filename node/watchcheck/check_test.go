@@ -1,6 +1,7 @@
 package watchcheck
 
 import (
+	"cmp"
 	"strings"
 	"testing"
 	"time"
@@ -33,60 +34,69 @@ func TestCheck(t *testing.T) {
 		streams func() []Stream
 		acked   []Write
 		want    string // substring of the first error; "" for none
+		lastRev int64  // the run's last revision; 0 means 5
 	}{
 		{"correct", func() []Stream {
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, PrevKV: true, Events: good()}, {Name: "w2", Prefix: "/", StartRev: 4, PrevKV: true, Events: good()[2:]}}
-		}, acked, ""},
+		}, acked, "", 0},
 		{"gap", func() []Stream {
 			evs := good()
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, Events: append(evs[:1:1], evs[2:]...)}}
-		}, nil, "no watcher saw revisions [3]"},
+		}, nil, "no watcher saw revisions [3]", 0},
 		{"missing in one watcher", func() []Stream {
 			evs := good()
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, Events: evs}, {Name: "w2", Prefix: "/", StartRev: 2, Events: evs[1:]}}
-		}, nil, "w2: 1 events other watchers saw are missing"},
+		}, nil, "w2: 1 events other watchers saw are missing", 0},
 		{"duplicate", func() []Stream {
 			evs := good()
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, Events: append(evs[:2:2], evs[1:]...)}}
-		}, nil, "out of order or duplicate"},
+		}, nil, "out of order or duplicate", 0},
 		{"reordered", func() []Stream {
 			evs := good()
 			evs[1], evs[2] = evs[2], evs[1]
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, Events: evs}}
-		}, nil, "out of order or duplicate"},
+		}, nil, "out of order or duplicate", 0},
 		{"wrong prev_kv", func() []Stream {
 			evs := good()
 			evs[2] = put(evs[2].Kv, kv("/a", "0", 2, 2, 1))
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, PrevKV: true, Events: evs}}
-		}, nil, "prev_kv"},
+		}, nil, "prev_kv", 0},
 		{"delete without prev_kv", func() []Stream {
 			evs := good()
 			evs[3] = del("/a", 5, nil)
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, PrevKV: true, Events: evs}}
-		}, nil, "delete without prev_kv"},
+		}, nil, "delete without prev_kv", 0},
 		{"wrong version", func() []Stream {
 			evs := good()
 			evs[2] = put(kv("/a", "2", 2, 4, 3), evs[0].Kv)
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, Events: evs}}
-		}, nil, "version 3"},
+		}, nil, "version 3", 0},
 		{"watchers disagree", func() []Stream {
 			evs := good()
 			other := append([]*mvccpb.Event(nil), evs...)
 			other[1] = put(kv("/b", "y", 3, 3, 1), nil)
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, Events: evs}, {Name: "w2", Prefix: "/", StartRev: 2, Events: other}}
-		}, nil, "w2 saw"},
+		}, nil, "w2 saw", 0},
 		{"acknowledged write lost", func() []Stream {
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, Events: good()}}
-		}, []Write{{Key: "/b", Value: "z", Rev: 6}}, "is in no watch stream"},
+		}, []Write{{Key: "/b", Value: "z", Rev: 6}}, "is in no watch stream", 0},
 		{"acknowledged value differs", func() []Stream {
 			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, Events: good()}}
-		}, []Write{{Key: "/b", Value: "other", Rev: 3}}, "watchers saw"},
+		}, []Write{{Key: "/b", Value: "other", Rev: 3}}, "watchers saw", 0},
+		{"one txn, two keys, not in key order", func() []Stream {
+			b, a := kv("/b", "1", 2, 2, 1), kv("/a", "1", 2, 2, 1)
+			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, PrevKV: true, Events: []*mvccpb.Event{put(b, nil), put(a, nil)}}}
+		}, nil, "", 2},
+		{"one txn, same key twice", func() []Stream {
+			a := kv("/a", "1", 2, 2, 1)
+			return []Stream{{Name: "w1", Prefix: "/", StartRev: 2, Events: []*mvccpb.Event{put(a, nil), put(a, nil)}}}
+		}, nil, "out of order or duplicate", 0},
 		{"outside prefix", func() []Stream {
 			return []Stream{{Name: "w1", Prefix: "/a", StartRev: 2, Events: good()}}
-		}, nil, "outside prefix"},
+		}, nil, "outside prefix", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			lastRev := int64(5)
+			lastRev := cmp.Or(tt.lastRev, 5)
 			for _, w := range tt.acked {
 				lastRev = max(lastRev, w.Rev)
 			}
