@@ -88,11 +88,13 @@ func newSystemCluster(t *testing.T, opts clusterOptions) *cluster {
 
 func (m *member) endpointPeer() string { return fmt.Sprintf("127.0.0.1:%d", m.peerPort) }
 
-// partition cuts m off from its peers' traffic: everything sent to m
-// through its proxy is dropped (not refused, as a lost network drops it).
-// It works in both directions for raftnode, whose peers each dial the
-// receiver; etcd's peers also read from streams they dial themselves, so
-// there it cuts the messages m receives on connections others open.
+// partition drops (not refuses, as a lost network would) every byte on
+// the connections other members open to m. What that cuts depends on who
+// dials: raftnode's sender dials the receiver, so m hears nothing from its
+// peers (m is deaf, and as leader steps down by CheckQuorum); etcd's
+// rafthttp receives on streams the receiver dials, so there m's messages
+// to its peers are lost (m is mute) while m still hears them. Either way
+// the peers elect a new leader while m is cut off.
 func (c *cluster) partition(m *member) {
 	c.t.Helper()
 	c.t.Logf("partition %s from its peers", m.name)
