@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -230,7 +231,7 @@ func (k *kubeWriter) deleteConfigMap(ns, name string) {
 	k.t.Helper()
 	k.retry("delete configmap "+ns+"/"+name, func(ctx context.Context) error {
 		err := k.cs.CoreV1().ConfigMaps(ns).Delete(ctx, name, metav1.DeleteOptions{})
-		if err != nil && strings.Contains(err.Error(), "not found") {
+		if apierrors.IsNotFound(err) {
 			return nil // an earlier attempt did it
 		}
 		return err
@@ -260,8 +261,9 @@ func (k *kubeWriter) createDeployment(ns, name string) {
 	})
 }
 
+// ignoreAlreadyExists: a create retried after a failure that was applied.
 func ignoreAlreadyExists(err error) error {
-	if err != nil && strings.Contains(err.Error(), "already exists") {
+	if apierrors.IsAlreadyExists(err) {
 		return nil
 	}
 	return err
