@@ -161,7 +161,12 @@ type holdLog struct {
 	holds  []hold
 	fenced atomic.Int64 // fenced writes refused because the holder had lost its key
 	count  atomic.Int64
+	// lastErr is the last session or acquisition error, for a failure's
+	// message.
+	lastErr atomic.Value
 }
+
+func (l *holdLog) noteErr(err error) { l.lastErr.Store(err.Error()) }
 
 func (l *holdLog) add(h hold) {
 	l.mu.Lock()
@@ -192,7 +197,8 @@ func waitHolds(t *testing.T, a, b *holdLog, n int64) {
 	deadline := time.Now().Add(45 * time.Second)
 	for a.count.Load() < wantA || b.count.Load() < wantB {
 		if time.Now().After(deadline) {
-			t.Fatalf("no progress within 45s: mutex holds %d (want %d), election holds %d (want %d)", a.count.Load(), wantA, b.count.Load(), wantB)
+			t.Fatalf("no progress within 45s: mutex holds %d (want %d, last error %v), election holds %d (want %d, last error %v)",
+				a.count.Load(), wantA, a.lastErr.Load(), b.count.Load(), wantB, b.lastErr.Load())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -239,13 +245,16 @@ func holdLoop(ctx context.Context, cli *clientv3.Client, id int, l *holdLog, acq
 	for seq := 0; ctx.Err() == nil; seq++ {
 		s, err := concurrency.NewSession(cli, concurrency.WithTTL(sessionTTL), concurrency.WithContext(ctx))
 		if err != nil {
+			l.noteErr(fmt.Errorf("session: %w", err))
 			pause(ctx, 100*time.Millisecond)
 			continue
 		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		key, token, at, release, err := acquire(actx, s, id, seq)
 		cancel()
-		if err == nil {
+		if err != nil {
+			l.noteErr(fmt.Errorf("acquire: %w", err))
+		} else {
 			h := hold{holder: id, token: token, acquiredAt: at}
 			h.writes = fencedWrites(ctx, cli, key, token, l)
 			l.add(h)

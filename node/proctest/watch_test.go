@@ -243,6 +243,7 @@ type watchRecorder struct {
 	mu      sync.Mutex
 	lastRev int64 // highest revision known delivered (events or progress)
 	err     error // a watch error that ends the recording (compaction)
+	lastErr error // the last error a stream ended with, for a failure's message
 	cli     *clientv3.Client
 	ctx     context.Context // the watch's context: progress requests must use its metadata
 }
@@ -279,6 +280,9 @@ func (r *watchRecorder) run(ctx context.Context, cli *clientv3.Client) {
 					cancel()
 					return
 				}
+				r.mu.Lock()
+				r.lastErr = err
+				r.mu.Unlock()
 				break // no leader or similar: resume from the last revision
 			}
 			r.record(resp)
@@ -318,7 +322,7 @@ func (r *watchRecorder) waitFor(t *testing.T, rev int64, timeout time.Duration) 
 	deadline := time.Now().Add(timeout)
 	for {
 		r.mu.Lock()
-		last, err := r.lastRev, r.err
+		last, err, lastErr := r.lastRev, r.err, r.lastErr
 		s := r.stream
 		s.Events = append([]*mvccpb.Event(nil), r.stream.Events...)
 		r.mu.Unlock()
@@ -328,7 +332,7 @@ func (r *watchRecorder) waitFor(t *testing.T, rev int64, timeout time.Duration) 
 		case last >= rev:
 			return s
 		case time.Now().After(deadline):
-			t.Fatalf("watcher %s reached revision %d, not %d, within %v", s.Name, last, rev, timeout)
+			t.Fatalf("watcher %s reached revision %d, not %d, within %v (last stream error: %v)", s.Name, last, rev, timeout, lastErr)
 		}
 		// A watcher of a narrow range learns it is past rev only from a
 		// progress notification; ask for one (errors: retried next round).
