@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/utils/ptr"
@@ -110,11 +109,14 @@ func startKubeAPIServer(t *testing.T, c *cluster) *kubernetes.Clientset {
 		t.Fatalf("start kube-apiserver: %v", err)
 	}
 	t.Cleanup(func() { _ = api.Stop() })
-	cfg, err := api.SecureServing.AddUser(envtest.User{Name: "proof-admin", Groups: []string{"system:masters"}}, &rest.Config{})
+	// A ControlPlane around the running APIServer only to mint a user's
+	// config (client certificate, CA, URL); it starts nothing.
+	plane := &envtest.ControlPlane{APIServer: api}
+	user, err := plane.AddUser(envtest.User{Name: "proof-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kubernetes.NewForConfig(user.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
