@@ -43,7 +43,7 @@ func TestProofKubeAPIServer(t *testing.T) {
 	c := newSystemCluster(t, clusterOptions{})
 	cs := startKubeAPIServer(t, c)
 	ctx := ctxT(t, 90*time.Second)
-	k := &kubeWriter{t: t, cs: cs, ctx: ctx, want: map[string]string{}}
+	k := &kubeWriter{t: t, cs: cs, ctx: ctx, want: map[string]string{}, changes: map[string][]string{}}
 
 	for i := range 3 {
 		k.createNamespace(fmt.Sprintf("proof-%d", i))
@@ -83,6 +83,7 @@ func TestProofKubeAPIServer(t *testing.T) {
 	k.putConfigMap("proof-1", "after-compaction", "v1")
 	k.checkPaginatedList(6)
 	w.waitForState(t, k.snapshot())
+	w.checkChanges(t, k.changeLog())
 }
 
 // startKubeAPIServer runs kube-apiserver on the cluster and returns an
@@ -181,7 +182,13 @@ type kubeWriter struct {
 	ctx  context.Context
 	mu   sync.Mutex
 	want map[string]string
+	// changes is, per ConfigMap, the states written in order (a value, or
+	// deletedState).
+	changes map[string][]string
 }
+
+// deletedState marks a deletion in a ConfigMap's sequence of states.
+const deletedState = "<deleted>"
 
 // retry runs op until it succeeds, within 30s. An apiserver call that
 // failed may still have been applied, so ops are written to be repeatable.
@@ -226,6 +233,7 @@ func (k *kubeWriter) putConfigMap(ns, name, value string) {
 	})
 	k.mu.Lock()
 	k.want[ns+"/"+name] = value
+	k.changes[ns+"/"+name] = append(k.changes[ns+"/"+name], value)
 	k.mu.Unlock()
 }
 
@@ -240,6 +248,7 @@ func (k *kubeWriter) deleteConfigMap(ns, name string) {
 	})
 	k.mu.Lock()
 	delete(k.want, ns+"/"+name)
+	k.changes[ns+"/"+name] = append(k.changes[ns+"/"+name], deletedState)
 	k.mu.Unlock()
 }
 
@@ -269,6 +278,16 @@ func ignoreAlreadyExists(err error) error {
 		return nil
 	}
 	return err
+}
+
+func (k *kubeWriter) changeLog() map[string][]string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := map[string][]string{}
+	for key, v := range k.changes {
+		out[key] = slices.Clone(v)
+	}
+	return out
 }
 
 func (k *kubeWriter) snapshot() map[string]string {
@@ -333,7 +352,8 @@ func mapsEqual(a, b map[string]string) bool {
 // resumed watch that lost events cannot pass unnoticed.
 type kubeWatch struct {
 	mu     sync.Mutex
-	state  map[string]string // "ns/name" → data value, from the events
+	state  map[string]string   // "ns/name" → data value, from the events
+	seq    map[string][]string // "ns/name" → states in event order
 	events []string
 	err    error
 }
@@ -349,7 +369,7 @@ func startKubeWatch(t *testing.T, cs *kubernetes.Clientset, rv string) *kubeWatc
 		cancel()
 		t.Fatal(err)
 	}
-	w := &kubeWatch{state: map[string]string{}}
+	w := &kubeWatch{state: map[string]string{}, seq: map[string][]string{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -377,8 +397,37 @@ func (w *kubeWatch) record(ev watch.Event) {
 	switch ev.Type {
 	case watch.Added, watch.Modified:
 		w.state[key] = cm.Data["v"]
+		w.seq[key] = appendChange(w.seq[key], cm.Data["v"])
 	case watch.Deleted:
 		delete(w.state, key)
+		w.seq[key] = appendChange(w.seq[key], deletedState)
+	}
+}
+
+// appendChange appends a state unless it repeats the last one: a write
+// retried after a failure that had been applied rewrites the same value.
+func appendChange(seq []string, state string) []string {
+	if len(seq) > 0 && seq[len(seq)-1] == state {
+		return seq
+	}
+	return append(seq, state)
+}
+
+// checkChanges: for every ConfigMap the events went through exactly the
+// states written, in order: no change was lost or reordered by the
+// watch across the leader's kill.
+func (w *kubeWatch) checkChanges(t *testing.T, written map[string][]string) {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for key, states := range written {
+		var want []string
+		for _, st := range states {
+			want = appendChange(want, st)
+		}
+		if !slices.Equal(w.seq[key], want) {
+			t.Errorf("%s: the watch saw states %v, want %v", key, w.seq[key], want)
+		}
 	}
 }
 
