@@ -473,6 +473,9 @@ func maps(m map[string]string) map[string]string {
 // compacted the store: its compact_rev_key was swapped at least twice (the
 // first swap only records a revision; the next interval compacts to it)
 // and a read at revision 1 fails with etcd's ErrCompacted.
+//
+// A store that keeps no history also fails reads at revision 1, so
+// checkHistoryKept makes sure the compaction kept what it must.
 func waitCompacted(t *testing.T, c *cluster) {
 	t.Helper()
 	cli := c.client()
@@ -483,12 +486,25 @@ func waitCompacted(t *testing.T, c *cluster) {
 		_, oldErr := cli.Get(ctx, "compact_rev_key", clientv3.WithRev(1))
 		cancel()
 		if kerr == nil && len(key.Kvs) == 1 && key.Kvs[0].Version >= 2 && errors.Is(oldErr, rpctypes.ErrCompacted) {
-			t.Logf("the apiserver compacted the store to revision %s", key.Kvs[0].Value)
+			checkHistoryKept(t, cli, key.Header.Revision)
+			t.Logf("the apiserver's compactor ran (compact_rev_key version %d, value %s)", key.Kvs[0].Version, key.Kvs[0].Value)
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the apiserver's compactor did not compact within %v: compact_rev_key %v (%v), read at rev 1: %v", 10*compactionInterval, key, kerr, oldErr)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkHistoryKept: a read one revision back is still served after the
+// compaction (the apiserver compacts to the revision it saw one interval
+// earlier, and its own compact_rev_key write came after that).
+func checkHistoryKept(t *testing.T, cli *clientv3.Client, cur int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cli.Get(ctx, "compact_rev_key", clientv3.WithRev(cur-1)); err != nil {
+		t.Fatalf("read at revision %d (current %d) after the apiserver's compaction: %v", cur-1, cur, err)
 	}
 }
