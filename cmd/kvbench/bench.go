@@ -28,6 +28,9 @@ type config struct {
 	seqTotal   int
 	putTotal   int
 	rangeTotal int
+	watchers   int
+	watchPuts  int
+	leaseTotal int
 	keySize    int
 	valSize    int
 	keySpace   int
@@ -57,6 +60,11 @@ type Result struct {
 	SeqPut   Phase  `json:"seq_put"`
 	Put      Phase  `json:"put"`
 	Range    Phase  `json:"range"`
+	// Watch is the watch fan-out phase: Ops are events delivered,
+	// latencies are put start → event received.
+	Watch Phase `json:"watch_fanout"`
+	// LeaseKeepAlive is the lease keep-alive phase.
+	LeaseKeepAlive Phase `json:"lease_keepalive"`
 }
 
 func parseRun(args []string) (config, error) {
@@ -69,6 +77,9 @@ func parseRun(args []string) (config, error) {
 	fs.IntVar(&c.seqTotal, "seq-total", 1000, "Puts of the sequential latency phase.")
 	fs.IntVar(&c.putTotal, "put-total", 20000, "Puts of the throughput phase.")
 	fs.IntVar(&c.rangeTotal, "range-total", 20000, "Linearizable ranges of the range phase.")
+	fs.IntVar(&c.watchers, "watchers", 100, "Watchers of the watch fan-out phase (one writer).")
+	fs.IntVar(&c.watchPuts, "watch-puts", 1000, "Sequential puts of the watch fan-out phase.")
+	fs.IntVar(&c.leaseTotal, "lease-total", 20000, "Lease keep-alives of the lease phase, over --clients clients.")
 	fs.IntVar(&c.keySize, "key-size", 8, "Key size in bytes.")
 	fs.IntVar(&c.valSize, "val-size", 256, "Value size in bytes.")
 	fs.IntVar(&c.keySpace, "key-space", 10000, "Distinct keys written.")
@@ -78,7 +89,7 @@ func parseRun(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if c.conns < 1 || c.clients < 1 || c.seqTotal < 1 || c.putTotal < 1 || c.rangeTotal < 1 || c.keySize < 8 || c.keySpace < 1 {
+	if c.conns < 1 || c.clients < 1 || c.seqTotal < 1 || c.putTotal < 1 || c.rangeTotal < 1 || c.watchers < 1 || c.watchPuts < 1 || c.leaseTotal < 1 || c.keySize < 8 || c.keySpace < 1 {
 		return c, errors.New("counts must be >= 1 and --key-size >= 8")
 	}
 	return c, nil
@@ -118,6 +129,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	r.Put = phase(clis, c.clients, c.putTotal, c.phaseLimit, put)
 	fmt.Fprintf(stderr, "kvbench %s: range (%d clients, %d linearizable gets)\n", c.name, c.clients, c.rangeTotal)
 	r.Range = phase(clis, c.clients, c.rangeTotal, c.phaseLimit, get)
+	fmt.Fprintf(stderr, "kvbench %s: watch fan-out (1 writer, %d watchers, %d puts)\n", c.name, c.watchers, c.watchPuts)
+	r.Watch = watchFanout(clis, c.watchers, c.watchPuts, c.valSize, c.opTimeout, c.phaseLimit)
+	fmt.Fprintf(stderr, "kvbench %s: lease keep-alive (%d clients, %d keep-alives)\n", c.name, c.clients, c.leaseTotal)
+	r.LeaseKeepAlive = leaseKeepAlive(clis, c.clients, c.leaseTotal, c.opTimeout, c.phaseLimit)
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

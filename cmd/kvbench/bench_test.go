@@ -36,11 +36,14 @@ func TestKeysAreDistinctAndSized(t *testing.T) {
 }
 
 func TestComparison(t *testing.T) {
-	a := Result{Name: "raftnode", Put: Phase{Clients: 100, OpsPerSec: 3000}, SeqPut: Phase{Clients: 1, P50Ms: 2}}
-	b := Result{Name: "etcd", Put: Phase{Clients: 100, OpsPerSec: 2000}, SeqPut: Phase{Clients: 1, P50Ms: 4}}
+	a := Result{Name: "raftnode", Put: Phase{Clients: 100, OpsPerSec: 3000}, SeqPut: Phase{Clients: 1, P50Ms: 2},
+		Watch: Phase{Clients: 100, OpsPerSec: 900}, LeaseKeepAlive: Phase{Clients: 100, OpsPerSec: 250, Errors: 7}}
+	b := Result{Name: "etcd", Put: Phase{Clients: 100, OpsPerSec: 2000}, SeqPut: Phase{Clients: 1, P50Ms: 4},
+		Watch: Phase{Clients: 100, OpsPerSec: 1200}, LeaseKeepAlive: Phase{Clients: 100, OpsPerSec: 1000}}
 	var out bytes.Buffer
 	writeComparison(&out, a, b)
-	for _, want := range []string{"ratio raftnode/etcd", "put ops/s (100 clients)", "3000.00", "2000.00", "1.50x", "0.50x", "n/a"} {
+	for _, want := range []string{"ratio raftnode/etcd", "put ops/s (100 clients)", "3000.00", "2000.00", "1.50x", "0.50x", "n/a",
+		"watch events/s (1 writer, 100 watchers)", "0.75x", "lease keep-alives/s (100 clients)", "0.25x", "0/0/0/0/7"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("comparison lacks %q:\n%s", want, out.String())
 		}

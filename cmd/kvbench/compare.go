@@ -48,7 +48,7 @@ func runCompare(args []string, stdout io.Writer) error {
 // (errors are summed).
 func median(rs []Result) Result {
 	out := rs[0]
-	phases := func(r *Result) []*Phase { return []*Phase{&r.SeqPut, &r.Put, &r.Range} }
+	phases := func(r *Result) []*Phase { return []*Phase{&r.SeqPut, &r.Put, &r.Range, &r.Watch, &r.LeaseKeepAlive} }
 	fields := func(ph *Phase) []*float64 { return []*float64{&ph.OpsPerSec, &ph.P50Ms, &ph.P99Ms, &ph.AvgMs} }
 	for i, p := range phases(&out) {
 		p.Errors = 0
@@ -99,8 +99,14 @@ func writeComparison(w io.Writer, a, b Result) {
 	row("put p99 ms", a.Put.P99Ms, b.Put.P99Ms)
 	row(fmt.Sprintf("linearizable range ops/s (%d clients)", a.Range.Clients), a.Range.OpsPerSec, b.Range.OpsPerSec)
 	row("range p99 ms", a.Range.P99Ms, b.Range.P99Ms)
-	fmt.Fprintf(tw, "errors (seq/put/range)\t%d/%d/%d\t%d/%d/%d\t\t\n",
-		a.SeqPut.Errors, a.Put.Errors, a.Range.Errors, b.SeqPut.Errors, b.Put.Errors, b.Range.Errors)
+	row(fmt.Sprintf("watch events/s (1 writer, %d watchers)", a.Watch.Clients), a.Watch.OpsPerSec, b.Watch.OpsPerSec)
+	row("watch delivery p50 ms", a.Watch.P50Ms, b.Watch.P50Ms)
+	row("watch delivery p99 ms", a.Watch.P99Ms, b.Watch.P99Ms)
+	row(fmt.Sprintf("lease keep-alives/s (%d clients)", a.LeaseKeepAlive.Clients), a.LeaseKeepAlive.OpsPerSec, b.LeaseKeepAlive.OpsPerSec)
+	row("lease keep-alive p99 ms", a.LeaseKeepAlive.P99Ms, b.LeaseKeepAlive.P99Ms)
+	fmt.Fprintf(tw, "errors (seq/put/range/watch/lease)\t%d/%d/%d/%d/%d\t%d/%d/%d/%d/%d\t\t\n",
+		a.SeqPut.Errors, a.Put.Errors, a.Range.Errors, a.Watch.Errors, a.LeaseKeepAlive.Errors,
+		b.SeqPut.Errors, b.Put.Errors, b.Range.Errors, b.Watch.Errors, b.LeaseKeepAlive.Errors)
 	_ = tw.Flush()
 }
 

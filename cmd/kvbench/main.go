@@ -6,11 +6,14 @@
 //	kvbench compare raftnode.json etcd.json
 //	kvbench wait --endpoints=a,b,c --timeout=60s
 //
-// run measures three phases, each bounded in count and time:
+// run measures five phases, each bounded in count and time:
 //
 //	seq-put  sequential put latency, 1 client (p50/p99)
 //	put      put throughput, --clients concurrent clients
 //	range    linearizable single-key range throughput, --clients clients
+//	watch    watch fan-out: 1 writer, --watchers watchers; events/s and
+//	         delivery latency (put start → event received)
+//	lease    lease keep-alive throughput, --clients clients
 package main
 
 import (

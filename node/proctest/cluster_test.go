@@ -30,10 +30,21 @@ type member struct {
 	cmd                               *exec.Cmd
 	exited                            chan struct{}
 	exitErr                           error
+	// peerProxy, when set, is the TCP proxy the other members reach this
+	// one through (advertised peer URL), for partitions; see proxy_test.go.
+	peerProxy *tcpProxy
 }
 
-func (m *member) clientURL() string  { return fmt.Sprintf("http://127.0.0.1:%d", m.clientPort) }
-func (m *member) peerURL() string    { return fmt.Sprintf("http://127.0.0.1:%d", m.peerPort) }
+func (m *member) clientURL() string { return fmt.Sprintf("http://127.0.0.1:%d", m.clientPort) }
+func (m *member) peerURL() string   { return fmt.Sprintf("http://127.0.0.1:%d", m.peerPort) }
+
+// advertisedPeerURL is where the other members reach m: its proxy if any.
+func (m *member) advertisedPeerURL() string {
+	if m.peerProxy != nil {
+		return "http://" + m.peerProxy.addr()
+	}
+	return m.peerURL()
+}
 func (m *member) endpoint() string   { return fmt.Sprintf("127.0.0.1:%d", m.clientPort) }
 func (m *member) metricsURL() string { return fmt.Sprintf("http://127.0.0.1:%d", m.metricsPort) }
 
@@ -43,6 +54,7 @@ type cluster struct {
 	root    string
 	members []*member
 	token   string // --initial-cluster-token
+	sys     system // what the members run; raftnode unless chosen (system_test.go)
 }
 
 // newCluster starts n members as a new cluster and waits for a leader.
@@ -84,7 +96,7 @@ func (c *cluster) newMember(name string) *member {
 func (c *cluster) initialCluster(extra ...*member) string {
 	var parts []string
 	for _, m := range append(append([]*member{}, c.members...), extra...) {
-		parts = append(parts, m.name+"="+m.peerURL())
+		parts = append(parts, m.name+"="+m.advertisedPeerURL())
 	}
 	return strings.Join(parts, ",")
 }
@@ -93,19 +105,21 @@ func (c *cluster) initialCluster(extra ...*member) string {
 // decides, as for etcd.
 func (c *cluster) start(m *member, state, initialCluster string) {
 	c.t.Helper()
-	args := append([]string{
+	args := []string{
 		"--name", m.name, "--data-dir", m.dataDir,
 		"--listen-client-urls", m.clientURL(), "--advertise-client-urls", m.clientURL(),
-		"--listen-peer-urls", m.peerURL(), "--initial-advertise-peer-urls", m.peerURL(),
+		"--listen-peer-urls", m.peerURL(), "--initial-advertise-peer-urls", m.advertisedPeerURL(),
 		"--listen-metrics-urls", m.metricsURL(),
 		"--initial-cluster", initialCluster, "--initial-cluster-state", state,
-		"--initial-cluster-token", c.token, "--fenced-grace-period=3s",
-	}, testFlags...)
+		"--initial-cluster-token", c.token,
+	}
+	bin, extra := c.sys.command()
+	args = append(args, extra...)
 	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(raftnodeBin, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()

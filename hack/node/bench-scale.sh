@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# make bench-scale: issue 11's scale benchmark, a benchmark and not a timed
+# test (it prints, it asserts nothing). For each state size and each system
+# (3 raftnode members, then 3 etcd members, identical flags, 127.0.0.1):
+#   1. etcd's own load tool (tools/benchmark v3.6.8, hack/node/etcdbench):
+#      put --key-size=16 --val-size=1024 --total=N --key-space-size=N
+#      --conns=10 --clients=100 (N=250000 is ~256 MB of state, 1000000 ~1 GiB);
+#   2. a 4th member added to the loaded cluster (member add, then start it
+#      with --initial-cluster-state existing), timed until its applied index
+#      reaches the leader's index at the time of the add.
+# It prints, per system and size: put throughput, p99, slowest request, peak
+# RSS per member (VmHWM), leader changes during the load (raft term growth)
+# and the new member's catch-up time.
+#
+# Usage: hack/node/bench-scale.sh ETCD_BIN_DIR
+# Env:   SCALE_TOTAL ("250000 1000000": the sizes, in keys of 1 KiB),
+#        SCALE_SYSTEMS ("raftnode etcd"), BENCH_OUT (.cache/bench-scale),
+#        BENCH_DATA (default: under BENCH_OUT; the disk to measure),
+#        HEARTBEAT_MS (100), ELECTION_MS (1000), SNAPSHOT_COUNT (10000),
+#        CATCHUP_TIMEOUT (900 s).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ETCD_BIN_DIR=${1:?usage: bench-scale.sh ETCD_BIN_DIR}
+OUT=${BENCH_OUT:-$ROOT/.cache/bench-scale}
+SCALE_TOTAL=${SCALE_TOTAL:-250000 1000000}
+SCALE_SYSTEMS=${SCALE_SYSTEMS:-raftnode etcd}
+HEARTBEAT_MS=${HEARTBEAT_MS:-100}
+ELECTION_MS=${ELECTION_MS:-1000}
+SNAPSHOT_COUNT=${SNAPSHOT_COUNT:-10000}
+CATCHUP_TIMEOUT=${CATCHUP_TIMEOUT:-900}
+# shellcheck source=hack/node/lib.sh
+source "$ROOT/hack/node/lib.sh"
+# The added member's ports, next to lib.sh's three.
+NEW_CLIENT_PORT=24679
+NEW_PEER_PORT=24680
+ETCDCTL="$ETCD_BIN_DIR/etcdctl"
+
+[[ -x "$ETCD_BIN_DIR/etcd" && -x "$ETCDCTL" ]] || { echo "bench-scale: no etcd/etcdctl in $ETCD_BIN_DIR (run make tools-etcd)" >&2; exit 1; }
+check_ports
+if (exec 3<>"/dev/tcp/127.0.0.1/$NEW_CLIENT_PORT") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$NEW_PEER_PORT") 2>/dev/null; then
+  echo "bench-scale: port $NEW_CLIENT_PORT or $NEW_PEER_PORT is in use" >&2
+  exit 1
+fi
+mkdir -p "$OUT/bin"
+log "building raftnode, kvbench and etcd's benchmark tool"
+CGO_ENABLED=0 go build -o "$OUT/bin/" "$ROOT/cmd/raftnode" "$ROOT/cmd/kvbench"
+CGO_ENABLED=0 go build -C "$ROOT/hack/node/etcdbench" -o "$OUT/bin/benchmark" go.etcd.io/etcd/v3/tools/benchmark
+DATA=$(mktemp -d "${BENCH_DATA:-$OUT}/data.XXXXXX")
+trap 'stop_members; rm -rf "$DATA"' EXIT
+
+# extra_flags NAME: flags only one system has. etcd's default backend quota
+# (2 GiB) would stop the 1 GiB run with NOSPACE; raise it.
+extra_flags() {
+  case $1 in
+    etcd) echo "--quota-backend-bytes=8589934592" ;;
+    *) echo "" ;;
+  esac
+}
+
+# start_new_member NAME BINARY: the 4th member, joining the running cluster.
+start_new_member() {
+  local name=$1 bin=$2 i cluster=""
+  for i in 0 1 2; do cluster+="${cluster:+,}m$i=http://127.0.0.1:${PEER_PORTS[$i]}"; done
+  cluster+=",m3=http://127.0.0.1:$NEW_PEER_PORT"
+  # shellcheck disable=SC2046 # extra_flags is a list of flags
+  "$bin" --name m3 --data-dir "$DATA/$name/m3" \
+    --listen-client-urls "http://127.0.0.1:$NEW_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$NEW_CLIENT_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$NEW_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$NEW_PEER_PORT" \
+    --initial-cluster "$cluster" --initial-cluster-state existing --initial-cluster-token "bench-$name" \
+    --heartbeat-interval "$HEARTBEAT_MS" --election-timeout "$ELECTION_MS" \
+    --snapshot-count "$SNAPSHOT_COUNT" --log-level error $(extra_flags "$name") \
+    >"$OUT/$name-m3.log" 2>&1 &
+  PIDS+=($!)
+}
+
+# status_max FIELD ENDPOINTS: the largest value of a numeric field of
+# `etcdctl endpoint status -w json` over the endpoints that answer.
+# Prints nothing when no endpoint answers (a member still starting).
+status_max() {
+  { "$ETCDCTL" --endpoints "$2" --command-timeout 5s endpoint status -w json 2>/dev/null || true; } |
+    { grep -o "\"$1\":[0-9]*" || true; } | cut -d: -f2 | sort -n | tail -1
+}
+
+# peak_rss_mb PID: the process's peak resident set (VmHWM), MB.
+peak_rss_mb() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+
+# catch_up NAME BINARY: add a member to the loaded cluster and time its
+# catch-up into CATCHUP (seconds, or why there is no figure). Not run in a
+# subshell: the new member's pid must reach PIDS so stop_members stops it.
+catch_up() {
+  local name=$1 bin=$2 target start applied=0 tries
+  target=$(status_max raftIndex "$(endpoints)")
+  # etcd refuses a member add (strict reconfig check) until every member
+  # has been connected for a few seconds; retry, bounded.
+  for tries in $(seq 30); do
+    "$ETCDCTL" --endpoints "$(endpoints)" member add m3 --peer-urls "http://127.0.0.1:$NEW_PEER_PORT" >/dev/null 2>&1 && break
+    if ((tries == 30)); then CATCHUP="member-add-failed"; return; fi
+    sleep 2
+  done
+  start=$(date +%s.%N)
+  start_new_member "$name" "$bin"
+  while ((applied < target)); do
+    if (($(date +%s) - ${start%.*} > CATCHUP_TIMEOUT)); then
+      CATCHUP="timeout(${CATCHUP_TIMEOUT}s)"
+      return
+    fi
+    sleep 0.2
+    applied=$(status_max raftAppliedIndex "127.0.0.1:$NEW_CLIENT_PORT")
+    applied=${applied:-0}
+  done
+  CATCHUP=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
+}
+
+# measure NAME BINARY TOTAL: one row of the table.
+measure() {
+  local name=$1 bin=$2 total=$3 out term0 term1 rss="" pid
+  rm -rf "${DATA:?}/$name"
+  MEMBER_EXTRA=$(extra_flags "$name") start_members_extra "$name" "$bin" "$DATA"
+  "$OUT/bin/kvbench" wait --endpoints "$(endpoints)" --timeout 60s
+  term0=$(status_max raftTerm "$(endpoints)")
+  log "$name: put of $total keys (16 B keys, 1 KiB values, 10 conns, 100 clients)"
+  out=$("$OUT/bin/benchmark" --endpoints "$(endpoints)" --conns 10 --clients 100 \
+    put --key-size 16 --val-size 1024 --total "$total" --key-space-size "$total" 2>&1)
+  term1=$(status_max raftTerm "$(endpoints)")
+  log "$name: adding a member to the loaded cluster"
+  catch_up "$name" "$bin"
+  for pid in "${PIDS[@]}"; do rss+="${rss:+/}$(peak_rss_mb "$pid")"; done
+  printf '%-9s %8s %10s %9s %10s %18s %8s %10s\n' "$name" "$total" \
+    "$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")" \
+    "$(awk '/ 99% in/ {printf "%.1f", $3*1000}' <<<"$out")" \
+    "$(awk '/Slowest:/ {printf "%.3f", $2}' <<<"$out")" \
+    "$rss" "$((term1 - term0))" "$CATCHUP" | tee -a "$OUT/table.txt"
+  if grep -q "Error distribution" <<<"$out"; then sed -n '/Error distribution/,$p' <<<"$out" >&2; fi
+  stop_members
+}
+
+# start_members_extra: lib.sh's start_members plus MEMBER_EXTRA flags.
+start_members_extra() {
+  local name=$1 bin=$2 data=$3 i cluster=""
+  for i in 0 1 2; do cluster+="${cluster:+,}m$i=http://127.0.0.1:${PEER_PORTS[$i]}"; done
+  for i in 0 1 2; do
+    # shellcheck disable=SC2086
+    "$bin" --name "m$i" --data-dir "$data/$name/m$i" \
+      --listen-client-urls "http://127.0.0.1:${CLIENT_PORTS[$i]}" --advertise-client-urls "http://127.0.0.1:${CLIENT_PORTS[$i]}" \
+      --listen-peer-urls "http://127.0.0.1:${PEER_PORTS[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${PEER_PORTS[$i]}" \
+      --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$name" \
+      --heartbeat-interval "$HEARTBEAT_MS" --election-timeout "$ELECTION_MS" \
+      --snapshot-count "$SNAPSHOT_COUNT" --log-level error ${MEMBER_EXTRA:-} \
+      >"$OUT/$name-m$i.log" 2>&1 &
+    PIDS+=($!)
+  done
+}
+
+: >"$OUT/table.txt"
+echo "make bench-scale: 3 members + 1 added, 127.0.0.1, heartbeat ${HEARTBEAT_MS} ms, election ${ELECTION_MS} ms, snapshot-count ${SNAPSHOT_COUNT}"
+echo "etcd: $("$ETCD_BIN_DIR/etcd" --version | head -1); machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); data on $(df -h --output=source,fstype "$DATA" | tail -1)"
+printf '%-9s %8s %10s %9s %10s %18s %8s %10s\n' system keys "put/s" "p99 ms" "slowest s" "peak RSS MB m0/m1/m2/new" "leader chg" "catch-up s"
+for total in $SCALE_TOTAL; do
+  for sys in $SCALE_SYSTEMS; do
+    case $sys in
+      raftnode) measure raftnode "$OUT/bin/raftnode" "$total" ;;
+      etcd) measure etcd "$ETCD_BIN_DIR/etcd" "$total" ;;
+      *) echo "bench-scale: unknown system $sys" >&2; exit 2 ;;
+    esac
+  done
+done

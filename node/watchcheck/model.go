@@ -1,0 +1,161 @@
+package watchcheck
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Operation kinds of KVModel.
+const (
+	OpGet    = "get"
+	OpPut    = "put"
+	OpDelete = "delete"
+)
+
+// MaxKeys bounds the keys of one history: the model's state is a fixed
+// array (comparable, so porcupine can cache visited states cheaply).
+const MaxKeys = 16
+
+// Input is one client operation on key slot Key (0 ≤ Key < MaxKeys).
+type Input struct {
+	Op    string
+	Key   int
+	Value string // put only
+}
+
+// Output is what the client saw. Rev is the response header's revision.
+// Unknown marks a write whose outcome the client never learned.
+type Output struct {
+	Found   bool   // get: the key exists
+	Value   string // get: its value
+	ModRev  int64  // get: its mod_revision
+	Deleted int64  // delete: number of keys deleted
+	Rev     int64
+	Unknown bool
+}
+
+type slot struct {
+	exists bool
+	value  string
+	modRev int64
+}
+
+// state is the store at one revision.
+type state struct {
+	rev  int64
+	keys [MaxKeys]slot
+}
+
+// KVModel is the porcupine specification of etcd's KV with revisions, as in
+// etcd's robustness model: every put, and every delete that removes a key,
+// takes the next revision; a linearizable get returns the current revision
+// and the key's mod_revision. The global revision ties the keys together,
+// so the history is not partitioned by key.
+func KVModel(initialRev int64) porcupine.Model {
+	return porcupine.Model{
+		Init:              func() any { return state{rev: initialRev} },
+		Step:              step,
+		DescribeOperation: describeOp,
+	}
+}
+
+func step(st, input, output any) (bool, any) {
+	s, in, out := st.(state), input.(Input), output.(Output)
+	k := &s.keys[in.Key]
+	switch in.Op {
+	case OpGet:
+		return out.Rev == s.rev && out.Found == k.exists && (!k.exists || out.Value == k.value && out.ModRev == k.modRev), s
+	case OpPut:
+		s.rev++
+		*k = slot{exists: true, value: in.Value, modRev: s.rev}
+		return out.Unknown || out.Rev == s.rev, s
+	case OpDelete:
+		if !k.exists {
+			return out.Unknown || out.Rev == s.rev && out.Deleted == 0, s
+		}
+		s.rev++
+		*k = slot{}
+		return out.Unknown || out.Rev == s.rev && out.Deleted == 1, s
+	}
+	return false, s
+}
+
+func describeOp(input, output any) string {
+	in, out := input.(Input), output.(Output)
+	res := fmt.Sprintf("rev %d", out.Rev)
+	if out.Unknown {
+		res = "unknown"
+	}
+	switch in.Op {
+	case OpGet:
+		return fmt.Sprintf("get(k%d) -> found=%v %q mod %d, %s", in.Key, out.Found, out.Value, out.ModRev, res)
+	case OpPut:
+		return fmt.Sprintf("put(k%d, %q) -> %s", in.Key, in.Value, res)
+	}
+	return fmt.Sprintf("delete(k%d) -> deleted %d, %s", in.Key, out.Deleted, res)
+}
+
+// History records concurrent clients' operations with a monotonic clock.
+type History struct {
+	mu    sync.Mutex
+	start time.Time
+	ops   []porcupine.Operation
+}
+
+// NewHistory returns an empty history.
+func NewHistory() *History { return &History{start: time.Now()} }
+
+// Now is the history's clock (monotonic nanoseconds).
+func (h *History) Now() int64 { return int64(time.Since(h.start)) }
+
+// Add records one operation. A write with an unknown outcome may take
+// effect any time after its call (it never returns); a read with an
+// unknown outcome observed nothing and is dropped.
+func (h *History) Add(client int, in Input, out Output, call, ret int64) {
+	if out.Unknown && in.Op == OpGet {
+		return
+	}
+	if out.Unknown {
+		ret = math.MaxInt64
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret})
+}
+
+// Len is the number of recorded operations.
+func (h *History) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ops)
+}
+
+// CheckLinearizable fails t unless porcupine proves the history
+// linearizable from initialRev (the revision before the first operation).
+// An undecided check (timeout) fails too: a proof that could not be made
+// is not a proof; keep histories small enough to decide.
+func (h *History) CheckLinearizable(t testing.TB, initialRev int64, timeout time.Duration) {
+	t.Helper()
+	h.mu.Lock()
+	ops := append([]porcupine.Operation(nil), h.ops...)
+	h.mu.Unlock()
+	model := KVModel(initialRev)
+	res, info := porcupine.CheckOperationsVerbose(model, ops, timeout)
+	if res == porcupine.Ok {
+		t.Logf("porcupine: %d operations linearizable, revisions included", len(ops))
+		return
+	}
+	// Not t.TempDir: the file must outlive the failed test.
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("porcupine-rev-%d.html", time.Now().UnixNano()))
+	if err := porcupine.VisualizePath(model, info, path); err != nil {
+		t.Logf("porcupine visualization failed: %v", err)
+	}
+	t.Fatalf("porcupine: history of %d operations is %v (not proven linearizable within %v); visualization: %s", len(ops), res, timeout, path)
+}
