@@ -80,7 +80,34 @@ func TestProofWatchStreams(t *testing.T) {
 	for _, err := range watchcheck.Check(watchcheck.Run{Streams: streams, Acked: w.writes(), LastRev: lastRev, Gapless: true}) {
 		t.Error(err)
 	}
+	resolved, dropped := hist.ResolveUnknownPuts(putRevisions(t, streams, "all"))
+	t.Logf("unknown puts decided from the watch stream: %d took effect, %d did not", resolved, dropped)
 	hist.CheckLinearizable(t, initRev, 60*time.Second)
+}
+
+// putRevisions looks a put of the workload up in a gapless stream of every
+// key: its value is unique, so the event carrying it is that put.
+func putRevisions(t *testing.T, streams []watchcheck.Stream, name string) func(watchcheck.Input) (int64, bool) {
+	t.Helper()
+	revs := map[string]int64{}
+	var all *watchcheck.Stream
+	for i := range streams {
+		if streams[i].Name == name {
+			all = &streams[i]
+		}
+	}
+	if all == nil {
+		t.Fatalf("no watch stream %q", name)
+	}
+	for _, ev := range all.Events {
+		if ev.Type == mvccpb.PUT {
+			revs[string(ev.Kv.Key)+"\x00"+string(ev.Kv.Value)] = ev.Kv.ModRevision
+		}
+	}
+	return func(in watchcheck.Input) (int64, bool) {
+		rev, ok := revs[fmt.Sprintf("/w/k%d", in.Key)+"\x00"+in.Value]
+		return rev, ok
+	}
 }
 
 func mustPut(t *testing.T, ctx context.Context, cli *clientv3.Client, key, val string) int64 {

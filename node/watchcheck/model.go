@@ -159,3 +159,33 @@ func (h *History) CheckLinearizable(t testing.TB, initialRev int64, timeout time
 	}
 	t.Fatalf("porcupine: history of %d operations is %v (not proven linearizable within %v); visualization: %s", len(ops), res, timeout, path)
 }
+
+// ResolveUnknownPuts decides every put whose outcome its client never
+// learned, from a complete watch stream, as etcd's robustness suite patches
+// its history. revOf reports the revision at which the put's (unique) value
+// appeared in the stream. A put that appeared took that revision; one that
+// did not appear up to the stream's end either never took effect or took
+// effect after every recorded operation, and in both cases dropping it
+// changes no verdict. Why bother: an undecided write may be placed anywhere
+// after its call and shifts every later revision, which makes porcupine's
+// search explode after a few faults; a decided one pins its revision.
+func (h *History) ResolveUnknownPuts(revOf func(in Input) (int64, bool)) (resolved, dropped int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	kept := h.ops[:0]
+	for _, op := range h.ops {
+		in, out := op.Input.(Input), op.Output.(Output)
+		if in.Op == OpPut && out.Unknown {
+			rev, ok := revOf(in)
+			if !ok {
+				dropped++
+				continue
+			}
+			op.Output = Output{Rev: rev}
+			resolved++
+		}
+		kept = append(kept, op)
+	}
+	h.ops = kept
+	return resolved, dropped
+}
