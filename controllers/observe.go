@@ -185,7 +185,7 @@ func (r *RaftClusterReconciler) buildObserved(s *reconcileState) membership.Obse
 	for _, m := range s.leader.Members {
 		st := s.statuses[m.Name]
 		mm := membership.Member{ID: m.ID, Name: m.Name, Ordinal: membership.Ordinal(s.rc.Name, m.Name), Learner: m.IsLearner,
-			Healthy: st != nil && st.ID == m.ID, Match: s.leader.Progress[m.ID].Match}
+			Healthy: st != nil && st.ID == m.ID, Match: s.leader.Progress[m.ID].Match, Promotable: s.leader.Progress[m.ID].Promotable}
 		if m.ID == s.leader.ID {
 			mm.Match = max(mm.Match, s.leader.Commit)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/raftnode"
 )
 
@@ -33,7 +34,7 @@ type options struct {
 	electionMS             uint
 	snapshotCount          uint64
 	snapshotCatchupEntries uint64
-	maxRequestBytes        uint
+	limits                 limits.Limits
 	logLevel               string
 	fencedGracePeriod      time.Duration
 	stopTimeout            time.Duration
@@ -73,7 +74,8 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.UintVar(&o.electionMS, "election-timeout", 1000, "Time (in milliseconds) for an election to timeout.")
 	fs.Uint64Var(&o.snapshotCount, "snapshot-count", raftnode.DefaultSnapshotCount, "Number of committed transactions to trigger a snapshot to disk.")
 	fs.Uint64Var(&o.snapshotCatchupEntries, "snapshot-catchup-entries", raftnode.DefaultSnapshotCatchUpEntries, "Number of entries for a slow follower to catch up after compacting the raft storage entries.")
-	fs.UintVar(&o.maxRequestBytes, "max-request-bytes", raftnode.DefaultMaxRequestBytes, "Maximum client request size in bytes the server will accept.")
+	fs.IntVar(&o.limits.MaxRequestBytes, "max-request-bytes", limits.DefaultMaxRequestBytes, "Maximum client request size in bytes the server will accept.")
+	fs.IntVar(&o.limits.MaxTxnOps, "max-txn-ops", limits.DefaultMaxTxnOps, "Maximum number of operations permitted in a transaction.")
 	fs.StringVar(&o.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
 	fs.DurationVar(&o.fencedGracePeriod, "fenced-grace-period", 30*time.Second, "How long a fenced node keeps serving /livez and /readyz (so Kubernetes sees why) before it exits with code 3.")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "Bound on the graceful stop after SIGTERM (leadership transfer, draining client calls).")
@@ -149,8 +151,11 @@ func (o *options) validateRaft() error {
 	if o.snapshotCount == 0 {
 		return errors.New("--snapshot-count must be > 0")
 	}
-	if o.maxRequestBytes == 0 || o.maxRequestBytes > 64<<20 {
-		return fmt.Errorf("--max-request-bytes %d: want 1..%d", o.maxRequestBytes, 64<<20)
+	if o.limits.MaxRequestBytes <= 0 || o.limits.MaxTxnOps <= 0 {
+		return errors.New("--max-request-bytes and --max-txn-ops must be > 0")
+	}
+	if err := o.limits.Validate(); err != nil {
+		return err
 	}
 	if o.fencedGracePeriod < 0 || o.stopTimeout <= 0 {
 		return errors.New("--fenced-grace-period must be >= 0 and --stop-timeout > 0")

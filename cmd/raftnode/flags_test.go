@@ -32,7 +32,7 @@ func TestParseFlagsDefaultsAndValues(t *testing.T) {
 	if o.heartbeatMS != 50 || o.electionMS != 500 || o.snapshotCount != 100 || o.level != zapcore.DebugLevel {
 		t.Errorf("parsed %+v", o)
 	}
-	if o.initialClusterState != "new" || o.maxRequestBytes != 1536*1024 || o.fencedGracePeriod != 30*time.Second {
+	if o.initialClusterState != "new" || o.limits.MaxRequestBytes != 1536*1024 || o.limits.MaxTxnOps != 128 || o.fencedGracePeriod != 30*time.Second {
 		t.Errorf("defaults: %+v", o)
 	}
 }
@@ -63,6 +63,8 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 		{"negative election", []string{"--election-timeout", "-5"}, "invalid argument"},
 		{"snapshot count zero", []string{"--snapshot-count", "0"}, "--snapshot-count"},
 		{"max request bytes zero", []string{"--max-request-bytes", "0"}, "--max-request-bytes"},
+		{"max request bytes above ceiling", []string{"--max-request-bytes", "67108865"}, "MaxRequestBytes"},
+		{"max txn ops zero", []string{"--max-txn-ops", "0"}, "--max-txn-ops"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"empty name", []string{"--name", ""}, "--name must not be empty"},
 	}

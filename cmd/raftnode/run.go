@@ -71,7 +71,7 @@ func runNode(ctx context.Context, o options, stderr io.Writer) int {
 // serve answers clients until ctx is cancelled (graceful stop) or the node
 // stops by itself (removed from the cluster, storage failure).
 func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.Listener, probes *health.Handler, log *zap.Logger) int {
-	srv := server.New(server.Config{Backend: node, MaxRequestBytes: int(o.maxRequestBytes), Logger: log})
+	srv := server.New(server.Config{Backend: node, Limits: o.limits, Logger: log})
 	g := srv.GRPCServer()
 	for _, l := range clientLis {
 		go func() { _ = g.Serve(l) }()
@@ -118,7 +118,7 @@ func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *za
 		ElectionTimeout:        time.Duration(o.electionMS) * time.Millisecond,
 		SnapshotCount:          o.snapshotCount,
 		SnapshotCatchUpEntries: o.snapshotCatchupEntries,
-		MaxRequestBytes:        o.maxRequestBytes,
+		Limits:                 o.limits,
 		Registry:               reg,
 		Logger:                 log,
 		Version:                version,

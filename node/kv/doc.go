@@ -8,6 +8,11 @@
 // Only the current revision is kept (no MVCC history): a Range at an older
 // revision returns nodeerr.ErrCompacted, at a newer one ErrFutureRev.
 //
+// The store checks only what depends on its state (revisions, counters,
+// membership). A request's shape (keys present, op counts, leases, keys
+// written twice in a txn) is checked once, before it is proposed, by the
+// node's server (node/server validate.go), against node/limits.
+//
 // Concurrency: one goroutine applies (the raft driver); reads may run
 // concurrently and see the state between two applied commands. Stored
 // KeyValues are never mutated after insertion, so reads may share them.

@@ -74,7 +74,6 @@ func TestRange(t *testing.T) {
 		{name: "current revision", req: &pb.RangeRequest{Key: []byte("a"), Revision: 6}, keys: []string{"a"}, count: 1, wantValue: true},
 		{name: "compacted", req: &pb.RangeRequest{Key: []byte("a"), Revision: 3}, err: nodeerr.ErrCompacted},
 		{name: "future", req: &pb.RangeRequest{Key: []byte("a"), Revision: 7}, err: nodeerr.ErrFutureRev},
-		{name: "empty key", req: &pb.RangeRequest{}, err: nodeerr.ErrEmptyKey},
 		{name: "min mod", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte{0}, MinModRevision: 5}, keys: []string{"bb", "c"}, count: 2, wantValue: true},
 	}
 	for _, tc := range cases {
@@ -195,22 +194,17 @@ func TestTxnNestedAndReads(t *testing.T) {
 	}
 }
 
-func TestTxnBadInputWritesNothing(t *testing.T) {
-	many := make([]*pb.RequestOp, MaxTxnOps+1)
-	for i := range many {
-		many[i] = putOp(string(rune('a'+i%26))+string(rune('a'+i/26)), "v")
-	}
+// TestTxnBadRevisionWritesNothing: the store checks a txn's revisions (they
+// depend on its state) before any write; shape checks are node/server's.
+func TestTxnBadRevisionWritesNothing(t *testing.T) {
 	cases := []struct {
 		name string
 		req  *pb.TxnRequest
 		err  error
 	}{
-		{"duplicate put", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("a", "1"), putOp("a", "2")}}, nodeerr.ErrDuplicateKey},
-		{"put in deleted range", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("b", "1"), {Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}}}}}, nodeerr.ErrDuplicateKey},
-		{"empty key", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("x", "1"), putOp("", "2")}}, nodeerr.ErrEmptyKey},
-		{"too many ops", &pb.TxnRequest{Success: many}, nodeerr.ErrTooManyOps},
 		{"future range", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("x", "1"), {Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("a"), Revision: 99}}}}}, nodeerr.ErrFutureRev},
-		{"lease", &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("x"), Lease: 5}}}}}, nodeerr.ErrUnimplemented},
+		{"nested future range", &pb.TxnRequest{Success: []*pb.RequestOp{putOp("x", "1"), {Request: &pb.RequestOp_RequestTxn{RequestTxn: &pb.TxnRequest{
+			Failure: []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("a"), Revision: 99}}}}}}}}}, nodeerr.ErrFutureRev},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,9 +239,6 @@ func TestAppendAndIncrement(t *testing.T) {
 	}
 	if _, err := s.IncrementAndGet(&nodepb.IncrementRequest{Key: []byte("k"), Delta: 1}); !errors.Is(err, nodeerr.ErrNotCounter) {
 		t.Fatalf("increment of xy: %v, want ErrNotCounter", err)
-	}
-	if _, err := s.Append(&nodepb.AppendRequest{}); !errors.Is(err, nodeerr.ErrEmptyKey) {
-		t.Fatalf("append empty key: %v", err)
 	}
 }
 

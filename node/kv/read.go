@@ -18,9 +18,6 @@ func (s *Store) Range(req *pb.RangeRequest) (*pb.RangeResponse, error) {
 }
 
 func (s *Store) rangeLocked(req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	if len(req.Key) == 0 {
-		return nil, nodeerr.ErrEmptyKey
-	}
 	// Only the current revision is kept: an older one is gone (compacted),
 	// a newer one does not exist yet.
 	switch {

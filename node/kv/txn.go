@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bytes"
-	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -11,12 +10,11 @@ import (
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// Txn applies a TxnRequest atomically: compares, then one branch. The whole
-// request is validated first, so a bad request writes nothing.
+// Txn applies a TxnRequest atomically: compares, then one branch. Its shape
+// was checked by the node's server (node/server validate.go) before it was
+// proposed; the revisions, which depend on the state, are checked here
+// before anything is written, so a bad request writes nothing.
 func (s *Store) Txn(req *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if err := validateTxn(req); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkTxnRevisions(req); err != nil {
@@ -142,107 +140,6 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
-}
-
-// ValidateTxn is ValidatePut for Txn.
-func ValidateTxn(req *pb.TxnRequest) error { return validateTxn(req) }
-
-// validateTxn checks what does not depend on the state: keys present, op
-// counts, and no key written twice in one branch (etcd's checkIntervals).
-func validateTxn(req *pb.TxnRequest) error {
-	for _, c := range req.Compare {
-		if len(c.Key) == 0 {
-			return nodeerr.ErrEmptyKey
-		}
-	}
-	for _, ops := range [][]*pb.RequestOp{req.Success, req.Failure} {
-		if len(ops) > MaxTxnOps {
-			return nodeerr.ErrTooManyOps
-		}
-		if err := validateOps(ops); err != nil {
-			return err
-		}
-		var b branchWrites
-		if err := b.collect(ops); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func validateOps(ops []*pb.RequestOp) error {
-	for _, op := range ops {
-		var err error
-		switch r := op.Request.(type) {
-		case *pb.RequestOp_RequestRange:
-			if len(r.RequestRange.Key) == 0 {
-				err = nodeerr.ErrEmptyKey
-			}
-		case *pb.RequestOp_RequestPut:
-			err = validatePut(r.RequestPut)
-		case *pb.RequestOp_RequestDeleteRange:
-			if len(r.RequestDeleteRange.Key) == 0 {
-				err = nodeerr.ErrEmptyKey
-			}
-		case *pb.RequestOp_RequestTxn:
-			err = validateTxn(r.RequestTxn)
-		default:
-			err = fmt.Errorf("%w: empty txn operation", nodeerr.ErrUnimplemented)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// branchWrites gathers the writes of one branch, nested txns included, to
-// refuse a key put twice or put inside a deleted range.
-type branchWrites struct {
-	puts    map[string]bool
-	deletes [][2][]byte
-}
-
-func (b *branchWrites) collect(ops []*pb.RequestOp) error {
-	if b.puts == nil {
-		b.puts = map[string]bool{}
-	}
-	for _, op := range ops {
-		switch r := op.Request.(type) {
-		case *pb.RequestOp_RequestPut:
-			k := string(r.RequestPut.Key)
-			if b.puts[k] {
-				return nodeerr.ErrDuplicateKey
-			}
-			b.puts[k] = true
-		case *pb.RequestOp_RequestDeleteRange:
-			b.deletes = append(b.deletes, [2][]byte{r.RequestDeleteRange.Key, r.RequestDeleteRange.RangeEnd})
-		case *pb.RequestOp_RequestTxn:
-			// Only one nested branch runs, but etcd refuses conflicts with
-			// either, which keeps the check state-independent.
-			if err := b.collect(append(append([]*pb.RequestOp{}, r.RequestTxn.Success...), r.RequestTxn.Failure...)); err != nil {
-				return err
-			}
-		}
-	}
-	for k := range b.puts {
-		for _, d := range b.deletes {
-			if inRange([]byte(k), d[0], d[1]) {
-				return nodeerr.ErrDuplicateKey
-			}
-		}
-	}
-	return nil
-}
-
-func inRange(k, key, end []byte) bool {
-	if len(end) == 0 {
-		return bytes.Equal(k, key)
-	}
-	if bytes.Compare(k, key) < 0 {
-		return false
-	}
-	return (len(end) == 1 && end[0] == 0) || bytes.Compare(k, end) < 0
 }
 
 // checkTxnRevisions refuses ranges at a revision other than the current one

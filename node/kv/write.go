@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bytes"
-	"fmt"
 	"strconv"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -11,10 +10,6 @@ import (
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
-
-// MaxTxnOps bounds the operations of one txn branch (etcd's default
-// --max-txn-ops).
-const MaxTxnOps = 128
 
 // writer is one write transaction: every change it makes gets revision
 // next; the store moves to next only if something changed. Caller holds mu.
@@ -56,34 +51,9 @@ func (w *writer) deleteRange(key, end []byte) []*mvccpb.KeyValue {
 	return prevs
 }
 
-// ValidatePut checks what does not depend on the state, so the node can
-// refuse bad input before proposing it.
-func ValidatePut(req *pb.PutRequest) error { return validatePut(req) }
-
-// ValidateDeleteRange is ValidatePut for DeleteRange.
-func ValidateDeleteRange(req *pb.DeleteRangeRequest) error {
-	if len(req.Key) == 0 {
-		return nodeerr.ErrEmptyKey
-	}
-	return nil
-}
-
-func validatePut(req *pb.PutRequest) error {
-	switch {
-	case len(req.Key) == 0:
-		return nodeerr.ErrEmptyKey
-	case req.Lease != 0, req.IgnoreValue, req.IgnoreLease:
-		// No leases in this store; ignore_* only make sense with them.
-		return fmt.Errorf("%w: leases and ignore_value/ignore_lease", nodeerr.ErrUnimplemented)
-	}
-	return nil
-}
-
-// Put applies a PutRequest.
+// Put applies a PutRequest. Its shape was checked by the node's server
+// (node/server validate.go) before it was proposed.
 func (s *Store) Put(req *pb.PutRequest) (*pb.PutResponse, error) {
-	if err := validatePut(req); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := s.newWriter()
@@ -103,9 +73,6 @@ func (w *writer) doPut(req *pb.PutRequest) *pb.PutResponse {
 
 // DeleteRange applies a DeleteRangeRequest.
 func (s *Store) DeleteRange(req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
-	if len(req.Key) == 0 {
-		return nil, nodeerr.ErrEmptyKey
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := s.newWriter()
@@ -125,9 +92,6 @@ func (w *writer) doDelete(req *pb.DeleteRangeRequest) *pb.DeleteRangeResponse {
 
 // Append appends req.Suffix to the value at req.Key (absent: empty).
 func (s *Store) Append(req *nodepb.AppendRequest) (*nodepb.AppendResponse, error) {
-	if len(req.Key) == 0 {
-		return nil, nodeerr.ErrEmptyKey
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var value []byte
@@ -144,9 +108,6 @@ func (s *Store) Append(req *nodepb.AppendRequest) (*nodepb.AppendResponse, error
 // IncrementAndGet adds req.Delta to the decimal integer at req.Key (absent
 // counts as 0) and returns the new value.
 func (s *Store) IncrementAndGet(req *nodepb.IncrementRequest) (*nodepb.IncrementResponse, error) {
-	if len(req.Key) == 0 {
-		return nil, nodeerr.ErrEmptyKey
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var cur int64

@@ -20,6 +20,14 @@ var (
 	ErrFutureRev       = errors.New("mvcc: required revision is a future revision")
 	ErrNotCounter      = errors.New("kuberaft: value is not a decimal integer")
 	ErrUnimplemented   = errors.New("kuberaft: not implemented")
+
+	// Shape errors of the request validation (node/server).
+	ErrInvalidSortOption = errors.New("etcdserver: invalid sort option")
+	ErrValueProvided     = errors.New("etcdserver: value is provided")
+	ErrLeaseProvided     = errors.New("etcdserver: lease is provided")
+	// ErrEmptyOperation is a txn operation with no request; etcd answers
+	// it with "key not found".
+	ErrEmptyOperation = errors.New("etcdserver: key not found")
 )
 
 // Errors of membership changes.
@@ -37,6 +45,7 @@ var (
 	ErrConfChangeTimeout = errors.New("kuberaft: configuration change was not applied in time")
 	ErrBadTargetLeader   = errors.New("etcdserver: bad leader transferee")
 	ErrInvalidChange     = errors.New("kuberaft: invalid membership change")
+	ErrMemberBadURLs     = errors.New("etcdserver: given member URLs are invalid")
 )
 
 // ErrFenced reports that this node must not join the cluster: its data

@@ -19,7 +19,7 @@
 //	ElectionTimeout        default 1s; ElectionTick = ElectionTimeout/HeartbeatInterval
 //	SnapshotCount          applied entries between snapshots (default 10000)
 //	SnapshotCatchUpEntries entries kept after a snapshot for slow followers (default 5000)
-//	MaxRequestBytes        largest accepted request (default 1.5 MiB)
+//	Limits                 node/limits: largest proposal, peer message size
 //	RequestTimeout         bound on a proposal or read (default 5s)
 //	Registry               Prometheus registry for node/metrics (optional)
 //	Logger                 zap logger (default: no-op)

@@ -13,8 +13,20 @@ import (
 
 // promoteThreshold is etcd's readiness rule for promoting a learner: its
 // match index must be at least 90% of the leader's (etcd
-// server.go isLearnerReady, readyPercentThreshold).
+// server.go isLearnerReady, readyPercentThreshold). This is the rule's only
+// home: Status reports its verdict per member (Progress.promotable), and
+// the operator reads that bit instead of computing the rule again.
 const promoteThreshold = 0.9
+
+// notPromotable applies promoteThreshold to a member whose log matches the
+// leader's up to match: it returns why the member may not be promoted yet,
+// or "" when it may.
+func notPromotable(match, leaderMatch uint64) string {
+	if float64(match) < promoteThreshold*float64(leaderMatch) {
+		return fmt.Sprintf("match %d of leader's %d is below %.0f%%", match, leaderMatch, promoteThreshold*100)
+	}
+	return ""
+}
 
 // clusterView is what planning a membership change reads: the applied
 // configuration and metadata, and the leader's view of its followers.
@@ -86,8 +98,8 @@ func (p *changePlan) plan(v clusterView, r *nodepb.MemberChange, voters []uint64
 		if isVoter || !m.IsLearner {
 			return voters, nil // already a voter
 		}
-		if lm, mm := v.match[v.leader], v.match[r.Id]; float64(mm) < promoteThreshold*float64(lm) {
-			return nil, fmt.Errorf("%w: match %d of leader's %d", nodeerr.ErrLearnerNotReady, mm, lm)
+		if why := notPromotable(v.match[r.Id], v.match[v.leader]); why != "" {
+			return nil, fmt.Errorf("%w: %s", nodeerr.ErrLearnerNotReady, why)
 		}
 		p.add(raftpb.ConfChangeType_ConfChangeAddNode, r.Id)
 		return append(voters, r.Id), nil

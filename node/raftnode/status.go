@@ -33,10 +33,13 @@ func (n *Node) Status(ctx context.Context) (*nodepb.StatusResponse, error) {
 		resp.Role = "Learner"
 	}
 	healthy := n.healthyMembers()
+	leaderMatch := st.Progress[n.id].Match
 	for id, pr := range st.Progress {
+		why := notPromotable(pr.Match, leaderMatch)
 		resp.Progress = append(resp.Progress, &nodepb.Progress{
 			Id: id, Match: pr.Match, Next: pr.Next, State: pr.State.String(),
 			RecentActive: pr.RecentActive || healthy[id], IsLearner: pr.IsLearner,
+			Promotable: why == "", NotPromotableReason: why,
 		})
 	}
 	return resp, nil

@@ -19,7 +19,7 @@ type maintenanceServer struct {
 
 func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
 	resp, err := m.s.cfg.Backend.EtcdStatus(ctx)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
@@ -31,10 +31,10 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 
 func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
 	if err := checkMemberID(r.GetTargetID()); err != nil {
-		return nil, err
+		return nil, ToGRPCError(err)
 	}
 	if err := m.s.cfg.Backend.MoveLeader(ctx, r.GetTargetID()); err != nil {
-		return nil, toGRPCError(err)
+		return nil, ToGRPCError(err)
 	}
 	return &pb.MoveLeaderResponse{Header: m.s.header(ctx)}, nil
 }

@@ -14,27 +14,21 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/limits"
 )
 
-// Defaults match etcd's (embed.DefaultMaxRequestBytes, DefaultMaxTxnOps).
-const (
-	DefaultMaxRequestBytes = 1572864
-	DefaultMaxTxnOps       = 128
-	// grpcOverheadBytes is the slack etcd adds to MaxRecvMsgSize on top of
-	// --max-request-bytes, so an oversize request reaches our own check and
-	// gets etcd's "request is too large" instead of a transport error.
-	grpcOverheadBytes = 512 * 1024
-)
+// grpcOverheadBytes is the slack etcd adds to MaxRecvMsgSize on top of
+// --max-request-bytes, so an oversize request reaches our own check and
+// gets etcd's "request is too large" instead of a transport error.
+const grpcOverheadBytes = 512 * 1024
 
 // Config configures the client-facing gRPC services.
 type Config struct {
 	// Backend serves every call; required.
 	Backend Backend
-	// MaxRequestBytes bounds a request's encoded size (etcd's
-	// --max-request-bytes); 0 means DefaultMaxRequestBytes.
-	MaxRequestBytes int
-	// MaxTxnOps bounds the operations per Txn branch; 0 means DefaultMaxTxnOps.
-	MaxTxnOps int
+	// Limits every request is checked against; zero fields mean their
+	// defaults.
+	Limits limits.Limits
 	// Logger; nil means no logging.
 	Logger *zap.Logger
 }
@@ -47,12 +41,7 @@ type Server struct {
 
 // New returns the services; call GRPCServer to get a server to Serve.
 func New(cfg Config) *Server {
-	if cfg.MaxRequestBytes <= 0 {
-		cfg.MaxRequestBytes = DefaultMaxRequestBytes
-	}
-	if cfg.MaxTxnOps <= 0 {
-		cfg.MaxTxnOps = DefaultMaxTxnOps
-	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -67,7 +56,7 @@ func New(cfg Config) *Server {
 // options (e.g. TLS credentials) are appended.
 func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	opts := append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes + grpcOverheadBytes),
+		grpc.MaxRecvMsgSize(s.cfg.Limits.MaxRequestBytes + grpcOverheadBytes),
 		grpc.ChainUnaryInterceptor(clientSeqInterceptor),
 	}, extra...)
 	g := grpc.NewServer(opts...)

@@ -6,17 +6,23 @@ import (
 	"slices"
 	"strings"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/kuberaft/kuberaft/controllers/membership"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/server"
 )
 
 var _ nodeclient.NodeClient = (*Cluster)(nil)
 
 var errUnavailable = status.Error(codes.Unavailable, "connection refused")
+
+// nodeError is what a real node answers for err: the node's own error
+// table (node/server), so the fake's errors carry the same codes, messages
+// and reasons.
+func nodeError(err error) error { return server.ToGRPCError(err) }
 
 // running returns the running node of pod, or an Unavailable error.
 func (f *Cluster) running(pod string) (*node, error) {
@@ -38,7 +44,7 @@ func (f *Cluster) Status(_ context.Context, ep nodeclient.Endpoint) (*nodeclient
 	if f.Rogue[ep.Pod] {
 		return &nodeclient.Status{ID: nd.id, Name: ep.Pod, Role: "Leader", Leader: nd.id, Term: f.term + 5, Commit: f.commit,
 			Voters: []uint64{nd.id}, Members: []nodeclient.Member{{ID: nd.id, Name: ep.Pod}}, ClusterID: f.clusterID,
-			Progress: map[uint64]nodeclient.Progress{nd.id: {Match: f.commit}}}, nil
+			Progress: map[uint64]nodeclient.Progress{nd.id: {Match: f.commit, Promotable: true}}}, nil
 	}
 	m := f.members[nd.id]
 	st := &nodeclient.Status{ID: nd.id, Name: ep.Pod, Leader: f.leader, Term: f.term, Commit: f.commit, Applied: f.commit,
@@ -50,7 +56,8 @@ func (f *Cluster) Status(_ context.Context, ep nodeclient.Endpoint) (*nodeclient
 		st.Role = "Leader"
 		st.Progress = map[uint64]nodeclient.Progress{}
 		for _, mm := range f.members {
-			st.Progress[mm.id] = nodeclient.Progress{Match: mm.match, IsLearner: mm.learner, RecentActive: f.nodeOf(mm.id) != nil}
+			st.Progress[mm.id] = nodeclient.Progress{Match: mm.match, IsLearner: mm.learner, RecentActive: f.nodeOf(mm.id) != nil,
+				Promotable: f.promotable(mm)}
 		}
 	case m.learner:
 		st.Role = "Learner"
@@ -97,7 +104,7 @@ func (f *Cluster) leaderAt(pod string) error {
 		return err
 	}
 	if nd.id != f.leader || f.leader == 0 {
-		return rpctypes.ErrGRPCNotLeader
+		return nodeError(nodeerr.ErrNotLeader)
 	}
 	return nil
 }
@@ -127,7 +134,7 @@ func (f *Cluster) ChangeMembers(_ context.Context, leader nodeclient.Endpoint, c
 	// old and the new voters; the removed ones keep running (as raftnode's
 	// do) until their pods go.
 	if !f.quorate(f.members) || !f.quorate(next) {
-		return nil, rpctypes.ErrGRPCTimeout
+		return nil, nodeError(nodeerr.ErrTimeout)
 	}
 	f.members = next
 	f.VoterCounts = append(f.VoterCounts, len(f.voters()))
@@ -143,7 +150,7 @@ func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
 	case nodeclient.AddLearner:
 		for _, m := range next {
 			if m.name == ch.Name {
-				return status.Error(codes.FailedPrecondition, "kuberaft: member name already exists")
+				return nodeError(nodeerr.ErrNameExists)
 			}
 		}
 		f.nextID++
@@ -152,26 +159,32 @@ func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
 		m := next[ch.ID]
 		switch {
 		case m == nil:
-			return rpctypes.ErrGRPCMemberNotFound
+			return nodeError(nodeerr.ErrMemberNotFound)
 		case !m.learner:
-			return rpctypes.ErrGRPCMemberNotLearner
-		case m.match*10 < f.commit*9:
-			return rpctypes.ErrGRPCLearnerNotReady
+			return nodeError(nodeerr.ErrMemberNotLearner)
+		case !f.promotable(m):
+			return nodeError(nodeerr.ErrLearnerNotReady)
 		}
 		m.learner = false
 	case nodeclient.Remove:
 		if next[ch.ID] == nil {
-			return rpctypes.ErrGRPCMemberNotFound
+			return nodeError(nodeerr.ErrMemberNotFound)
 		}
 		if ch.ID == f.leader {
-			return status.Error(codes.FailedPrecondition, "kuberaft: cannot remove or demote the leader; transfer leadership first")
+			return nodeError(nodeerr.ErrRemoveLeader)
 		}
 		delete(next, ch.ID)
 	default:
-		return status.Error(codes.InvalidArgument, "kuberaft: invalid membership change")
+		return nodeError(nodeerr.ErrInvalidChange)
 	}
 	return nil
 }
+
+// promotable is the fake's stand-in for the node's catch-up rule: a fake
+// member's log is either empty (just added or restarted) or at the commit
+// index (after a tick), so "at the commit index" is exact here and the
+// node's real threshold is not repeated.
+func (f *Cluster) promotable(m *member) bool { return m.match >= f.commit }
 
 // quorate reports whether a majority of ms's voters runs.
 func (f *Cluster) quorate(ms map[uint64]*member) bool {
@@ -197,7 +210,7 @@ func (f *Cluster) MoveLeader(_ context.Context, leader nodeclient.Endpoint, targ
 	}
 	m := f.members[target]
 	if m == nil || m.learner || f.nodeOf(target) == nil {
-		return rpctypes.ErrGRPCBadLeaderTransferee
+		return nodeError(nodeerr.ErrBadTargetLeader)
 	}
 	f.leader = target
 	f.term++
