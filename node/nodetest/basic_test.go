@@ -8,12 +8,13 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
 func TestBasicPutGet(t *testing.T) {
 	c := NewCluster(t, Options{Members: 3})
-	hist := NewHistory()
+	hist := kvmodel.NewHistory()
 	cl := c.NewClient(0, hist)
 	deadline := time.Now().Add(10 * time.Second)
 	for i := range 20 {

@@ -6,23 +6,27 @@ import (
 	"slices"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/kuberaft/kuberaft/controllers/membership"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
-	"github.com/kuberaft/kuberaft/node/nodeerr"
-	"github.com/kuberaft/kuberaft/node/server"
+	"github.com/kuberaft/kuberaft/node/api/errinfo"
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
 )
 
 var _ nodeclient.NodeClient = (*Cluster)(nil)
 
 var errUnavailable = status.Error(codes.Unavailable, "connection refused")
 
-// nodeError is what a real node answers for err: the node's own error
-// table (node/server), so the fake's errors carry the same codes, messages
-// and reasons.
-func nodeError(err error) error { return server.ToGRPCError(err) }
+// nodeError is what a real node answers: etcd's status (or ours) with the
+// ErrorReason attached as node/server's error table does; the operator
+// switches on the reason only. (controllers may not import the node's
+// implementation, so the fake pairs them itself.)
+func nodeError(st error, reason nodepb.ErrorReason) error {
+	return errinfo.With(status.Convert(st), reason).Err()
+}
 
 // running returns the running node of pod, or an Unavailable error.
 func (f *Cluster) running(pod string) (*node, error) {
@@ -104,7 +108,7 @@ func (f *Cluster) leaderAt(pod string) error {
 		return err
 	}
 	if nd.id != f.leader || f.leader == 0 {
-		return nodeError(nodeerr.ErrNotLeader)
+		return nodeError(rpctypes.ErrGRPCNotLeader, nodepb.ErrorReason_NOT_LEADER)
 	}
 	return nil
 }
@@ -134,7 +138,7 @@ func (f *Cluster) ChangeMembers(_ context.Context, leader nodeclient.Endpoint, c
 	// old and the new voters; the removed ones keep running (as raftnode's
 	// do) until their pods go.
 	if !f.quorate(f.members) || !f.quorate(next) {
-		return nil, nodeError(nodeerr.ErrTimeout)
+		return nil, nodeError(rpctypes.ErrGRPCTimeout, nodepb.ErrorReason_TIMEOUT)
 	}
 	f.members = next
 	f.VoterCounts = append(f.VoterCounts, len(f.voters()))
@@ -150,7 +154,7 @@ func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
 	case nodeclient.AddLearner:
 		for _, m := range next {
 			if m.name == ch.Name {
-				return nodeError(nodeerr.ErrNameExists)
+				return nodeError(status.Error(codes.FailedPrecondition, "kuberaft: member name already exists"), nodepb.ErrorReason_NAME_EXISTS)
 			}
 		}
 		f.nextID++
@@ -159,23 +163,23 @@ func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
 		m := next[ch.ID]
 		switch {
 		case m == nil:
-			return nodeError(nodeerr.ErrMemberNotFound)
+			return nodeError(rpctypes.ErrGRPCMemberNotFound, nodepb.ErrorReason_MEMBER_NOT_FOUND)
 		case !m.learner:
-			return nodeError(nodeerr.ErrMemberNotLearner)
+			return nodeError(rpctypes.ErrGRPCMemberNotLearner, nodepb.ErrorReason_MEMBER_NOT_LEARNER)
 		case !f.promotable(m):
-			return nodeError(nodeerr.ErrLearnerNotReady)
+			return nodeError(rpctypes.ErrGRPCLearnerNotReady, nodepb.ErrorReason_LEARNER_NOT_READY)
 		}
 		m.learner = false
 	case nodeclient.Remove:
 		if next[ch.ID] == nil {
-			return nodeError(nodeerr.ErrMemberNotFound)
+			return nodeError(rpctypes.ErrGRPCMemberNotFound, nodepb.ErrorReason_MEMBER_NOT_FOUND)
 		}
 		if ch.ID == f.leader {
-			return nodeError(nodeerr.ErrRemoveLeader)
+			return nodeError(status.Error(codes.FailedPrecondition, "kuberaft: cannot remove or demote the leader; transfer leadership first"), nodepb.ErrorReason_REMOVE_LEADER)
 		}
 		delete(next, ch.ID)
 	default:
-		return nodeError(nodeerr.ErrInvalidChange)
+		return nodeError(status.Error(codes.InvalidArgument, "kuberaft: invalid membership change"), nodepb.ErrorReason_INVALID_CHANGE)
 	}
 	return nil
 }
@@ -210,7 +214,7 @@ func (f *Cluster) MoveLeader(_ context.Context, leader nodeclient.Endpoint, targ
 	}
 	m := f.members[target]
 	if m == nil || m.learner || f.nodeOf(target) == nil {
-		return nodeError(nodeerr.ErrBadTargetLeader)
+		return nodeError(rpctypes.ErrGRPCBadLeaderTransferee, nodepb.ErrorReason_BAD_TARGET_LEADER)
 	}
 	f.leader = target
 	f.term++
