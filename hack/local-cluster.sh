@@ -38,7 +38,7 @@ POD_CIDR=10.88.0.0/16
 CNI_BRIDGE=kuberaft0
 CNI_BIN_DIR=/usr/lib/cni
 APISERVER_PORT=6443
-# Not 2379/2380: the node team's tests and benchmarks use etcd's ports.
+# Not 2379/2380: the node's tests and benchmarks use etcd's ports.
 ETCD_CLIENT=127.0.0.1:12379
 ETCD_PEER=127.0.0.1:12380
 # Our own containerd socket and state, so a containerd already on the
