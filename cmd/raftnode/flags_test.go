@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zapcore"
+
+	"github.com/kuberaft/kuberaft/node/limits"
 )
 
 func TestParseFlagsDefaultsAndValues(t *testing.T) {
@@ -94,5 +97,23 @@ func TestRunExitCodes(t *testing.T) {
 	}
 	if code := run(ctx, []string{"--help"}, &out, &errOut); code != exitOK {
 		t.Errorf("--help: code %d", code)
+	}
+}
+
+// TestLimitFlagsReachNodeAndServer: every limit flag sets the one Limits
+// that both the raft driver and the client server get (--max-txn-ops used
+// to exist only in the server's config, never set by the command).
+func TestLimitFlagsReachNodeAndServer(t *testing.T) {
+	o, err := parseFlags([]string{"--name", "n1", "--initial-cluster", "n1=http://127.0.0.1:2380",
+		"--max-request-bytes", "4096", "--max-txn-ops", "7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := limits.Limits{MaxRequestBytes: 4096, MaxTxnOps: 7}
+	if got := o.nodeConfig(nil, nil).Limits; got != want {
+		t.Errorf("raftnode limits = %+v, want %+v", got, want)
+	}
+	if got := o.serverConfig(nil, nil).Limits; got != want {
+		t.Errorf("server limits = %+v, want %+v", got, want)
 	}
 }
