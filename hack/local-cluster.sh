@@ -92,7 +92,7 @@ preflight() {
   [[ $EUID -eq 0 ]] || die "must run as root (kubelet, containerd, iptables)"
   local missing=() pkg cmd
   for pkg in containerd:containerd runc:runc containernetworking-plugins:$CNI_BIN_DIR/bridge \
-    iptables:iptables conntrack:conntrack openssl:openssl curl:curl; do
+    iptables:iptables conntrack:conntrack curl:curl; do
     cmd=${pkg#*:}
     if [[ "$cmd" == /* ]]; then [[ -x "$cmd" ]] || missing+=("${pkg%%:*}"); else command -v "$cmd" >/dev/null || missing+=("${pkg%%:*}"); fi
   done
@@ -160,15 +160,15 @@ cmd_up() {
   fi
   local start=$SECONDS bin
   preflight
-  "$HACK/build-tools.sh" etcd k8s coredns images
+  "$HACK/build-tools.sh" etcd k8s clusterconfig coredns images
   bin=$(tool_bin)
   detect_node_ip
   check_ports_free
   log "node $NODE_NAME at $NODE_IP, state in $CLUSTER_DIR"
   record_host_state
   sysctl -qw net.ipv4.ip_forward=1
-  gen_pki
-  gen_kubeconfigs
+  gen_pki "$bin"
+  gen_kubeconfigs "$bin"
   write_containerd_config
   write_kubelet_config
   write_proxy_config

@@ -32,7 +32,7 @@ endif
 tools: ## Build kube components, etcd, etcdctl, CoreDNS, helm, kind, image tools (cached)
 	hack/build-tools.sh all
 
-tools-%: ## Build one tool group: tools-k8s, tools-etcd, tools-coredns, tools-helm, tools-kind, tools-images
+tools-%: ## Build one tool group: tools-k8s, tools-etcd, tools-coredns, tools-helm, tools-kind, tools-images, tools-clusterconfig
 	hack/build-tools.sh $*
 
 print-toolbin: ## Print the directory of the built tools
@@ -67,8 +67,9 @@ images: ## Build raftnode/operator/pause/smokeapp images (TAG=dev) and load them
 cluster-smoke: cluster-up ## StatefulSet + PVC + pod DNS smoke test on the offline cluster
 	hack/cluster-smoke.sh
 
-test-hack-tools: ## Vet and unit-test the image tools module (hack/tools/images)
+test-hack-tools: ## Vet and unit-test the image tools and the cluster config tool (hack/tools)
 	cd hack/tools/images && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
+	cd hack/tools/k8s && $(GO) vet ./clusterconfig && $(GO) test -count=1 -timeout 5m ./clusterconfig
 
 kind-up: ## Create a kind cluster and load our images (needs docker + internet)
 	hack/kind-cluster.sh up
