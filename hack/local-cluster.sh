@@ -170,8 +170,7 @@ cmd_up() {
   gen_pki "$bin"
   gen_kubeconfigs "$bin"
   write_containerd_config
-  write_kubelet_config
-  write_proxy_config
+  write_component_configs "$bin"
   write_corefile
   write_bootstrap
   start_control_plane "$bin"

@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"k8s.io/client-go/tools/clientcmd"
+	proxyv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
 )
 
 func testSpec(t *testing.T) pkiSpec {
@@ -144,5 +147,43 @@ func TestRunRefusesBadInput(t *testing.T) {
 		if err := run(args, io.Discard); err == nil {
 			t.Errorf("run(%q) accepted", args)
 		}
+	}
+}
+
+// TestComponents: both files decode strictly (no unknown or misspelt key)
+// into the components' types with the values the cluster relies on.
+func TestComponents(t *testing.T) {
+	dir := t.TempDir()
+	err := run([]string{"components", "-etc", dir, "-pki", "/p", "-data", "/d", "-node-ip", "10.1.2.3", "-node-name", "node-a",
+		"-cluster-domain", "cluster.local", "-dns-svc-ip", "10.0.0.10", "-pod-cidr", "10.88.0.0/16", "-containerd-sock", "/run/c.sock"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kc kubeletv1beta1.KubeletConfiguration
+	readStrict(t, filepath.Join(dir, "kubelet.yaml"), &kc)
+	if kc.Kind != "KubeletConfiguration" || kc.Address != "10.1.2.3" || kc.ContainerRuntimeEndpoint != "unix:///run/c.sock" ||
+		kc.FailCgroupV1 == nil || *kc.FailCgroupV1 || kc.Authentication.Anonymous.Enabled == nil || *kc.Authentication.Anonymous.Enabled ||
+		!slices.Equal(kc.ClusterDNS, []string{"10.0.0.10"}) || kc.TLSCertFile != "/p/kubelet-serving.crt" || kc.EvictionHard["nodefs.available"] != "1%" {
+		t.Errorf("kubelet config = %+v", kc)
+	}
+	var pc proxyv1alpha1.KubeProxyConfiguration
+	readStrict(t, filepath.Join(dir, "kube-proxy.yaml"), &pc)
+	if pc.Kind != "KubeProxyConfiguration" || pc.Mode != "iptables" || pc.ClusterCIDR != "10.88.0.0/16" ||
+		pc.Conntrack.MaxPerCore == nil || *pc.Conntrack.MaxPerCore != 0 || pc.ClientConnection.Kubeconfig != filepath.Join(dir, "kube-proxy.kubeconfig") {
+		t.Errorf("kube-proxy config = %+v", pc)
+	}
+	if err := run([]string{"components", "-etc", dir}, io.Discard); err == nil {
+		t.Error("components with missing flags accepted")
+	}
+}
+
+func readStrict(t *testing.T, path string, into any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(b, into); err != nil {
+		t.Fatalf("%s: %v\n%s", path, err, b)
 	}
 }

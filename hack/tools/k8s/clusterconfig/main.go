@@ -1,11 +1,15 @@
 // Command clusterconfig writes the offline cluster's certificates and
-// kubeconfigs (hack/local-cluster.sh calls it; bash only starts and stops
-// processes). Typed Go instead of openssl and heredocs: crypto/x509 builds
-// the certificates, client-go's clientcmd writes the kubeconfigs, so a
-// field cannot be misspelt and nothing depends on the host's openssl.
+// kubeconfigs and the kubelet's and kube-proxy's configuration files
+// (hack/local-cluster.sh calls it; bash only starts and stops processes).
+// Typed Go instead of openssl and heredocs: crypto/x509 builds the
+// certificates, client-go's clientcmd writes the kubeconfigs, and the
+// components' own config structs the configuration files, so a field
+// cannot be misspelt and nothing depends on the host's openssl.
 //
 //	clusterconfig pki -dir PKI -node-ip IP -node-name NAME -cluster-domain D -apiserver-svc-ip IP
 //	clusterconfig kubeconfigs -pki PKI -server URL -admin FILE -dir DIR
+//	clusterconfig components -etc DIR -pki PKI -data DIR -node-ip IP -node-name NAME \
+//	    -cluster-domain D -dns-svc-ip IP -pod-cidr CIDR -containerd-sock PATH
 package main
 
 import (
@@ -24,7 +28,7 @@ func main() {
 
 func run(args []string, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: clusterconfig pki|kubeconfigs [flags]")
+		return fmt.Errorf("usage: clusterconfig pki|kubeconfigs|components [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -50,6 +54,24 @@ func run(args []string, stderr io.Writer) error {
 			return err
 		}
 		return k.write()
+	case "components":
+		var c componentsSpec
+		for _, f := range []struct {
+			v          *string
+			name, help string
+		}{
+			{&c.Etc, "etc", "directory of the configuration files"}, {&c.PKI, "pki", "directory of the PKI"},
+			{&c.Data, "data", "the cluster's data directory"}, {&c.NodeIP, "node-ip", "the node's IP"},
+			{&c.NodeName, "node-name", "the node's name"}, {&c.ClusterDomain, "cluster-domain", "cluster DNS domain"},
+			{&c.DNSServiceIP, "dns-svc-ip", "ClusterIP of kube-dns"}, {&c.PodCIDR, "pod-cidr", "the pods' CIDR"},
+			{&c.ContainerdSock, "containerd-sock", "path of containerd's socket"},
+		} {
+			fs.StringVar(f.v, f.name, "", f.help)
+		}
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return c.write()
 	}
-	return fmt.Errorf("unknown command %q (want pki or kubeconfigs)", args[0])
+	return fmt.Errorf("unknown command %q (want pki, kubeconfigs or components)", args[0])
 }
