@@ -26,52 +26,62 @@ func main() {
 	}
 }
 
+// stringFlag is one string flag of a subcommand.
+type stringFlag struct {
+	v          *string
+	name, help string
+	def        string
+}
+
 func run(args []string, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("usage: clusterconfig pki|kubeconfigs|components [flags]")
 	}
+	var p pkiSpec
+	var k kubeconfigSpec
+	var c componentsSpec
+	// write is a closure, not a method value: it must see the fields as
+	// the flags set them.
+	commands := map[string]struct {
+		flags []stringFlag
+		write func() error
+	}{
+		"pki": {[]stringFlag{
+			{&p.Dir, "dir", "directory of the PKI (created)", ""},
+			{&p.NodeIP, "node-ip", "the node's IP (apiserver and kubelet serving SANs)", ""},
+			{&p.NodeName, "node-name", "the node's name", ""},
+			{&p.ClusterDomain, "cluster-domain", "cluster DNS domain", "cluster.local"},
+			{&p.APIServerSvcIP, "apiserver-svc-ip", "ClusterIP of the kubernetes Service", ""},
+		}, func() error { return p.write() }},
+		"kubeconfigs": {[]stringFlag{
+			{&k.PKI, "pki", "directory of the PKI", ""},
+			{&k.Server, "server", "the apiserver's URL", ""},
+			{&k.AdminPath, "admin", "path of the admin kubeconfig", ""},
+			{&k.Dir, "dir", "directory of the components' kubeconfigs (<component>.kubeconfig)", ""},
+		}, func() error { return k.write() }},
+		"components": {[]stringFlag{
+			{&c.Etc, "etc", "directory of the configuration files", ""},
+			{&c.PKI, "pki", "directory of the PKI", ""},
+			{&c.Data, "data", "the cluster's data directory", ""},
+			{&c.NodeIP, "node-ip", "the node's IP", ""},
+			{&c.NodeName, "node-name", "the node's name", ""},
+			{&c.ClusterDomain, "cluster-domain", "cluster DNS domain", ""},
+			{&c.DNSServiceIP, "dns-svc-ip", "ClusterIP of kube-dns", ""},
+			{&c.PodCIDR, "pod-cidr", "the pods' CIDR", ""},
+			{&c.ContainerdSock, "containerd-sock", "path of containerd's socket", ""},
+		}, func() error { return c.write() }},
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		return fmt.Errorf("unknown command %q (want pki, kubeconfigs or components)", args[0])
+	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	switch args[0] {
-	case "pki":
-		var p pkiSpec
-		fs.StringVar(&p.Dir, "dir", "", "directory of the PKI (created)")
-		fs.StringVar(&p.NodeIP, "node-ip", "", "the node's IP (apiserver and kubelet serving SANs)")
-		fs.StringVar(&p.NodeName, "node-name", "", "the node's name")
-		fs.StringVar(&p.ClusterDomain, "cluster-domain", "cluster.local", "cluster DNS domain")
-		fs.StringVar(&p.APIServerSvcIP, "apiserver-svc-ip", "", "ClusterIP of the kubernetes Service")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		return p.write()
-	case "kubeconfigs":
-		var k kubeconfigSpec
-		fs.StringVar(&k.PKI, "pki", "", "directory of the PKI")
-		fs.StringVar(&k.Server, "server", "", "the apiserver's URL")
-		fs.StringVar(&k.AdminPath, "admin", "", "path of the admin kubeconfig")
-		fs.StringVar(&k.Dir, "dir", "", "directory of the components' kubeconfigs (<component>.kubeconfig)")
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		return k.write()
-	case "components":
-		var c componentsSpec
-		for _, f := range []struct {
-			v          *string
-			name, help string
-		}{
-			{&c.Etc, "etc", "directory of the configuration files"}, {&c.PKI, "pki", "directory of the PKI"},
-			{&c.Data, "data", "the cluster's data directory"}, {&c.NodeIP, "node-ip", "the node's IP"},
-			{&c.NodeName, "node-name", "the node's name"}, {&c.ClusterDomain, "cluster-domain", "cluster DNS domain"},
-			{&c.DNSServiceIP, "dns-svc-ip", "ClusterIP of kube-dns"}, {&c.PodCIDR, "pod-cidr", "the pods' CIDR"},
-			{&c.ContainerdSock, "containerd-sock", "path of containerd's socket"},
-		} {
-			fs.StringVar(f.v, f.name, "", f.help)
-		}
-		if err := fs.Parse(args[1:]); err != nil {
-			return err
-		}
-		return c.write()
+	for _, f := range cmd.flags {
+		fs.StringVar(f.v, f.name, f.def, f.help)
 	}
-	return fmt.Errorf("unknown command %q (want pki, kubeconfigs or components)", args[0])
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	return cmd.write()
 }
