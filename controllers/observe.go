@@ -244,7 +244,7 @@ func (r *RaftClusterReconciler) observedMember(s *reconcileState, id uint64, nam
 	st := s.statuses[name]
 	pr := s.leader.Progress[id]
 	mm := membership.Member{ID: id, Name: name, Ordinal: membership.Ordinal(s.rc.Name, name), Learner: learner, Match: pr.Match,
-		Healthy: st != nil && st.ID == id}
+		Healthy: st != nil && st.ID == id, Promotable: pr.Promotable}
 	if id == s.leader.ID {
 		mm.Match = max(mm.Match, s.leader.Commit)
 	} else if mm.Healthy && !learner {

@@ -114,6 +114,10 @@ build_helm() {
 
 build_kind() { go_install_to_bin "sigs.k8s.io/kind@$KIND_VERSION" "-s -w"; }
 
+build_clusterconfig() {
+  (cd "$TOOLS/k8s" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/clusterconfig" ./clusterconfig)
+}
+
 build_images_tools() {
   (cd "$TOOLS/images" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" ./mkimage ./pause ./smokeapp)
 }
@@ -125,15 +129,16 @@ build_one() {
     coredns) build_if_stale coredns "$(stamp_of "$COREDNS_VERSION" "$go_version")" build_coredns ;;
     helm) build_if_stale helm "$(stamp_of "$HELM_VERSION" "$K8S_VERSION" "$go_version")" build_helm ;;
     kind) build_if_stale kind "$(stamp_of "$KIND_VERSION" "$go_version")" build_kind ;;
+    clusterconfig) build_if_stale clusterconfig "$(stamp_of "$go_version" "$TOOLS/k8s/go.mod" "$TOOLS/k8s/go.sum" "$TOOLS"/k8s/clusterconfig/*.go)" build_clusterconfig ;;
     images) build_if_stale images "$(stamp_of "$go_version" "$TOOLS/images/go.mod" "$TOOLS/images/go.sum" "$TOOLS"/images/*/*.go)" build_images_tools ;;
-    *) echo "build-tools: unknown tool $1 (want all|k8s|etcd|coredns|helm|kind|images|print-bin)" >&2; exit 2 ;;
+    *) echo "build-tools: unknown tool $1 (want all|k8s|etcd|coredns|helm|kind|images|clusterconfig|print-bin)" >&2; exit 2 ;;
   esac
 }
 
 main() {
   if [[ "${1:-}" == print-bin ]]; then echo "$BIN"; return; fi
   local targets=("$@")
-  [[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd images k8s coredns helm kind)
+  [[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd images k8s clusterconfig coredns helm kind)
   mkdir -p "$BIN"
   local t
   for t in "${targets[@]}"; do build_one "$t"; link_one "$t"; done

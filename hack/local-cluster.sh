@@ -38,7 +38,7 @@ POD_CIDR=10.88.0.0/16
 CNI_BRIDGE=kuberaft0
 CNI_BIN_DIR=/usr/lib/cni
 APISERVER_PORT=6443
-# Not 2379/2380: the node team's tests and benchmarks use etcd's ports.
+# Not 2379/2380: the node's tests and benchmarks use etcd's ports.
 ETCD_CLIENT=127.0.0.1:12379
 ETCD_PEER=127.0.0.1:12380
 # Our own containerd socket and state, so a containerd already on the
@@ -92,7 +92,7 @@ preflight() {
   [[ $EUID -eq 0 ]] || die "must run as root (kubelet, containerd, iptables)"
   local missing=() pkg cmd
   for pkg in containerd:containerd runc:runc containernetworking-plugins:$CNI_BIN_DIR/bridge \
-    iptables:iptables conntrack:conntrack openssl:openssl curl:curl; do
+    iptables:iptables conntrack:conntrack curl:curl; do
     cmd=${pkg#*:}
     if [[ "$cmd" == /* ]]; then [[ -x "$cmd" ]] || missing+=("${pkg%%:*}"); else command -v "$cmd" >/dev/null || missing+=("${pkg%%:*}"); fi
   done
@@ -160,18 +160,17 @@ cmd_up() {
   fi
   local start=$SECONDS bin
   preflight
-  "$HACK/build-tools.sh" etcd k8s coredns images
+  "$HACK/build-tools.sh" etcd k8s clusterconfig coredns images
   bin=$(tool_bin)
   detect_node_ip
   check_ports_free
   log "node $NODE_NAME at $NODE_IP, state in $CLUSTER_DIR"
   record_host_state
   sysctl -qw net.ipv4.ip_forward=1
-  gen_pki
-  gen_kubeconfigs
+  gen_pki "$bin"
+  gen_kubeconfigs "$bin"
   write_containerd_config
-  write_kubelet_config
-  write_proxy_config
+  write_component_configs "$bin"
   write_corefile
   write_bootstrap
   start_control_plane "$bin"

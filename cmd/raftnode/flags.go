@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kuberaft/kuberaft/node/compactor"
+	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/raftnode"
 )
 
@@ -35,7 +36,7 @@ type options struct {
 	electionMS             uint
 	snapshotCount          uint64
 	snapshotCatchupEntries uint64
-	maxRequestBytes        uint
+	limits                 limits.Limits
 	quotaBackendBytes      int64
 	autoCompactionMode     string
 	autoCompactionRet      string
@@ -79,7 +80,8 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.UintVar(&o.electionMS, "election-timeout", 1000, "Time (in milliseconds) for an election to timeout.")
 	fs.Uint64Var(&o.snapshotCount, "snapshot-count", raftnode.DefaultSnapshotCount, "Number of committed transactions to trigger a snapshot to disk.")
 	fs.Uint64Var(&o.snapshotCatchupEntries, "snapshot-catchup-entries", raftnode.DefaultSnapshotCatchUpEntries, "Number of entries for a slow follower to catch up after compacting the raft storage entries.")
-	fs.UintVar(&o.maxRequestBytes, "max-request-bytes", raftnode.DefaultMaxRequestBytes, "Maximum client request size in bytes the server will accept.")
+	fs.IntVar(&o.limits.MaxRequestBytes, "max-request-bytes", limits.DefaultMaxRequestBytes, "Maximum client request size in bytes the server will accept.")
+	fs.IntVar(&o.limits.MaxTxnOps, "max-txn-ops", limits.DefaultMaxTxnOps, "Maximum number of operations permitted in a transaction.")
 	fs.Int64Var(&o.quotaBackendBytes, "quota-backend-bytes", 0, "Raise the NOSPACE alarm when the store would exceed this many bytes (0: the 2 GiB default, negative: no quota).")
 	fs.StringVar(&o.autoCompactionMode, "auto-compaction-mode", compactor.ModePeriodic, "Interpret auto-compaction-retention as a duration ('periodic') or a number of revisions ('revision').")
 	fs.StringVar(&o.autoCompactionRet, "auto-compaction-retention", "0", "Auto compaction retention: a duration (e.g. '5m') or hours for periodic mode, revisions for revision mode; 0 disables auto compaction.")
@@ -161,8 +163,11 @@ func (o *options) validateRaft() error {
 	if o.snapshotCount == 0 {
 		return errors.New("--snapshot-count must be > 0")
 	}
-	if o.maxRequestBytes == 0 || o.maxRequestBytes > 64<<20 {
-		return fmt.Errorf("--max-request-bytes %d: want 1..%d", o.maxRequestBytes, 64<<20)
+	if o.limits.MaxRequestBytes <= 0 || o.limits.MaxTxnOps <= 0 {
+		return errors.New("--max-request-bytes and --max-txn-ops must be > 0")
+	}
+	if err := o.limits.Validate(); err != nil {
+		return err
 	}
 	if o.fencedGracePeriod < 0 || o.stopTimeout <= 0 {
 		return errors.New("--fenced-grace-period must be >= 0 and --stop-timeout > 0")

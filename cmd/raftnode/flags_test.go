@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kuberaft/kuberaft/node/compactor"
+	"github.com/kuberaft/kuberaft/node/limits"
 )
 
 func TestParseFlagsDefaultsAndValues(t *testing.T) {
@@ -34,7 +36,7 @@ func TestParseFlagsDefaultsAndValues(t *testing.T) {
 	if o.heartbeatMS != 50 || o.electionMS != 500 || o.snapshotCount != 100 || o.level != zapcore.DebugLevel {
 		t.Errorf("parsed %+v", o)
 	}
-	if o.initialClusterState != "new" || o.maxRequestBytes != 1536*1024 || o.fencedGracePeriod != 30*time.Second {
+	if o.initialClusterState != "new" || o.limits.MaxRequestBytes != 1536*1024 || o.limits.MaxTxnOps != 128 || o.fencedGracePeriod != 30*time.Second {
 		t.Errorf("defaults: %+v", o)
 	}
 }
@@ -65,6 +67,8 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 		{"negative election", []string{"--election-timeout", "-5"}, "invalid argument"},
 		{"snapshot count zero", []string{"--snapshot-count", "0"}, "--snapshot-count"},
 		{"max request bytes zero", []string{"--max-request-bytes", "0"}, "--max-request-bytes"},
+		{"max request bytes above ceiling", []string{"--max-request-bytes", "67108865"}, "MaxRequestBytes"},
+		{"max txn ops zero", []string{"--max-txn-ops", "0"}, "--max-txn-ops"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"empty name", []string{"--name", ""}, "--name must not be empty"},
 	}
@@ -117,5 +121,23 @@ func TestParseCompactionFlags(t *testing.T) {
 		if (err != nil) != tc.err || (!tc.err && got != tc.want) {
 			t.Errorf("parseCompaction(%q, %q) = %+v, %v; want %+v (error %v)", tc.mode, tc.retention, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// TestLimitFlagsReachNodeAndServer: every limit flag sets the one Limits
+// that both the raft driver and the client server get (--max-txn-ops used
+// to exist only in the server's config, never set by the command).
+func TestLimitFlagsReachNodeAndServer(t *testing.T) {
+	o, err := parseFlags([]string{"--name", "n1", "--initial-cluster", "n1=http://127.0.0.1:2380",
+		"--max-request-bytes", "4096", "--max-txn-ops", "7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := limits.Limits{MaxRequestBytes: 4096, MaxTxnOps: 7}
+	if got := o.nodeConfig(nil, nil).Limits; got != want {
+		t.Errorf("raftnode limits = %+v, want %+v", got, want)
+	}
+	if got := o.serverConfig(nil, nil).Limits; got != want {
+		t.Errorf("server limits = %+v, want %+v", got, want)
 	}
 }

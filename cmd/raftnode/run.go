@@ -72,7 +72,7 @@ func runNode(ctx context.Context, o options, stderr io.Writer) int {
 // serve answers clients until ctx is cancelled (graceful stop) or the node
 // stops by itself (removed from the cluster, storage failure).
 func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.Listener, probes *health.Handler, log *zap.Logger) int {
-	srv := server.New(server.Config{Backend: node, MaxRequestBytes: int(o.maxRequestBytes), Logger: log})
+	srv := server.New(o.serverConfig(node, log))
 	g := srv.GRPCServer()
 	for _, l := range clientLis {
 		go func() { _ = g.Serve(l) }()
@@ -105,11 +105,9 @@ func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.
 	return exitOK
 }
 
-// startNode builds the raftnode config and starts the node. Start is
-// aborted by a signal, but the node, once started, is stopped only by
-// gracefulStop: its lifetime is not tied to the signal context.
-func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *zap.Logger) (*raftnode.Node, error) {
-	cfg := raftnode.Config{
+// nodeConfig is the raftnode configuration the flags give.
+func (o options) nodeConfig(reg *prometheus.Registry, log *zap.Logger) raftnode.Config {
+	return raftnode.Config{
 		Name:                   o.name,
 		DataDir:                o.dataDir,
 		InitialCluster:         o.peers,
@@ -122,12 +120,25 @@ func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *za
 		ElectionTimeout:        time.Duration(o.electionMS) * time.Millisecond,
 		SnapshotCount:          o.snapshotCount,
 		SnapshotCatchUpEntries: o.snapshotCatchupEntries,
-		MaxRequestBytes:        o.maxRequestBytes,
+		Limits:                 o.limits,
 		QuotaBackendBytes:      o.quotaBackendBytes,
 		Registry:               reg,
 		Logger:                 log,
 		Version:                version,
 	}
+}
+
+// serverConfig is the client server's configuration; it gets the same
+// Limits as the node.
+func (o options) serverConfig(node server.Backend, log *zap.Logger) server.Config {
+	return server.Config{Backend: node, Limits: o.limits, Logger: log}
+}
+
+// startNode builds the raftnode config and starts the node. Start is
+// aborted by a signal, but the node, once started, is stopped only by
+// gracefulStop: its lifetime is not tied to the signal context.
+func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *zap.Logger) (*raftnode.Node, error) {
+	cfg := o.nodeConfig(reg, log)
 	startCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	started := make(chan struct{})

@@ -25,6 +25,10 @@ type Member struct {
 	Healthy bool
 	// Match is the leader's replication progress for this member.
 	Match uint64
+	// Promotable is the leader's verdict that the member's log has caught
+	// up enough to promote it (for a voter: caught up by the same bar). The
+	// rule lives in the node, which reports it in its status.
+	Promotable bool
 }
 
 // Pod is one member pod as observed this loop.
@@ -109,10 +113,11 @@ func (o *Observed) filter(pred func(Member) bool) []Member {
 	return out
 }
 
-// CaughtUp reports whether m's replicated log is within 10% of the leader's
-// commit index, the bar etcd-operator uses before promoting a learner.
+// CaughtUp reports whether m answers and the leader judges its log caught
+// up (Member.Promotable): the bar for promoting a learner, choosing a
+// leadership transferee or taking a voter down for an upgrade.
 func (o *Observed) CaughtUp(m Member) bool {
-	return m.Healthy && m.Match*10 >= o.Commit*9
+	return m.Healthy && m.Promotable
 }
 
 // Quorum is the majority of n voters.

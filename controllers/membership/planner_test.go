@@ -9,11 +9,12 @@ import (
 )
 
 // fixture is a healthy, converged cluster "kv" of n voters led by ordinal
-// leader, at commit 100, every pod ready and up to date.
+// leader, at commit 100, every pod ready and up to date, every member
+// reported promotable (caught up) by the leader.
 func fixture(n, leader int, mutators ...func(*Observed)) *Observed {
 	o := &Observed{Bootstrapped: true, Commit: 100, Pods: map[int]Pod{}, Volumes: map[int]bool{}, StatefulSetReplicas: n}
 	for i := range n {
-		o.Members = append(o.Members, Member{ID: uint64(i + 1), Name: MemberName("kv", i), Ordinal: i, Healthy: true, Match: 100})
+		o.Members = append(o.Members, Member{ID: uint64(i + 1), Name: MemberName("kv", i), Ordinal: i, Healthy: true, Match: 100, Promotable: true})
 		o.Pods[i] = Pod{Name: MemberName("kv", i), Ordinal: i, Ready: true, UpToDate: true}
 		o.Volumes[i] = true
 	}
@@ -27,7 +28,7 @@ func fixture(n, leader int, mutators ...func(*Observed)) *Observed {
 func withLearners(ords ...int) func(*Observed) {
 	return func(o *Observed) {
 		for _, n := range ords {
-			o.Members = append(o.Members, Member{ID: uint64(100 + n), Name: MemberName("kv", n), Ordinal: n, Learner: true, Healthy: true, Match: 100})
+			o.Members = append(o.Members, Member{ID: uint64(100 + n), Name: MemberName("kv", n), Ordinal: n, Learner: true, Healthy: true, Match: 100, Promotable: true})
 			o.Pods[n] = Pod{Name: MemberName("kv", n), Ordinal: n, Ready: true, UpToDate: true}
 			o.Volumes[n] = true
 			o.StatefulSetReplicas = max(o.StatefulSetReplicas, n+1)
@@ -89,7 +90,7 @@ func TestNext(t *testing.T) {
 			want: "AddLearners[kv-1,kv-2](AddingLearners)", op: raftv1alpha1.OperationScaleOut},
 		{name: "3→5 adds both learners at once", obs: fixture(3, 1), replicas: 5,
 			want: "AddLearners[kv-3,kv-4](AddingLearners)", op: raftv1alpha1.OperationScaleOut},
-		{name: "3→5 waits for a lagging learner", obs: fixture(3, 1, withLearners(3, 4), setMember(4, func(m *Member) { m.Match = 50 })),
+		{name: "3→5 waits for a lagging learner", obs: fixture(3, 1, withLearners(3, 4), setMember(4, func(m *Member) { m.Match, m.Promotable = 50, false })),
 			replicas: 5, want: "Wait(WaitingForLearners)", op: raftv1alpha1.OperationScaleOut},
 		{name: "3→5 waits for an unreachable learner", obs: fixture(3, 1, withLearners(3, 4), setMember(3, unhealthy)),
 			replicas: 5, want: "Wait(WaitingForLearners)", op: raftv1alpha1.OperationScaleOut},
@@ -127,7 +128,7 @@ func TestNext(t *testing.T) {
 		{name: "replaced ordinal comes back as a learner, reported as Replace",
 			obs: fixture(3, 0, func(o *Observed) {
 				o.Members = o.Members[:1:1]
-				o.Members = append(o.Members, Member{ID: 3, Name: "kv-2", Ordinal: 2, Healthy: true, Match: 100})
+				o.Members = append(o.Members, Member{ID: 3, Name: "kv-2", Ordinal: 2, Healthy: true, Match: 100, Promotable: true})
 				o.Operation = &raftv1alpha1.Operation{Type: raftv1alpha1.OperationReplace}
 			}), replicas: 3, want: "AddLearners[kv-1](AddingLearners)", op: raftv1alpha1.OperationReplace},
 		{name: "fenced learner's volume is wiped", obs: fixture(3, 0, withLearners(3), setMember(3, unhealthy), setPod(3, fenced)),

@@ -253,7 +253,8 @@ func statusFromPB(r *nodepb.StatusResponse) *Status {
 	if len(r.GetProgress()) > 0 {
 		s.Progress = make(map[uint64]Progress, len(r.GetProgress()))
 		for _, p := range r.GetProgress() {
-			s.Progress[p.GetId()] = Progress{Match: p.GetMatch(), RecentActive: p.GetRecentActive(), IsLearner: p.GetIsLearner()}
+			s.Progress[p.GetId()] = Progress{Match: p.GetMatch(), RecentActive: p.GetRecentActive(), IsLearner: p.GetIsLearner(),
+				Promotable: p.GetPromotable(), NotPromotableReason: p.GetNotPromotableReason()}
 		}
 	}
 	return s

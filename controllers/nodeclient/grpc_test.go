@@ -2,6 +2,7 @@ package nodeclient
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/nodeerr"
+	nodeserver "github.com/kuberaft/kuberaft/node/server"
 )
 
 // server is an in-process node: the Membership service plus etcd's
@@ -32,7 +35,7 @@ type server struct {
 func (s *server) Status(context.Context, *nodepb.StatusRequest) (*nodepb.StatusResponse, error) {
 	return &nodepb.StatusResponse{Id: 1, Name: "kv-0", Role: "Leader", Leader: 1, Term: 4, Commit: 10, Applied: 9, Joint: true,
 		ConfState: &nodepb.ConfState{Voters: []uint64{1, 2}, Learners: []uint64{3}, VotersOutgoing: []uint64{1}},
-		Progress:  []*nodepb.Progress{{Id: 3, Match: 8, IsLearner: true}},
+		Progress:  []*nodepb.Progress{{Id: 3, Match: 8, IsLearner: true, NotPromotableReason: "match 8 of leader's 10 is below 90%"}},
 		Members:   []*nodepb.Member{{Id: 3, Name: "kv-2", IsLearner: true, PeerUrls: []string{"http://kv-2:2380"}}},
 		ClusterId: 77, Version: "v1"}, nil
 }
@@ -46,7 +49,7 @@ func (s *server) ChangeMembers(ctx context.Context, req *nodepb.ChangeMembersReq
 		}
 	}
 	if s.notLeader.Load() {
-		return nil, rpctypes.ErrGRPCNotLeader
+		return nil, nodeserver.ToGRPCError(nodeerr.ErrNotLeader)
 	}
 	s.got = req
 	return &nodepb.ChangeMembersResponse{Members: []*nodepb.Member{{Id: 9, Name: req.GetChanges()[0].GetName(), IsLearner: true}}}, nil
@@ -113,7 +116,8 @@ func TestGRPCStatusAndConnectionReuse(t *testing.T) {
 		}
 	}
 	if st.ID != 1 || st.Role != "Leader" || !st.Joint || len(st.VotersOutgoing) != 1 || st.Progress[3].Match != 8 ||
-		!st.Progress[3].IsLearner || st.Members[0].Name != "kv-2" || st.ClusterID != 77 || st.Applied != 9 {
+		!st.Progress[3].IsLearner || st.Members[0].Name != "kv-2" || st.ClusterID != 77 || st.Applied != 9 ||
+		st.Progress[3].Promotable || st.Progress[3].NotPromotableReason == "" {
 		t.Errorf("status = %+v", st)
 	}
 	if n := dials.Load(); n != 1 {
@@ -168,22 +172,34 @@ func TestGRPCUnreachable(t *testing.T) {
 	}
 }
 
+// TestErrorPredicates feeds the predicates the statuses the node's own
+// error table produces, wrapped as GRPC wraps them; a status with the same
+// code and message but no reason must not match (no message matching).
 func TestErrorPredicates(t *testing.T) {
+	node := nodeserver.ToGRPCError
 	for _, tc := range []struct {
+		name                              string
 		err                               error
 		notLeader, retryable, unavailable bool
 	}{
-		{rpctypes.ErrGRPCNotLeader, true, false, false},
-		{rpctypes.ErrGRPCNoLeader, true, false, true},
-		{rpctypes.ErrGRPCLearnerNotReady, false, true, false},
-		{rpctypes.ErrGRPCMemberNotEnoughStarted, false, true, false},
-		{rpctypes.ErrGRPCTimeout, false, true, true},
-		{rpctypes.ErrGRPCMemberNotFound, false, false, false},
-		{context.DeadlineExceeded, false, false, true},
+		{"not leader", node(nodeerr.ErrNotLeader), true, false, false},
+		{"no leader", node(nodeerr.ErrNoLeader), true, false, true},
+		{"leader changed", node(nodeerr.ErrLeaderChanged), true, false, true},
+		{"learner not ready", node(fmt.Errorf("%w: match 1 of 10", nodeerr.ErrLearnerNotReady)), false, true, false},
+		{"not enough started", node(nodeerr.ErrNotEnoughStarted), false, true, false},
+		{"conf change timeout", node(nodeerr.ErrConfChangeTimeout), false, true, true},
+		{"timeout", node(nodeerr.ErrTimeout), false, true, true},
+		{"member not found", node(nodeerr.ErrMemberNotFound), false, false, false},
+		{"wrapped not leader", fmt.Errorf("change members through kv-0: %w", node(nodeerr.ErrNotLeader)), true, false, false},
+		{"etcd text without reason", rpctypes.ErrGRPCNotLeader, false, false, false},
+		{"etcd timeout text without reason", rpctypes.ErrGRPCTimeout, false, false, true},
+		{"deadline", context.DeadlineExceeded, false, false, true},
 	} {
-		if IsNotLeader(tc.err) != tc.notLeader || IsRetryableChange(tc.err) != tc.retryable || IsUnavailable(tc.err) != tc.unavailable {
-			t.Errorf("%v: notLeader=%v retryable=%v unavailable=%v", tc.err, IsNotLeader(tc.err), IsRetryableChange(tc.err), IsUnavailable(tc.err))
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if IsNotLeader(tc.err) != tc.notLeader || IsRetryableChange(tc.err) != tc.retryable || IsUnavailable(tc.err) != tc.unavailable {
+				t.Errorf("%v: notLeader=%v retryable=%v unavailable=%v", tc.err, IsNotLeader(tc.err), IsRetryableChange(tc.err), IsUnavailable(tc.err))
+			}
+		})
 	}
 }
 

@@ -7,11 +7,12 @@ package nodeclient
 import (
 	"context"
 	"errors"
-	"strings"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/kuberaft/kuberaft/node/api/errinfo"
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
 )
 
 // Endpoint names one member pod; the implementation turns it into an address.
@@ -73,6 +74,11 @@ type Progress struct {
 	Match        uint64
 	RecentActive bool
 	IsLearner    bool
+	// Promotable is the node's verdict that the member has caught up
+	// enough to be promoted (for a voter: caught up by the same bar); the
+	// rule lives in the node. NotPromotableReason says why not, for people.
+	Promotable          bool
+	NotPromotableReason string
 }
 
 // Status is one node's raft view.
@@ -117,11 +123,13 @@ type NodeClient interface {
 	Fenced(ctx context.Context, ep Endpoint) (string, error)
 }
 
+// The predicates below switch on the nodepb.ErrorReason the node attaches
+// to its errors (node/api/errinfo), never on message text.
+
 // IsNotLeader reports whether err says the node called was not the leader,
 // i.e. leadership moved since the loop observed it.
 func IsNotLeader(err error) bool {
-	return hasMessage(err, rpctypes.ErrNotLeader.Error()) || hasMessage(err, rpctypes.ErrNoLeader.Error()) ||
-		hasMessage(err, rpctypes.ErrLeaderChanged.Error())
+	return errinfo.Is(err, nodepb.ErrorReason_NOT_LEADER, nodepb.ErrorReason_NO_LEADER, nodepb.ErrorReason_LEADER_CHANGED)
 }
 
 // IsUnavailable reports whether err means the node could not be reached.
@@ -137,15 +145,6 @@ func IsUnavailable(err error) bool {
 // later without the operator doing anything else: a learner not yet in sync,
 // not enough started members, or a change that did not apply in time.
 func IsRetryableChange(err error) bool {
-	return hasMessage(err, rpctypes.ErrMemberLearnerNotReady.Error()) ||
-		hasMessage(err, rpctypes.ErrMemberNotEnoughStarted.Error()) ||
-		hasMessage(err, rpctypes.ErrUnhealthy.Error()) ||
-		hasMessage(err, "configuration change was not applied in time") ||
-		hasMessage(err, rpctypes.ErrTimeout.Error())
-}
-
-// hasMessage matches etcd's canonical messages, which survive gRPC and our
-// wrapping ("change members through kv-0: rpc error: ... desc = <msg>").
-func hasMessage(err error, msg string) bool {
-	return err != nil && strings.HasSuffix(err.Error(), msg)
+	return errinfo.Is(err, nodepb.ErrorReason_LEARNER_NOT_READY, nodepb.ErrorReason_NOT_ENOUGH_STARTED,
+		nodepb.ErrorReason_CONF_CHANGE_TIMEOUT, nodepb.ErrorReason_TIMEOUT)
 }

@@ -194,7 +194,7 @@ func TestAgainstRaftnodeProcesses(t *testing.T) {
 	for _, n := range names[1:] {
 		ps.start(n, "existing", all)
 	}
-	eventually(t, 30*time.Second, "learners caught up", func() (bool, string) {
+	eventually(t, 30*time.Second, "learners promotable (the leader's verdict)", func() (bool, string) {
 		l := status("kv-0")
 		if l == nil || l.Progress == nil {
 			return false, "no leader progress"
@@ -202,7 +202,7 @@ func TestAgainstRaftnodeProcesses(t *testing.T) {
 		for _, n := range names[1:] {
 			st := status(n)
 			p := l.Progress[ids[n]]
-			if st == nil || st.Role != "Learner" || st.ID != ids[n] || !p.IsLearner || p.Match*10 < l.Commit*9 {
+			if st == nil || st.Role != "Learner" || st.ID != ids[n] || !p.IsLearner || !p.Promotable {
 				return false, fmt.Sprintf("%s: %+v progress %+v commit %d", n, st, p, l.Commit)
 			}
 		}

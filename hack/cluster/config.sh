@@ -59,63 +59,13 @@ EOT
 EOT
 }
 
-write_kubelet_config() {
-  cat > "$ETC/kubelet.yaml" <<EOT
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-address: $NODE_IP
-port: 10250
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: 10248
-tlsCertFile: $PKI/kubelet-serving.crt
-tlsPrivateKeyFile: $PKI/kubelet-serving.key
-authentication:
-  anonymous: {enabled: false}
-  webhook: {enabled: true}
-  x509: {clientCAFile: $PKI/ca.crt}
-authorization: {mode: Webhook}
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
-# containerd 1.6 has no RuntimeConfig RPC: kubelet falls back to this.
-cgroupDriver: cgroupfs
-# 1.36 refuses cgroup v1 hosts by default; this VM is v1 (hybrid).
-failCgroupV1: false
-failSwapOn: false
-clusterDomain: $CLUSTER_DOMAIN
-clusterDNS: [$DNS_SVC_IP]
-podLogsDir: $DATA/pod-logs
-# Images cannot be pulled again here: never garbage-collect them, and evict
-# only when the disk is really full.
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-evictionHard:
-  memory.available: 100Mi
-  nodefs.available: 1%
-  nodefs.inodesFree: 1%
-  imagefs.available: 1%
-serializeImagePulls: false
-maxPods: 110
-EOT
-}
-
-write_proxy_config() {
-  cat > "$ETC/kube-proxy.yaml" <<EOT
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-clientConnection:
-  kubeconfig: $ETC/kube-proxy.kubeconfig
-hostnameOverride: $NODE_NAME
-mode: iptables
-clusterCIDR: $POD_CIDR
-healthzBindAddress: 127.0.0.1:10256
-metricsBindAddress: 127.0.0.1:10249
-# Leave the host's conntrack table settings alone.
-conntrack:
-  maxPerCore: 0
-  min: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
-EOT
+# write_component_configs BIN: kubelet.yaml and kube-proxy.yaml, written by
+# hack/tools/k8s/clusterconfig from the components' own typed config structs
+# (the settings and why each is set are documented there).
+write_component_configs() {
+  "$1/clusterconfig" components -etc "$ETC" -pki "$PKI" -data "$DATA" -node-ip "$NODE_IP" \
+    -node-name "$NODE_NAME" -cluster-domain "$CLUSTER_DOMAIN" -dns-svc-ip "$DNS_SVC_IP" \
+    -pod-cidr "$POD_CIDR" -containerd-sock "$CONTAINERD_SOCK"
 }
 
 # write_corefile: CoreDNS answers cluster.local from the API and NXDOMAIN for

@@ -6,8 +6,10 @@
 
 NODE_ETCD_BIN = $(K8S_BIN)
 # node/proctest's TestByHand runs docs/node.md's commands against this
-# etcdctl; set but missing makes that test fail, not skip.
-export ETCDCTL = $(NODE_ETCD_BIN)/etcdctl
+# etcdctl; set but missing makes that test fail, not skip. Exported only to
+# the test targets: a global export is expanded for every recipe and would
+# compute K8S_BIN even for `make help`.
+test-go test-operator: export ETCDCTL = $(NODE_ETCD_BIN)/etcdctl
 
 TEST_GO_DEPS += tools-etcd
 

@@ -10,12 +10,16 @@ TAG             ?= dev
 export K8S_VERSION ETCD_VERSION COREDNS_VERSION HELM_VERSION KIND_VERSION
 
 # Where the built tools live: .cache/k8s/<k8s version>-<go version>/bin.
-K8S_BIN     := $(shell K8S_VERSION=$(K8S_VERSION) hack/build-tools.sh print-bin)
-ENVTEST_DIR := $(patsubst %/bin,%/envtest,$(K8S_BIN))
+# Computed on first use and then remembered (the eval), so a target that
+# does not need it (`make help` above all) runs no subprocess for it.
+K8S_BIN     = $(eval K8S_BIN := $$(shell K8S_VERSION=$(K8S_VERSION) hack/build-tools.sh print-bin))$(K8S_BIN)
+ENVTEST_DIR = $(patsubst %/bin,%/envtest,$(K8S_BIN))
 
-# envtest: a user-provided KUBEBUILDER_ASSETS wins; otherwise the built ones.
+# envtest: a user-provided KUBEBUILDER_ASSETS wins; otherwise the built ones,
+# exported only to the targets that run envtest (a global export would be
+# expanded for every recipe, `make help`'s included).
 ifeq ($(origin KUBEBUILDER_ASSETS),undefined)
-export KUBEBUILDER_ASSETS := $(ENVTEST_DIR)
+test-go test-operator envtest-assets: export KUBEBUILDER_ASSETS = $(ENVTEST_DIR)
 ENVTEST_FROM_USER :=
 else
 export KUBEBUILDER_ASSETS
@@ -28,7 +32,7 @@ endif
 tools: ## Build kube components, etcd, etcdctl, CoreDNS, helm, kind, image tools (cached)
 	hack/build-tools.sh all
 
-tools-%: ## Build one tool group: tools-k8s, tools-etcd, tools-coredns, tools-helm, tools-kind, tools-images
+tools-%: ## Build one tool group: tools-k8s, tools-etcd, tools-coredns, tools-helm, tools-kind, tools-images, tools-clusterconfig
 	hack/build-tools.sh $*
 
 print-toolbin: ## Print the directory of the built tools
@@ -63,8 +67,9 @@ images: ## Build raftnode/operator/pause/smokeapp images (TAG=dev) and load them
 cluster-smoke: cluster-up ## StatefulSet + PVC + pod DNS smoke test on the offline cluster
 	hack/cluster-smoke.sh
 
-test-hack-tools: ## Vet and unit-test the image tools module (hack/tools/images)
+test-hack-tools: ## Vet and unit-test the image tools and the cluster config tool (hack/tools)
 	cd hack/tools/images && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
+	cd hack/tools/k8s && $(GO) vet ./clusterconfig && $(GO) test -count=1 -timeout 5m ./clusterconfig
 
 kind-up: ## Create a kind cluster and load our images (needs docker + internet)
 	hack/kind-cluster.sh up

@@ -43,6 +43,12 @@ var (
 	// ErrValueTooLarge refuses an append whose resulting value would exceed
 	// --max-request-bytes (a value that large could never be written by Put).
 	ErrValueTooLarge = errors.New("kuberaft: resulting value is larger than max-request-bytes")
+
+	// Shape errors of the request validation (node/server).
+	ErrInvalidSortOption = errors.New("etcdserver: invalid sort option")
+	// ErrEmptyOperation is a txn operation with no request; etcd answers
+	// it with "key not found".
+	ErrEmptyOperation = errors.New("etcdserver: key not found")
 )
 
 // Errors of the at-most-once session table (Raft thesis §6.3).
@@ -73,6 +79,7 @@ var (
 	ErrConfChangeTimeout = errors.New("kuberaft: configuration change was not applied in time")
 	ErrBadTargetLeader   = errors.New("etcdserver: bad leader transferee")
 	ErrInvalidChange     = errors.New("kuberaft: invalid membership change")
+	ErrMemberBadURLs     = errors.New("etcdserver: given member URLs are invalid")
 )
 
 // ErrFenced reports that this node must not join the cluster: its data

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/clientseq"
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 	"github.com/kuberaft/kuberaft/node/raftnode"
 )
@@ -42,7 +43,7 @@ func TestAtMostOnceRetry(t *testing.T) {
 	if err := c.Member(lead).Node().MoveLeader(ctx, c.Member((lead+1)%3).ID); err != nil {
 		t.Fatal(err)
 	}
-	cl := c.NewClient(0, NewHistory())
+	cl := c.NewClient(0, kvmodel.NewHistory())
 	for i := range 50 {
 		if !cl.Put(time.Now().Add(5*time.Second), "filler", string(rune('a'+i%26))) {
 			t.Fatal("filler put failed")

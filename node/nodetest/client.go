@@ -11,6 +11,7 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/clientseq"
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 	"github.com/kuberaft/kuberaft/node/raftnode"
 )
@@ -28,7 +29,7 @@ type Client struct {
 	name    string
 	seq     uint64
 	rnd     *rand.Rand
-	hist    *History
+	hist    *kvmodel.History
 	attempt time.Duration // per-attempt timeout: then try another member
 	lastErr error         // of the last failed attempt, for failure messages
 	last    int           // member that answered last: tried first (a clerk remembers the leader)
@@ -38,7 +39,7 @@ type Client struct {
 func (cl *Client) LastErr() error { return cl.lastErr }
 
 // NewClient returns client number id recording into hist.
-func (c *Cluster) NewClient(id int, hist *History) *Client {
+func (c *Cluster) NewClient(id int, hist *kvmodel.History) *Client {
 	return &Client{c: c, id: id, name: fmt.Sprintf("client-%d-%d", id, time.Now().UnixNano()), rnd: rand.New(rand.NewPCG(uint64(id), uint64(time.Now().UnixNano()))), hist: hist, attempt: 2 * c.opts.ElectionTimeout, last: id}
 }
 
@@ -61,7 +62,7 @@ func (cl *Client) Get(deadline time.Time, key string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	cl.hist.Add(cl.id, KVInput{Op: OpGet, Key: key}, KVOutput{Value: val}, call, cl.hist.Now())
+	cl.hist.Add(cl.id, kvmodel.Input{Op: kvmodel.OpGet, Key: key}, kvmodel.Output{Value: val}, call, cl.hist.Now())
 	return val, true
 }
 
@@ -73,7 +74,7 @@ func (cl *Client) Put(deadline time.Time, key, value string) bool {
 		_, err := n.Put(ctx, &pb.PutRequest{Key: []byte(key), Value: []byte(value)})
 		return err
 	})
-	cl.hist.Add(cl.id, KVInput{Op: OpPut, Key: key, Value: value}, KVOutput{Unknown: err != nil}, call, cl.hist.Now())
+	cl.hist.Add(cl.id, kvmodel.Input{Op: kvmodel.OpPut, Key: key, Value: value}, kvmodel.Output{Unknown: err != nil}, call, cl.hist.Now())
 	return err == nil
 }
 
@@ -89,7 +90,7 @@ func (cl *Client) Append(deadline time.Time, key, suffix string) (string, bool) 
 		val = string(resp.Value)
 		return nil
 	})
-	cl.hist.Add(cl.id, KVInput{Op: OpAppend, Key: key, Value: suffix}, KVOutput{Value: val, Unknown: err != nil}, call, cl.hist.Now())
+	cl.hist.Add(cl.id, kvmodel.Input{Op: kvmodel.OpAppend, Key: key, Value: suffix}, kvmodel.Output{Value: val, Unknown: err != nil}, call, cl.hist.Now())
 	return val, err == nil
 }
 

@@ -3,5 +3,5 @@
 // start N members in temp dirs, wait for a leader, crash and restart
 // members (keeping or wiping their data), partition and heal, drive
 // clients that record histories, and check them with porcupine against
-// KVModel. Every wait is bounded.
+// node/kvmodel's model. Every wait is bounded.
 package nodetest

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 )
 
 // scenario is one shape of the MIT 6.824 kvraft GenericTest.
@@ -45,7 +47,7 @@ func runScenario(t *testing.T, sc scenario) {
 	if sc.unreliable {
 		c.Net.SetUnreliable(0.1, 0.1, 10*time.Millisecond)
 	}
-	hist := NewHistory()
+	hist := kvmodel.NewHistory()
 	clients := make([]*Client, sc.clients)
 	for i := range clients {
 		clients[i] = c.NewClient(i, hist)
@@ -166,7 +168,7 @@ func partitioner(c *Cluster, stop <-chan struct{}) {
 // the client saw acknowledged is present exactly once, in order.
 func checkClientAppends(t *testing.T, c *Cluster, clients []*Client) {
 	t.Helper()
-	reader := c.NewClient(len(clients), NewHistory())
+	reader := c.NewClient(len(clients), kvmodel.NewHistory())
 	for _, cl := range clients {
 		v, ok := reader.Get(time.Now().Add(10*time.Second), fmt.Sprintf("k%d", cl.id))
 		if !ok {

@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 	"github.com/kuberaft/kuberaft/node/raftnode"
 )
@@ -118,7 +119,7 @@ func TestAddLearnerThenPromote(t *testing.T) {
 		t.Fatalf("retried promotion: %v", err)
 	}
 	// The new voter serves linearizable reads of earlier writes.
-	hist := NewHistory()
+	hist := kvmodel.NewHistory()
 	cl := c.NewClient(0, hist)
 	if !cl.Put(time.Now().Add(5*time.Second), "k", "v") {
 		t.Fatal("put failed")
@@ -188,7 +189,7 @@ func TestJointRemoveTwo(t *testing.T) {
 		}
 		c.Crash(i)
 	}
-	hist := NewHistory()
+	hist := kvmodel.NewHistory()
 	if !c.NewClient(0, hist).Put(time.Now().Add(5*time.Second), "k", "v") {
 		t.Fatal("put after removal failed")
 	}
@@ -222,7 +223,7 @@ func TestJointRemoveTwoOfThree(t *testing.T) {
 	if !checkNoVoterCount(t, c, 2) {
 		t.Fatal("no joint configuration was applied")
 	}
-	if !c.NewClient(0, NewHistory()).Put(time.Now().Add(5*time.Second), "k", "v") {
+	if !c.NewClient(0, kvmodel.NewHistory()).Put(time.Now().Add(5*time.Second), "k", "v") {
 		t.Fatal("the remaining voter does not accept writes")
 	}
 }
@@ -250,7 +251,7 @@ func TestRemoveLeaderAfterTransfer(t *testing.T) {
 		t.Fatal("the removed former leader still runs")
 	}
 	c.Crash(lead)
-	hist := NewHistory()
+	hist := kvmodel.NewHistory()
 	cl := c.NewClient(0, hist)
 	for i := range 10 {
 		if !cl.Put(time.Now().Add(5*time.Second), "k", string(rune('a'+i))) {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 )
 
 // TestMinorityPartitionNoProgressThenHeals: the side without a quorum
@@ -14,7 +16,7 @@ import (
 // catches up and its pending write's outcome is consistent.
 func TestMinorityPartitionNoProgressThenHeals(t *testing.T) {
 	c := NewCluster(t, Options{Members: 5})
-	hist := NewHistory()
+	hist := kvmodel.NewHistory()
 	cl := c.NewClient(0, hist)
 	if !cl.Put(time.Now().Add(5*time.Second), "k", "before") {
 		t.Fatal("put before partition failed")
@@ -53,7 +55,7 @@ func TestMinorityPartitionNoProgressThenHeals(t *testing.T) {
 	if err == nil {
 		t.Fatal("a write on the minority side succeeded")
 	}
-	hist.Add(9, KVInput{Op: OpPut, Key: "k", Value: "minority"}, KVOutput{Unknown: true}, call, hist.Now())
+	hist.Add(9, kvmodel.Input{Op: kvmodel.OpPut, Key: "k", Value: "minority"}, kvmodel.Output{Unknown: true}, call, hist.Now())
 	// The majority elects a leader among itself and accepts writes.
 	c.Eventually(5*time.Second, "a majority-side leader", func() bool {
 		l := c.leaderIndex()
@@ -62,7 +64,7 @@ func TestMinorityPartitionNoProgressThenHeals(t *testing.T) {
 	if !c.majorityPut(t, minority, "k", "majority") {
 		t.Fatal("majority-side put failed")
 	}
-	hist.Add(1, KVInput{Op: OpPut, Key: "k", Value: "majority"}, KVOutput{}, call, hist.Now())
+	hist.Add(1, kvmodel.Input{Op: kvmodel.OpPut, Key: "k", Value: "majority"}, kvmodel.Output{}, call, hist.Now())
 
 	c.Net.Heal()
 	// The minority catches up: a read there sees the majority's write
@@ -103,7 +105,7 @@ func (c *Cluster) majorityPut(t *testing.T, skip []int, key, value string) bool 
 // durable (it survives a restart).
 func TestLaggingServerCatchesUpBySnapshot(t *testing.T) {
 	c := NewCluster(t, Options{Members: 3, SnapshotCount: 50, SnapshotCatchUpEntries: 10})
-	hist := NewHistory()
+	hist := kvmodel.NewHistory()
 	cl := c.NewClient(0, hist)
 	lead := c.Leader()
 	lag := (lead + 1) % 3

@@ -12,7 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/kuberaft/kuberaft/node/nodetest"
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 )
 
 // TestKill9UnderLoad kills raftnode processes with SIGKILL while clients
@@ -33,7 +33,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newCluster(t, tt.members)
-			hist := nodetest.NewHistory()
+			hist := kvmodel.NewHistory()
 			load := startLoad(t, c, hist, 6)
 			time.Sleep(time.Second) // load before the first crash
 			for i, round := range tt.rounds {
@@ -100,7 +100,7 @@ const sharedKeys = 6
 // startLoad runs n clients, each with its own clientv3 client over all
 // endpoints. A client alternates a put of its own key "ack/<c>" (value: its
 // sequence number) with a random put or linearizable get of a shared key.
-func startLoad(t *testing.T, c *cluster, hist *nodetest.History, n int) *load {
+func startLoad(t *testing.T, c *cluster, hist *kvmodel.History, n int) *load {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{cancel: cancel, lastAcked: map[int]int{}}
@@ -117,7 +117,7 @@ func (l *load) stop() {
 	l.wg.Wait()
 }
 
-func (l *load) client(ctx context.Context, id int, cli *clientv3.Client, hist *nodetest.History) {
+func (l *load) client(ctx context.Context, id int, cli *clientv3.Client, hist *kvmodel.History) {
 	rng := rand.New(rand.NewPCG(uint64(id), 7))
 	for seq := 1; ctx.Err() == nil; seq++ {
 		own := fmt.Sprintf("ack/%d", id)
@@ -137,12 +137,12 @@ func (l *load) client(ctx context.Context, id int, cli *clientv3.Client, hist *n
 
 // put records a put; an error makes its outcome unknown (it may still
 // apply), as etcd's robustness tests treat failed writes.
-func (l *load) put(cli *clientv3.Client, hist *nodetest.History, id int, key, val string) bool {
+func (l *load) put(cli *clientv3.Client, hist *kvmodel.History, id int, key, val string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	call := hist.Now()
 	_, err := cli.Put(ctx, key, val)
-	hist.Add(id, nodetest.KVInput{Op: nodetest.OpPut, Key: key, Value: val}, nodetest.KVOutput{Unknown: err != nil}, call, hist.Now())
+	hist.Add(id, kvmodel.Input{Op: kvmodel.OpPut, Key: key, Value: val}, kvmodel.Output{Unknown: err != nil}, call, hist.Now())
 	if err == nil {
 		l.acked.Add(1)
 	}
@@ -150,7 +150,7 @@ func (l *load) put(cli *clientv3.Client, hist *nodetest.History, id int, key, va
 }
 
 // get records a successful linearizable get; a failed one observed nothing.
-func (l *load) get(cli *clientv3.Client, hist *nodetest.History, id int, key string) {
+func (l *load) get(cli *clientv3.Client, hist *kvmodel.History, id int, key string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	call := hist.Now()
@@ -162,13 +162,13 @@ func (l *load) get(cli *clientv3.Client, hist *nodetest.History, id int, key str
 	if len(resp.Kvs) > 0 {
 		val = string(resp.Kvs[0].Value)
 	}
-	hist.Add(id, nodetest.KVInput{Op: nodetest.OpGet, Key: key}, nodetest.KVOutput{Value: val}, call, hist.Now())
+	hist.Add(id, kvmodel.Input{Op: kvmodel.OpGet, Key: key}, kvmodel.Output{Value: val}, call, hist.Now())
 }
 
 // checkAcknowledgedWrites reads every client's own key after recovery: the
 // value must be at least the client's last acknowledged sequence (a later,
 // unacknowledged put may have applied too). The reads join the history.
-func (l *load) checkAcknowledgedWrites(t *testing.T, cli *clientv3.Client, hist *nodetest.History) {
+func (l *load) checkAcknowledgedWrites(t *testing.T, cli *clientv3.Client, hist *kvmodel.History) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -185,7 +185,7 @@ func (l *load) checkAcknowledgedWrites(t *testing.T, cli *clientv3.Client, hist 
 		if len(resp.Kvs) > 0 {
 			val = string(resp.Kvs[0].Value)
 		}
-		hist.Add(1000+id, nodetest.KVInput{Op: nodetest.OpGet, Key: key}, nodetest.KVOutput{Value: val}, call, hist.Now())
+		hist.Add(1000+id, kvmodel.Input{Op: kvmodel.OpGet, Key: key}, kvmodel.Output{Value: val}, call, hist.Now())
 		if got, err := strconv.Atoi(val); err != nil || got < last {
 			t.Errorf("acknowledged write lost: %s = %q, but seq %d was acknowledged", key, val, last)
 		}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kuberaft/kuberaft/node/internal/powerfail"
-	"github.com/kuberaft/kuberaft/node/nodetest"
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 )
 
 // Knobs of TestPowerLoss: more iterations for a longer soak, a seed to
@@ -52,7 +52,7 @@ func TestPowerLoss(t *testing.T) {
 		disks = append(disks, fsys)
 	}
 	c := newClusterAt(t, 3, func(i int) string { return filepath.Join(disks[i].MountPoint(), "data") })
-	hist := nodetest.NewHistory()
+	hist := kvmodel.NewHistory()
 	load := startLoad(t, c, hist, 4)
 	start := time.Now()
 	for i := range rounds {

@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 
+	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/raftnode/bootstrap"
 	"github.com/kuberaft/kuberaft/node/raftnode/memberplan"
 	"github.com/kuberaft/kuberaft/node/transport"
@@ -27,7 +28,6 @@ const (
 	DefaultElectionTimeout        = time.Second
 	DefaultSnapshotCount          = 10000
 	DefaultSnapshotCatchUpEntries = 5000
-	DefaultMaxRequestBytes        = 1536 * 1024
 	DefaultRequestTimeout         = 5 * time.Second
 	DefaultClusterToken           = "kuberaft"
 	// DefaultMaxLearners caps learners, like etcd's --max-learners (whose
@@ -66,7 +66,7 @@ type Config struct {
 	ElectionTimeout        time.Duration
 	SnapshotCount          uint64
 	SnapshotCatchUpEntries uint64
-	MaxRequestBytes        uint
+	Limits                 limits.Limits
 	QuotaBackendBytes      int64
 	RequestTimeout         time.Duration
 	MaxLearners            int
@@ -118,12 +118,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.SnapshotCatchUpEntries == 0 {
 		cfg.SnapshotCatchUpEntries = min(DefaultSnapshotCatchUpEntries, cfg.SnapshotCount)
 	}
-	if cfg.MaxRequestBytes == 0 {
-		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	if err := cfg.Limits.Validate(); err != nil {
+		return cfg, fmt.Errorf("raftnode: %w", err)
 	}
 	if cfg.QuotaBackendBytes == 0 {
 		cfg.QuotaBackendBytes = DefaultQuotaBackendBytes
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}

@@ -19,7 +19,7 @@
 //	ElectionTimeout        default 1s; ElectionTick = ElectionTimeout/HeartbeatInterval
 //	SnapshotCount          applied entries between snapshots (default 10000)
 //	SnapshotCatchUpEntries entries kept after a snapshot for slow followers (default 5000)
-//	MaxRequestBytes        largest accepted request (default 1.5 MiB)
+//	Limits                 node/limits: largest proposal, peer message size
 //	QuotaBackendBytes      space quota of the store (default 2 GiB; < 0: none), see quota.go
 //	RequestTimeout         bound on a proposal or read (default 5s)
 //	MaxLearners            most learners at once (default DefaultMaxLearners)

@@ -44,7 +44,7 @@ func (n *Node) propose(ctx context.Context, cmd *statepb.Command) (proto.Message
 	if err != nil {
 		return nil, fmt.Errorf("raftnode: marshal command: %w", err)
 	}
-	if uint(len(data)) > n.cfg.MaxRequestBytes {
+	if len(data) > n.cfg.Limits.MaxRequestBytes {
 		return nil, nodeerr.ErrRequestTooLarge
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
@@ -175,9 +175,6 @@ func marshalReq(m proto.Message) ([]byte, error) {
 
 // Put implements Backend.
 func (n *Node) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
-	if err := kv.ValidatePut(req); err != nil {
-		return nil, err
-	}
 	b, err := marshalReq(req)
 	if err != nil {
 		return nil, err
@@ -196,9 +193,6 @@ func (n *Node) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, er
 
 // DeleteRange implements Backend.
 func (n *Node) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
-	if err := kv.ValidateDeleteRange(req); err != nil {
-		return nil, err
-	}
 	b, err := marshalReq(req)
 	if err != nil {
 		return nil, err
@@ -218,9 +212,6 @@ func (n *Node) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb
 // Txn implements Backend. A txn that writes nothing is served like a
 // linearizable read, without a log entry.
 func (n *Node) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if err := kv.ValidateTxn(req); err != nil {
-		return nil, err
-	}
 	if kv.IsReadOnlyTxn(req) {
 		if err := n.linearizableRead(ctx); err != nil {
 			return nil, err
@@ -253,7 +244,7 @@ func (n *Node) Append(ctx context.Context, req *nodepb.AppendRequest) (*nodepb.A
 	if len(req.Key) == 0 {
 		return nil, nodeerr.ErrEmptyKey
 	}
-	resp, err := n.propose(ctx, &statepb.Command{Op: &statepb.Command_Append{Append: &statepb.AppendOp{Key: req.Key, Suffix: req.Suffix, MaxValueBytes: uint64(n.cfg.MaxRequestBytes)}}})
+	resp, err := n.propose(ctx, &statepb.Command{Op: &statepb.Command_Append{Append: &statepb.AppendOp{Key: req.Key, Suffix: req.Suffix, MaxValueBytes: uint64(n.cfg.Limits.MaxRequestBytes)}}})
 	if err != nil {
 		return nil, err
 	}

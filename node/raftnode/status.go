@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/raftnode/memberplan"
 	"github.com/kuberaft/kuberaft/node/storage"
 )
 
@@ -32,10 +33,14 @@ func (n *Node) Status(ctx context.Context) (*nodepb.StatusResponse, error) {
 		resp.Role = "Learner"
 	}
 	healthy := n.healthyMembers()
+	leaderMatch := st.Progress[n.id].Match
+	rejecting := n.rejectingMembers()
 	for id, pr := range st.Progress {
+		why := memberplan.NotPromotable(pr.Match, leaderMatch, rejecting[id])
 		resp.Progress = append(resp.Progress, &nodepb.Progress{
 			Id: id, Match: pr.Match, Next: pr.Next, State: pr.State.String(),
 			RecentActive: pr.RecentActive || healthy[id], IsLearner: pr.IsLearner,
+			Promotable: why == "", NotPromotableReason: why,
 		})
 	}
 	return resp, nil

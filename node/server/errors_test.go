@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kuberaft/kuberaft/node/api/errinfo"
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
@@ -66,14 +68,18 @@ func TestToGRPCError(t *testing.T) {
 		{"ctx deadline", fmt.Errorf("wait: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "", nil},
 		{"ctx canceled", context.Canceled, codes.Canceled, "", nil},
 		{"status passes through", status.Error(codes.Aborted, "x"), codes.Aborted, "x", nil},
+		{"own error keeps its detail", fmt.Errorf("%w: no voter would remain", nodeerr.ErrInvalidChange), codes.InvalidArgument,
+			"kuberaft: invalid membership change: no voter would remain", nil},
+		{"etcd error keeps etcd's message", fmt.Errorf("%w: match 1 of 10", nodeerr.ErrLearnerNotReady), codes.FailedPrecondition,
+			"etcdserver: can only promote a learner member which is in sync with leader", rpctypes.ErrMemberLearnerNotReady},
 		{"unknown", errors.New("disk on fire"), codes.Unknown, "disk on fire", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := toGRPCError(tt.err)
+			got := ToGRPCError(tt.err)
 			st, ok := status.FromError(got)
 			if !ok {
-				t.Fatalf("toGRPCError(%v) = %v, not a status", tt.err, got)
+				t.Fatalf("ToGRPCError(%v) = %v, not a status", tt.err, got)
 			}
 			if st.Code() != tt.wantCode {
 				t.Errorf("code = %v, want %v", st.Code(), tt.wantCode)
@@ -86,8 +92,8 @@ func TestToGRPCError(t *testing.T) {
 			}
 		})
 	}
-	if toGRPCError(nil) != nil {
-		t.Error("toGRPCError(nil) != nil")
+	if ToGRPCError(nil) != nil {
+		t.Error("ToGRPCError(nil) != nil")
 	}
 }
 
@@ -102,17 +108,36 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 		nodeerr.ErrPeerURLExists, nodeerr.ErrNameExists, nodeerr.ErrNotEnoughStarted,
 		nodeerr.ErrMemberNotLearner, nodeerr.ErrLearnerNotReady, nodeerr.ErrTooManyLearners,
 		nodeerr.ErrRemoveLeader, nodeerr.ErrConfChangeTimeout, nodeerr.ErrBadTargetLeader,
-		nodeerr.ErrInvalidChange, nodeerr.ErrLeaseNotFound, nodeerr.ErrLeaseExists, nodeerr.ErrLeaseTTLTooLarge, nodeerr.ErrKeyNotFound,
-		nodeerr.ErrValueProvided, nodeerr.ErrLeaseProvided, nodeerr.ErrNoSpace,
+		nodeerr.ErrInvalidChange, nodeerr.ErrInvalidSortOption, nodeerr.ErrValueProvided, nodeerr.ErrLeaseProvided,
+		nodeerr.ErrEmptyOperation, nodeerr.ErrMemberBadURLs, nodeerr.ErrLeaseNotFound, nodeerr.ErrLeaseExists,
+		nodeerr.ErrLeaseTTLTooLarge, nodeerr.ErrKeyNotFound, nodeerr.ErrNoSpace,
 		nodeerr.ErrCounterOverflow, nodeerr.ErrValueTooLarge, nodeerr.ErrStaleSequence,
 		nodeerr.ErrSequenceReused, nodeerr.ErrResultNotKept,
 	}
 	if len(sentinels) != len(errorTable) {
 		t.Errorf("errorTable has %d rows, nodeerr has %d sentinels listed here", len(errorTable), len(sentinels))
 	}
+	reasons := map[nodepb.ErrorReason]error{}
 	for _, e := range sentinels {
-		if status.Code(toGRPCError(e)) == codes.Unknown {
+		got := ToGRPCError(e)
+		if status.Code(got) == codes.Unknown {
 			t.Errorf("%v maps to Unknown", e)
 		}
+		r := errinfo.ReasonOf(got)
+		if r == nodepb.ErrorReason_ERROR_REASON_UNSPECIFIED {
+			t.Errorf("%v carries no ErrorReason", e)
+		}
+		if prev, dup := reasons[r]; dup {
+			t.Errorf("%v and %v share reason %v", prev, e, r)
+		}
+		reasons[r] = e
+	}
+	fenced := ToGRPCError(&nodeerr.ErrFenced{Reason: "x"})
+	if r := errinfo.ReasonOf(fenced); r != nodepb.ErrorReason_FENCED {
+		t.Errorf("fenced carries %v, want FENCED", r)
+	}
+	// Every reason but UNSPECIFIED names one error of the node.
+	if want := len(nodepb.ErrorReason_name) - 1; len(reasons)+1 != want {
+		t.Errorf("%d reasons used (+FENCED), nodepb defines %d", len(reasons), want)
 	}
 }

@@ -22,22 +22,22 @@ type leaseServer struct {
 
 func (l *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
 	resp, err := l.s.cfg.Backend.LeaseGrant(ctx, r)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 func (l *leaseServer) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
 	resp, err := l.s.cfg.Backend.LeaseRevoke(ctx, r)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 func (l *leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
 	resp, err := l.s.cfg.Backend.LeaseTimeToLive(ctx, r)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 func (l *leaseServer) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
 	resp, err := l.s.cfg.Backend.LeaseLeases(ctx)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 // LeaseKeepAlive renews each requested lease and answers its TTL, or TTL 0
@@ -59,7 +59,7 @@ func (l *leaseServer) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error
 		case errors.Is(err, nodeerr.ErrNotLeader):
 			return rpctypes.ErrGRPCNotLeader
 		case err != nil:
-			return toGRPCError(err)
+			return ToGRPCError(err)
 		}
 		h := l.s.header(ctx)
 		if err := stream.Send(&pb.LeaseKeepAliveResponse{Header: h, ID: req.ID, TTL: ttl}); err != nil {

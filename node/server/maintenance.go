@@ -19,7 +19,7 @@ type maintenanceServer struct {
 
 func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
 	resp, err := m.s.cfg.Backend.EtcdStatus(ctx)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
@@ -29,22 +29,22 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 		return nil, status.Errorf(codes.InvalidArgument, "kuberaft: unknown alarm action %v", r.GetAction())
 	}
 	resp, err := m.s.cfg.Backend.Alarm(ctx, r)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
 	if err := checkMemberID(r.GetTargetID()); err != nil {
-		return nil, err
+		return nil, ToGRPCError(err)
 	}
 	if err := m.s.cfg.Backend.MoveLeader(ctx, r.GetTargetID()); err != nil {
-		return nil, toGRPCError(err)
+		return nil, ToGRPCError(err)
 	}
 	return &pb.MoveLeaderResponse{Header: m.s.header(ctx)}, nil
 }
 
 func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
 	if err := m.s.cfg.Backend.Defragment(ctx); err != nil {
-		return nil, toGRPCError(err)
+		return nil, ToGRPCError(err)
 	}
 	return &pb.DefragmentResponse{Header: m.s.header(ctx)}, nil
 }

@@ -14,15 +14,15 @@ type membershipServer struct {
 
 func (m *membershipServer) ChangeMembers(ctx context.Context, r *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error) {
 	if err := checkChangeMembers(r); err != nil {
-		return nil, err
+		return nil, ToGRPCError(err)
 	}
 	resp, err := m.s.cfg.Backend.ChangeMembers(ctx, r)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 func (m *membershipServer) Status(ctx context.Context, _ *nodepb.StatusRequest) (*nodepb.StatusResponse, error) {
 	resp, err := m.s.cfg.Backend.Status(ctx)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 // counterServer is the Append / IncrementAndGet service.
@@ -32,20 +32,20 @@ type counterServer struct {
 }
 
 func (c *counterServer) Append(ctx context.Context, r *nodepb.AppendRequest) (*nodepb.AppendResponse, error) {
-	if err := checkSize(r, c.s.cfg.MaxRequestBytes); err != nil {
-		return nil, err
+	if err := checkSize(r, c.s.cfg.Limits.MaxRequestBytes); err != nil {
+		return nil, ToGRPCError(err)
 	}
 	if err := checkKey(r.GetKey()); err != nil {
-		return nil, err
+		return nil, ToGRPCError(err)
 	}
 	resp, err := c.s.cfg.Backend.Append(ctx, r)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }
 
 func (c *counterServer) IncrementAndGet(ctx context.Context, r *nodepb.IncrementRequest) (*nodepb.IncrementResponse, error) {
 	if err := checkKey(r.GetKey()); err != nil {
-		return nil, err
+		return nil, ToGRPCError(err)
 	}
 	resp, err := c.s.cfg.Backend.IncrementAndGet(ctx, r)
-	return resp, toGRPCError(err)
+	return resp, ToGRPCError(err)
 }

@@ -16,27 +16,21 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/api/grpckeepalive"
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/limits"
 )
 
-// Defaults match etcd's (embed.DefaultMaxRequestBytes, DefaultMaxTxnOps).
-const (
-	DefaultMaxRequestBytes = 1572864
-	DefaultMaxTxnOps       = 128
-	// grpcOverheadBytes is the slack etcd adds to MaxRecvMsgSize on top of
-	// --max-request-bytes, so an oversize request reaches our own check and
-	// gets etcd's "request is too large" instead of a transport error.
-	grpcOverheadBytes = 512 * 1024
-)
+// grpcOverheadBytes is the slack etcd adds to MaxRecvMsgSize on top of
+// --max-request-bytes, so an oversize request reaches our own check and
+// gets etcd's "request is too large" instead of a transport error.
+const grpcOverheadBytes = 512 * 1024
 
 // Config configures the client-facing gRPC services.
 type Config struct {
 	// Backend serves every call; required.
 	Backend Backend
-	// MaxRequestBytes bounds a request's encoded size (etcd's
-	// --max-request-bytes); 0 means DefaultMaxRequestBytes.
-	MaxRequestBytes int
-	// MaxTxnOps bounds the operations per Txn branch; 0 means DefaultMaxTxnOps.
-	MaxTxnOps int
+	// Limits every request is checked against; zero fields mean their
+	// defaults.
+	Limits limits.Limits
 	// WatchProgressNotifyInterval is how often an idle watch created with
 	// progress_notify gets a progress response; 0 means
 	// DefaultWatchProgressNotifyInterval.
@@ -53,12 +47,7 @@ type Server struct {
 
 // New returns the services; call GRPCServer to get a server to Serve.
 func New(cfg Config) *Server {
-	if cfg.MaxRequestBytes <= 0 {
-		cfg.MaxRequestBytes = DefaultMaxRequestBytes
-	}
-	if cfg.MaxTxnOps <= 0 {
-		cfg.MaxTxnOps = DefaultMaxTxnOps
-	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.WatchProgressNotifyInterval <= 0 {
 		cfg.WatchProgressNotifyInterval = DefaultWatchProgressNotifyInterval
 	}
@@ -77,7 +66,7 @@ func New(cfg Config) *Server {
 // options (e.g. TLS credentials) are appended.
 func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	opts := append([]grpc.ServerOption{
-		grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes + grpcOverheadBytes),
+		grpc.MaxRecvMsgSize(s.cfg.Limits.MaxRequestBytes + grpcOverheadBytes),
 		// Allow the operator's keepalive pings (one shared contract).
 		grpc.KeepaliveEnforcementPolicy(grpckeepalive.EnforcementPolicy()),
 		grpc.ChainUnaryInterceptor(clientSeqInterceptor),

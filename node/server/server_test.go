@@ -20,8 +20,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/kuberaft/kuberaft/node/api/errinfo"
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/clientseq"
+	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
@@ -31,7 +33,7 @@ const testMaxRequestBytes = 4096
 func startServer(t *testing.T) (*grpc.ClientConn, *fakeBackend, *Server) {
 	t.Helper()
 	fake := &fakeBackend{}
-	srv := New(Config{Backend: fake, MaxRequestBytes: testMaxRequestBytes, MaxTxnOps: 4})
+	srv := New(Config{Backend: fake, Limits: limits.Limits{MaxRequestBytes: testMaxRequestBytes, MaxTxnOps: 4}})
 	g := srv.GRPCServer()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -96,6 +98,30 @@ func TestBadInputIsRejectedBeforeTheBackend(t *testing.T) {
 			_, err := kv.Txn(ctx, &pb.TxnRequest{Success: []*pb.RequestOp{put("a"), put("b"), put("c"), put("d"), put("e")}})
 			return err
 		}, codes.InvalidArgument, "etcdserver: too many operations in txn request"},
+		{"put ignore lease with lease", func(ctx context.Context) error {
+			_, err := kv.Put(ctx, &pb.PutRequest{Key: []byte("k"), Lease: 5, IgnoreLease: true})
+			return err
+		}, codes.InvalidArgument, "etcdserver: lease is provided"},
+		{"txn put twice", func(ctx context.Context) error {
+			_, err := kv.Txn(ctx, &pb.TxnRequest{Success: []*pb.RequestOp{put("a"), put("a")}})
+			return err
+		}, codes.InvalidArgument, "etcdserver: duplicate key given in txn request"},
+		{"txn put in deleted range", func(ctx context.Context) error {
+			_, err := kv.Txn(ctx, &pb.TxnRequest{Failure: []*pb.RequestOp{put("b"),
+				{Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("c")}}}}})
+			return err
+		}, codes.InvalidArgument, "etcdserver: duplicate key given in txn request"},
+		{"txn nested put twice", func(ctx context.Context) error {
+			_, err := kv.Txn(ctx, &pb.TxnRequest{Success: []*pb.RequestOp{put("a"),
+				{Request: &pb.RequestOp_RequestTxn{RequestTxn: &pb.TxnRequest{Failure: []*pb.RequestOp{put("a")}}}}}})
+			return err
+		}, codes.InvalidArgument, "etcdserver: duplicate key given in txn request"},
+		{"txn nested lease with ignore_lease", func(ctx context.Context) error {
+			_, err := kv.Txn(ctx, &pb.TxnRequest{Success: []*pb.RequestOp{
+				{Request: &pb.RequestOp_RequestTxn{RequestTxn: &pb.TxnRequest{Success: []*pb.RequestOp{
+					{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("x"), Lease: 1, IgnoreLease: true}}}}}}}}})
+			return err
+		}, codes.InvalidArgument, "etcdserver: lease is provided"},
 		{"txn empty compare key", func(ctx context.Context) error {
 			_, err := kv.Txn(ctx, &pb.TxnRequest{Compare: []*pb.Compare{{}}})
 			return err
@@ -182,6 +208,7 @@ func TestBadInputIsRejectedBeforeTheBackend(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, ""},
 	}
+	interceptorCases := map[string]bool{"bad seq metadata": true, "client id without seq": true}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.call(testCtx(t))
@@ -191,6 +218,11 @@ func TestBadInputIsRejectedBeforeTheBackend(t *testing.T) {
 			}
 			if tt.wantMsg != "" && st.Message() != tt.wantMsg {
 				t.Errorf("message = %q, want %q", st.Message(), tt.wantMsg)
+			}
+			// Every refusal of the validation carries its reason; only the
+			// interceptor's metadata errors come before it.
+			if errinfo.ReasonOf(err) == nodepb.ErrorReason_ERROR_REASON_UNSPECIFIED && !interceptorCases[tt.name] {
+				t.Errorf("no ErrorReason in %v", err)
 			}
 		})
 	}

@@ -1,23 +1,25 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/types"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// The validators below reject bad input before anything reaches raft, so a
-// rejected request is never written. They mirror etcd's checks in
-// server/etcdserver/api/v3rpc/key.go and member.go and return the same
-// statuses, which clientv3 maps to typed errors.
+// The validators below are the node's only check of a request's shape: they
+// reject bad input before anything reaches raft, so a rejected request is
+// never written, and the state machine (node/kv) applies what they let
+// through without checking it again. They mirror etcd's checks in
+// server/etcdserver/api/v3rpc/key.go and member.go and return nodeerr
+// sentinels, which ToGRPCError turns into etcd's statuses (clientv3 maps
+// those to typed errors). Only checks that depend on the state (revisions,
+// membership) are the Backend's.
 
 // checkSize rejects a request larger than limit bytes (etcd's
 // --max-request-bytes). gRPC's MaxRecvMsgSize is set a little higher, so the
@@ -25,54 +27,64 @@ import (
 // transport-level ResourceExhausted.
 func checkSize(req proto.Message, limit int) error {
 	if limit > 0 && proto.Size(req) > limit {
-		return rpctypes.ErrGRPCRequestTooLarge
+		return nodeerr.ErrRequestTooLarge
 	}
 	return nil
 }
 
 func checkRange(r *pb.RangeRequest) error {
 	if len(r.GetKey()) == 0 {
-		return rpctypes.ErrGRPCEmptyKey
+		return nodeerr.ErrEmptyKey
 	}
 	if _, ok := pb.RangeRequest_SortOrder_name[int32(r.GetSortOrder())]; !ok {
-		return rpctypes.ErrGRPCInvalidSortOption
+		return nodeerr.ErrInvalidSortOption
 	}
 	if _, ok := pb.RangeRequest_SortTarget_name[int32(r.GetSortTarget())]; !ok {
-		return rpctypes.ErrGRPCInvalidSortOption
+		return nodeerr.ErrInvalidSortOption
 	}
 	return nil
 }
 
 func checkPut(r *pb.PutRequest) error {
-	if len(r.GetKey()) == 0 {
-		return rpctypes.ErrGRPCEmptyKey
-	}
-	if r.GetIgnoreValue() && len(r.GetValue()) != 0 {
-		return rpctypes.ErrGRPCValueProvided
-	}
-	if r.GetIgnoreLease() && r.GetLease() != 0 {
-		return rpctypes.ErrGRPCLeaseProvided
+	switch {
+	case len(r.GetKey()) == 0:
+		return nodeerr.ErrEmptyKey
+	case r.GetIgnoreValue() && len(r.GetValue()) != 0:
+		return nodeerr.ErrValueProvided
+	case r.GetIgnoreLease() && r.GetLease() != 0:
+		return nodeerr.ErrLeaseProvided
 	}
 	return nil
 }
 
 func checkDelete(r *pb.DeleteRangeRequest) error {
-	if len(r.GetKey()) == 0 {
-		return rpctypes.ErrGRPCEmptyKey
+	return checkKey(r.GetKey())
+}
+
+// checkTxn bounds the number of operations per branch (etcd's --max-txn-ops),
+// checks every nested operation and refuses a branch that writes a key twice
+// (etcd's checkIntervals).
+func checkTxn(r *pb.TxnRequest, maxOps int) error {
+	if err := checkTxnOps(r, maxOps); err != nil {
+		return err
+	}
+	for _, branch := range [][]*pb.RequestOp{r.GetSuccess(), r.GetFailure()} {
+		var b branchWrites
+		if err := b.collect(branch); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// checkTxn bounds the number of operations per branch (etcd's --max-txn-ops)
-// and checks every nested operation.
-func checkTxn(r *pb.TxnRequest, maxOps int) error {
+func checkTxnOps(r *pb.TxnRequest, maxOps int) error {
 	n := max(len(r.GetCompare()), len(r.GetSuccess()), len(r.GetFailure()))
 	if n > maxOps {
-		return rpctypes.ErrGRPCTooManyOps
+		return nodeerr.ErrTooManyOps
 	}
 	for _, c := range r.GetCompare() {
 		if len(c.GetKey()) == 0 {
-			return rpctypes.ErrGRPCEmptyKey
+			return nodeerr.ErrEmptyKey
 		}
 	}
 	for _, branch := range [][]*pb.RequestOp{r.GetSuccess(), r.GetFailure()} {
@@ -94,18 +106,68 @@ func checkRequestOp(op *pb.RequestOp, maxOps int) error {
 	case *pb.RequestOp_RequestDeleteRange:
 		return checkDelete(v.RequestDeleteRange)
 	case *pb.RequestOp_RequestTxn:
-		return checkTxn(v.RequestTxn, maxOps)
+		return checkTxnOps(v.RequestTxn, maxOps)
 	default:
-		// An empty operation; etcd answers the same.
-		return rpctypes.ErrGRPCKeyNotFound
+		return nodeerr.ErrEmptyOperation
 	}
+}
+
+// branchWrites gathers the writes of one branch, nested txns included, to
+// refuse a key put twice or put inside a deleted range.
+type branchWrites struct {
+	puts    map[string]bool
+	deletes [][2][]byte
+}
+
+func (b *branchWrites) collect(ops []*pb.RequestOp) error {
+	if b.puts == nil {
+		b.puts = map[string]bool{}
+	}
+	for _, op := range ops {
+		switch r := op.GetRequest().(type) {
+		case *pb.RequestOp_RequestPut:
+			k := string(r.RequestPut.GetKey())
+			if b.puts[k] {
+				return nodeerr.ErrDuplicateKey
+			}
+			b.puts[k] = true
+		case *pb.RequestOp_RequestDeleteRange:
+			b.deletes = append(b.deletes, [2][]byte{r.RequestDeleteRange.GetKey(), r.RequestDeleteRange.GetRangeEnd()})
+		case *pb.RequestOp_RequestTxn:
+			// Only one nested branch runs, but etcd refuses conflicts with
+			// either, which keeps the check state-independent.
+			if err := b.collect(append(append([]*pb.RequestOp{}, r.RequestTxn.GetSuccess()...), r.RequestTxn.GetFailure()...)); err != nil {
+				return err
+			}
+		}
+	}
+	for k := range b.puts {
+		for _, d := range b.deletes {
+			if inRange([]byte(k), d[0], d[1]) {
+				return nodeerr.ErrDuplicateKey
+			}
+		}
+	}
+	return nil
+}
+
+// inRange tells whether k is in [key, end), etcd's range convention: no end
+// means key alone, end "\x00" means every key from key on.
+func inRange(k, key, end []byte) bool {
+	if len(end) == 0 {
+		return bytes.Equal(k, key)
+	}
+	if bytes.Compare(k, key) < 0 {
+		return false
+	}
+	return (len(end) == 1 && end[0] == 0) || bytes.Compare(k, end) < 0
 }
 
 // checkPeerURLs accepts what etcd accepts: http(s)://host:port without a
 // path, or unix(s) sockets; at least one URL.
 func checkPeerURLs(urls []string) error {
 	if _, err := types.NewURLs(urls); err != nil {
-		return rpctypes.ErrGRPCMemberBadURLs
+		return nodeerr.ErrMemberBadURLs
 	}
 	return nil
 }
@@ -114,14 +176,14 @@ func checkPeerURLs(urls []string) error {
 // unknown ID is the Backend's to report.
 func checkMemberID(id uint64) error {
 	if id == 0 {
-		return rpctypes.ErrGRPCMemberNotFound
+		return nodeerr.ErrMemberNotFound
 	}
 	return nil
 }
 
 func checkKey(key []byte) error {
 	if len(key) == 0 {
-		return rpctypes.ErrGRPCEmptyKey
+		return nodeerr.ErrEmptyKey
 	}
 	return nil
 }
@@ -170,5 +232,5 @@ func checkChange(c *nodepb.MemberChange) error {
 }
 
 func invalidChange(detail string) error {
-	return status.Error(codes.InvalidArgument, nodeerr.ErrInvalidChange.Error()+": "+detail)
+	return fmt.Errorf("%w: %s", nodeerr.ErrInvalidChange, detail)
 }

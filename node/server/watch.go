@@ -67,7 +67,7 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 	}
 	ws, err := w.s.cfg.Backend.NewWatchStream()
 	if err != nil {
-		return toGRPCError(err)
+		return ToGRPCError(err)
 	}
 	defer ws.Close()
 	sws := &watchStream{
@@ -213,7 +213,7 @@ func (sws *watchStream) sendLoop(ctx context.Context, recvDone <-chan error) err
 			}
 			resp, err := sws.toResponse(wresp)
 			if err != nil {
-				return toGRPCError(err)
+				return ToGRPCError(err)
 			}
 			if wresp.WatchID != clientv3.InvalidWatchID && !created[wresp.WatchID] {
 				pending[wresp.WatchID] = append(pending[wresp.WatchID], resp)
@@ -300,7 +300,7 @@ func (sws *watchStream) send(resp *pb.WatchResponse) error {
 	frag := sws.fragment[mvcc.WatchID(resp.WatchId)]
 	sws.mu.Unlock()
 	var err error
-	if frag && proto.Size(resp) > sws.srv.cfg.MaxRequestBytes && len(resp.Events) > 1 {
+	if frag && proto.Size(resp) > sws.srv.cfg.Limits.MaxRequestBytes && len(resp.Events) > 1 {
 		err = sws.sendFragments(resp)
 	} else {
 		err = sws.grpc.Send(resp)
@@ -319,7 +319,7 @@ func (sws *watchStream) send(resp *pb.WatchResponse) error {
 // sendFragments splits resp's events into responses under the size limit
 // (at least one event each); all but the last carry fragment=true.
 func (sws *watchStream) sendFragments(resp *pb.WatchResponse) error {
-	limit := sws.srv.cfg.MaxRequestBytes
+	limit := sws.srv.cfg.Limits.MaxRequestBytes
 	events := resp.Events
 	for len(events) > 0 {
 		part := proto.Clone(resp).(*pb.WatchResponse)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kuberaft/kuberaft/node/kv"
+	"github.com/kuberaft/kuberaft/node/limits"
 )
 
 // testProgressInterval is the periodic progress interval of the watch
@@ -28,7 +29,7 @@ func startWatchServer(t *testing.T) (pb.WatchClient, *kv.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Config{Backend: &fakeBackend{store: store}, MaxRequestBytes: testMaxRequestBytes, WatchProgressNotifyInterval: testProgressInterval})
+	srv := New(Config{Backend: &fakeBackend{store: store}, Limits: limits.Limits{MaxRequestBytes: testMaxRequestBytes}, WatchProgressNotifyInterval: testProgressInterval})
 	g := srv.GRPCServer()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

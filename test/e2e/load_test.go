@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
-	"github.com/kuberaft/kuberaft/node/nodetest"
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 	"github.com/kuberaft/kuberaft/test/e2e/e2echeck"
 )
 
@@ -32,7 +32,7 @@ const (
 // workload is continuous client load through one endpoint, recording a
 // porcupine history and every acknowledged write.
 type workload struct {
-	hist   *nodetest.History
+	hist   *kvmodel.History
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -57,7 +57,7 @@ func newEtcdClient(endpoint string) (*clientv3.Client, error) {
 func startLoad(t *testing.T, endpoint, prefix string) *workload {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &workload{hist: nodetest.NewHistory(), cancel: cancel, acked: map[string]string{}, uncertain: map[string]bool{}}
+	w := &workload{hist: kvmodel.NewHistory(), cancel: cancel, acked: map[string]string{}, uncertain: map[string]bool{}}
 	for i := range loadClients {
 		cli, err := newEtcdClient(endpoint)
 		if err != nil {
@@ -107,7 +107,7 @@ func (w *workload) client(ctx context.Context, id int, cli *clientv3.Client, pre
 }
 
 func (w *workload) put(ctx context.Context, id int, cli *clientv3.Client, key, val string, fresh bool) {
-	in := nodetest.KVInput{Op: nodetest.OpPut, Key: key, Value: val}
+	in := kvmodel.Input{Op: kvmodel.OpPut, Key: key, Value: val}
 	call := w.hist.Now()
 	octx, cancel := context.WithTimeout(ctx, loadOpTimeout)
 	_, err := cli.Put(octx, key, val)
@@ -134,7 +134,7 @@ func (w *workload) put(ctx context.Context, id int, cli *clientv3.Client, key, v
 	}
 	w.mu.Unlock()
 	if !fresh {
-		w.hist.Add(id, in, nodetest.KVOutput{Unknown: err != nil}, call, ret)
+		w.hist.Add(id, in, kvmodel.Output{Unknown: err != nil}, call, ret)
 	}
 }
 
@@ -157,7 +157,7 @@ func (w *workload) get(ctx context.Context, id int, cli *clientv3.Client, key st
 	if len(resp.Kvs) > 0 {
 		val = string(resp.Kvs[0].Value)
 	}
-	w.hist.Add(id, nodetest.KVInput{Op: nodetest.OpGet, Key: key}, nodetest.KVOutput{Value: val}, call, ret)
+	w.hist.Add(id, kvmodel.Input{Op: kvmodel.OpGet, Key: key}, kvmodel.Output{Value: val}, call, ret)
 }
 
 // loadReport is what a workload proved once stopped and verified.

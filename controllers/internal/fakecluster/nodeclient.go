@@ -12,11 +12,21 @@ import (
 
 	"github.com/kuberaft/kuberaft/controllers/membership"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/node/api/errinfo"
+	"github.com/kuberaft/kuberaft/node/api/nodepb"
 )
 
 var _ nodeclient.NodeClient = (*Cluster)(nil)
 
 var errUnavailable = status.Error(codes.Unavailable, "connection refused")
+
+// nodeError is what a real node answers: etcd's status (or ours) with the
+// ErrorReason attached as node/server's error table does; the operator
+// switches on the reason only. (controllers may not import the node's
+// implementation, so the fake pairs them itself.)
+func nodeError(st error, reason nodepb.ErrorReason) error {
+	return errinfo.With(status.Convert(st), reason).Err()
+}
 
 // running returns the running node of pod, or an Unavailable error.
 func (f *Cluster) running(pod string) (*node, error) {
@@ -38,7 +48,7 @@ func (f *Cluster) Status(_ context.Context, ep nodeclient.Endpoint) (*nodeclient
 	if f.Rogue[ep.Pod] {
 		return &nodeclient.Status{ID: nd.id, Name: ep.Pod, Role: "Leader", Leader: nd.id, Term: f.term + 5, Commit: f.commit,
 			Voters: []uint64{nd.id}, Members: []nodeclient.Member{{ID: nd.id, Name: ep.Pod}}, ClusterID: f.clusterID,
-			Progress: map[uint64]nodeclient.Progress{nd.id: {Match: f.commit}}}, nil
+			Progress: map[uint64]nodeclient.Progress{nd.id: {Match: f.commit, Promotable: true}}}, nil
 	}
 	m := f.members[nd.id]
 	st := &nodeclient.Status{ID: nd.id, Name: ep.Pod, Leader: f.leader, Term: f.term, Commit: f.commit, Applied: f.commit,
@@ -50,7 +60,8 @@ func (f *Cluster) Status(_ context.Context, ep nodeclient.Endpoint) (*nodeclient
 		st.Role = "Leader"
 		st.Progress = map[uint64]nodeclient.Progress{}
 		for _, mm := range f.allMembers() {
-			st.Progress[mm.id] = nodeclient.Progress{Match: mm.match, IsLearner: mm.learner, RecentActive: f.connected(mm.id)}
+			st.Progress[mm.id] = nodeclient.Progress{Match: mm.match, IsLearner: mm.learner, RecentActive: f.connected(mm.id),
+				Promotable: f.promotable(mm)}
 		}
 	case m.learner:
 		st.Role = "Learner"
@@ -106,7 +117,7 @@ func (f *Cluster) leaderAt(pod string) error {
 		return err
 	}
 	if nd.id != f.leader || f.leader == 0 {
-		return rpctypes.ErrGRPCNotLeader
+		return nodeError(rpctypes.ErrGRPCNotLeader, nodepb.ErrorReason_NOT_LEADER)
 	}
 	return nil
 }
@@ -140,7 +151,7 @@ func (f *Cluster) ChangeMembers(_ context.Context, leader nodeclient.Endpoint, c
 		}
 	}
 	if !f.quorate(f.members) {
-		return nil, rpctypes.ErrGRPCTimeout
+		return nil, nodeError(rpctypes.ErrGRPCTimeout, nodepb.ErrorReason_TIMEOUT)
 	}
 	old := f.members
 	f.members = next
@@ -197,7 +208,7 @@ func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
 	case nodeclient.AddLearner:
 		for _, m := range next {
 			if m.name == ch.Name {
-				return status.Error(codes.FailedPrecondition, "kuberaft: member name already exists")
+				return nodeError(status.Error(codes.FailedPrecondition, "kuberaft: member name already exists"), nodepb.ErrorReason_NAME_EXISTS)
 			}
 		}
 		f.nextID++
@@ -206,26 +217,32 @@ func (f *Cluster) apply(next map[uint64]*member, ch nodeclient.Change) error {
 		m := next[ch.ID]
 		switch {
 		case m == nil:
-			return rpctypes.ErrGRPCMemberNotFound
+			return nodeError(rpctypes.ErrGRPCMemberNotFound, nodepb.ErrorReason_MEMBER_NOT_FOUND)
 		case !m.learner:
-			return rpctypes.ErrGRPCMemberNotLearner
-		case m.match*10 < f.commit*9:
-			return rpctypes.ErrGRPCLearnerNotReady
+			return nodeError(rpctypes.ErrGRPCMemberNotLearner, nodepb.ErrorReason_MEMBER_NOT_LEARNER)
+		case !f.promotable(m):
+			return nodeError(rpctypes.ErrGRPCLearnerNotReady, nodepb.ErrorReason_LEARNER_NOT_READY)
 		}
 		m.learner = false
 	case nodeclient.Remove:
 		if next[ch.ID] == nil {
-			return rpctypes.ErrGRPCMemberNotFound
+			return nodeError(rpctypes.ErrGRPCMemberNotFound, nodepb.ErrorReason_MEMBER_NOT_FOUND)
 		}
 		if ch.ID == f.leader {
-			return status.Error(codes.FailedPrecondition, "kuberaft: cannot remove or demote the leader; transfer leadership first")
+			return nodeError(status.Error(codes.FailedPrecondition, "kuberaft: cannot remove or demote the leader; transfer leadership first"), nodepb.ErrorReason_REMOVE_LEADER)
 		}
 		delete(next, ch.ID)
 	default:
-		return status.Error(codes.InvalidArgument, "kuberaft: invalid membership change")
+		return nodeError(status.Error(codes.InvalidArgument, "kuberaft: invalid membership change"), nodepb.ErrorReason_INVALID_CHANGE)
 	}
 	return nil
 }
+
+// promotable is the fake's stand-in for the node's catch-up rule: a fake
+// member's log is either empty (just added or restarted) or at the commit
+// index (after a tick), so "at the commit index" is exact here and the
+// node's real threshold is not repeated.
+func (f *Cluster) promotable(m *member) bool { return m.match >= f.commit }
 
 // quorate reports whether a majority of ms's voters runs and is
 // connected to the leader.
@@ -252,7 +269,7 @@ func (f *Cluster) MoveLeader(_ context.Context, leader nodeclient.Endpoint, targ
 	}
 	m := f.members[target]
 	if m == nil || m.learner || f.nodeOf(target) == nil {
-		return rpctypes.ErrGRPCBadLeaderTransferee
+		return nodeError(rpctypes.ErrGRPCBadLeaderTransferee, nodepb.ErrorReason_BAD_TARGET_LEADER)
 	}
 	f.leader = target
 	f.term++

@@ -8,7 +8,7 @@
 //   - an add needs peer URLs the transport can dial (ValidatePeerURL), a
 //     free name and free URLs; a repeated add is a no-op (a retry);
 //   - a learner is promoted when it does not refuse the leader's appends
-//     and its Match is at least PromoteThreshold of the leader's;
+//     and its Match is at least promoteThreshold (90 %) of the leader's;
 //   - the leader is never removed or demoted (move leadership first);
 //   - at most View.MaxLearners learners;
 //   - the healthy voters of the new configuration form a quorum (etcd's

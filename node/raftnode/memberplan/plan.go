@@ -11,10 +11,28 @@ import (
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// PromoteThreshold is etcd's readiness rule for promoting a learner: its
+// promoteThreshold is etcd's readiness rule for promoting a learner: its
 // match index must be at least 90% of the leader's (etcd
-// server.go isLearnerReady, readyPercentThreshold).
-const PromoteThreshold = 0.9
+// server.go isLearnerReady, readyPercentThreshold). This is the rule's only
+// home: Status reports its verdict per member (Progress.promotable), and
+// the operator reads that bit instead of computing the rule again.
+const promoteThreshold = 0.9
+
+// NotPromotable applies the promotion rule to a member whose log matches
+// the leader's up to match: it returns why the member may not be promoted
+// yet, or "" when it may. A member that refused an append recently is never
+// promotable, whatever its Match: raft keeps Match when a follower that
+// restarted empty refuses appends (a stale reject), so Match alone could
+// promote an empty log (issue 8 item 13).
+func NotPromotable(match, leaderMatch uint64, rejecting bool) string {
+	switch {
+	case rejecting:
+		return "it refuses the leader's appends (its log lost entries?)"
+	case float64(match) < promoteThreshold*float64(leaderMatch):
+		return fmt.Sprintf("match %d of leader's %d is below %.0f%%", match, leaderMatch, promoteThreshold*100)
+	}
+	return ""
+}
 
 // View is what planning a membership change reads: the applied
 // configuration and metadata, and the leader's view of its followers.
@@ -128,14 +146,8 @@ func (p *Plan) plan(v View, r *nodepb.MemberChange, voters []uint64, newID func(
 		if isVoter || !m.IsLearner {
 			return voters, nil // already a voter
 		}
-		if v.Rejecting[r.Id] {
-			// Raft keeps Match when a follower that restarted empty
-			// refuses appends (a stale reject), so Match alone could
-			// promote an empty log (issue 8 item 13).
-			return nil, fmt.Errorf("%w: it refuses the leader's appends (its log lost entries?)", nodeerr.ErrLearnerNotReady)
-		}
-		if lm, mm := v.Match[v.Leader], v.Match[r.Id]; float64(mm) < PromoteThreshold*float64(lm) {
-			return nil, fmt.Errorf("%w: match %d of leader's %d", nodeerr.ErrLearnerNotReady, mm, lm)
+		if why := NotPromotable(v.Match[r.Id], v.Match[v.Leader], v.Rejecting[r.Id]); why != "" {
+			return nil, fmt.Errorf("%w: %s", nodeerr.ErrLearnerNotReady, why)
 		}
 		p.add(raftpb.ConfChangeType_ConfChangeAddNode, r.Id)
 		return append(voters, r.Id), nil

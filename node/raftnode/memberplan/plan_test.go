@@ -117,3 +117,29 @@ func TestPlanApplied(t *testing.T) {
 		t.Fatal("plan not reported applied after it was")
 	}
 }
+
+// TestNotPromotable pins the one catch-up rule that both PROMOTE and
+// Status's Progress.promotable apply.
+func TestNotPromotable(t *testing.T) {
+	tests := []struct {
+		name               string
+		match, leaderMatch uint64
+		rejecting          bool
+		promotable         bool
+	}{
+		{name: "exactly 90%", match: 90, leaderMatch: 100, promotable: true},
+		{name: "just below 90%", match: 89, leaderMatch: 100},
+		{name: "caught up", match: 100, leaderMatch: 100, promotable: true},
+		{name: "empty log, empty leader", promotable: true},
+		{name: "nothing replicated yet", match: 0, leaderMatch: 5},
+		{name: "caught up but refusing appends", match: 100, leaderMatch: 100, rejecting: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			why := NotPromotable(tt.match, tt.leaderMatch, tt.rejecting)
+			if (why == "") != tt.promotable {
+				t.Errorf("notPromotable(%d, %d) = %q, want promotable=%v", tt.match, tt.leaderMatch, why, tt.promotable)
+			}
+		})
+	}
+}

@@ -1,6 +1,6 @@
 // Package e2echeck holds the pure checks the end-to-end suite applies to what
 // it recorded on a live cluster: linearizability of a key-value client
-// history (porcupine, with node/nodetest's model), acknowledged writes that
+// history (porcupine, with node/kvmodel), acknowledged writes that
 // went missing, the longest gap between acknowledged writes, and the raft
 // configurations seen in node status samples (never 4 voters; upgrade order
 // leader-last).

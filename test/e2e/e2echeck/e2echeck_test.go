@@ -8,17 +8,17 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/kuberaft/kuberaft/node/nodetest"
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 )
 
 func TestCheckLinearizable(t *testing.T) {
-	put := func(k, v string) nodetest.KVInput { return nodetest.KVInput{Op: nodetest.OpPut, Key: k, Value: v} }
-	get := func(k string) nodetest.KVInput { return nodetest.KVInput{Op: nodetest.OpGet, Key: k} }
+	put := func(k, v string) kvmodel.Input { return kvmodel.Input{Op: kvmodel.OpPut, Key: k, Value: v} }
+	get := func(k string) kvmodel.Input { return kvmodel.Input{Op: kvmodel.OpGet, Key: k} }
 	type op struct {
 		client    int
-		in        nodetest.KVInput
+		in        kvmodel.Input
 		call, ret int64
-		out       nodetest.KVOutput
+		out       kvmodel.Output
 	}
 	cases := []struct {
 		name string
@@ -26,38 +26,38 @@ func TestCheckLinearizable(t *testing.T) {
 		want porcupine.CheckResult
 	}{
 		{"sequential put then get", []op{
-			{0, put("a", "1"), 0, 10, nodetest.KVOutput{}},
-			{1, get("a"), 20, 30, nodetest.KVOutput{Value: "1"}},
+			{0, put("a", "1"), 0, 10, kvmodel.Output{}},
+			{1, get("a"), 20, 30, kvmodel.Output{Value: "1"}},
 		}, porcupine.Ok},
 		{"stale read after acknowledged put", []op{
-			{0, put("a", "1"), 0, 10, nodetest.KVOutput{}},
-			{1, get("a"), 20, 30, nodetest.KVOutput{Value: ""}},
+			{0, put("a", "1"), 0, 10, kvmodel.Output{}},
+			{1, get("a"), 20, 30, kvmodel.Output{Value: ""}},
 		}, porcupine.Illegal},
 		{"concurrent read may see either", []op{
-			{0, put("a", "1"), 0, 30, nodetest.KVOutput{}},
-			{1, get("a"), 10, 20, nodetest.KVOutput{Value: ""}},
-			{2, get("a"), 10, 20, nodetest.KVOutput{Value: "1"}},
+			{0, put("a", "1"), 0, 30, kvmodel.Output{}},
+			{1, get("a"), 10, 20, kvmodel.Output{Value: ""}},
+			{2, get("a"), 10, 20, kvmodel.Output{Value: "1"}},
 		}, porcupine.Ok},
 		{"read goes back in time", []op{
-			{0, put("a", "1"), 0, 100, nodetest.KVOutput{}},
-			{1, get("a"), 10, 20, nodetest.KVOutput{Value: "1"}},
-			{2, get("a"), 30, 40, nodetest.KVOutput{Value: ""}},
+			{0, put("a", "1"), 0, 100, kvmodel.Output{}},
+			{1, get("a"), 10, 20, kvmodel.Output{Value: "1"}},
+			{2, get("a"), 30, 40, kvmodel.Output{Value: ""}},
 		}, porcupine.Illegal},
 		{"unknown put may apply late", []op{
-			{0, put("a", "1"), 0, 10, nodetest.KVOutput{Unknown: true}},
-			{1, get("a"), 20, 30, nodetest.KVOutput{Value: ""}},
-			{1, get("a"), 40, 50, nodetest.KVOutput{Value: "1"}},
+			{0, put("a", "1"), 0, 10, kvmodel.Output{Unknown: true}},
+			{1, get("a"), 20, 30, kvmodel.Output{Value: ""}},
+			{1, get("a"), 40, 50, kvmodel.Output{Value: "1"}},
 		}, porcupine.Ok},
 		{"keys are independent", []op{
-			{0, put("a", "1"), 0, 10, nodetest.KVOutput{}},
-			{0, put("b", "2"), 20, 30, nodetest.KVOutput{}},
-			{1, get("b"), 40, 50, nodetest.KVOutput{Value: "2"}},
-			{1, get("a"), 60, 70, nodetest.KVOutput{Value: "2"}},
+			{0, put("a", "1"), 0, 10, kvmodel.Output{}},
+			{0, put("b", "2"), 20, 30, kvmodel.Output{}},
+			{1, get("b"), 40, 50, kvmodel.Output{Value: "2"}},
+			{1, get("a"), 60, 70, kvmodel.Output{Value: "2"}},
 		}, porcupine.Illegal},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := nodetest.NewHistory()
+			h := kvmodel.NewHistory()
 			for _, o := range tc.ops {
 				h.Add(o.client, o.in, o.out, o.call, o.ret)
 			}
@@ -74,11 +74,11 @@ func TestCheckLinearizable(t *testing.T) {
 }
 
 func TestHistoryDropsUnknownReads(t *testing.T) {
-	h := nodetest.NewHistory()
-	h.Add(0, nodetest.KVInput{Op: nodetest.OpGet, Key: "a"}, nodetest.KVOutput{Unknown: true}, 1, 2)
-	h.Add(0, nodetest.KVInput{Op: nodetest.OpPut, Key: "a", Value: "x"}, nodetest.KVOutput{Unknown: true}, 3, 4)
+	h := kvmodel.NewHistory()
+	h.Add(0, kvmodel.Input{Op: kvmodel.OpGet, Key: "a"}, kvmodel.Output{Unknown: true}, 1, 2)
+	h.Add(0, kvmodel.Input{Op: kvmodel.OpPut, Key: "a", Value: "x"}, kvmodel.Output{Unknown: true}, 3, 4)
 	ops := h.Operations()
-	if len(ops) != 1 || ops[0].Input.(nodetest.KVInput).Op != nodetest.OpPut {
+	if len(ops) != 1 || ops[0].Input.(kvmodel.Input).Op != kvmodel.OpPut {
 		t.Fatalf("got %+v, want only the put", ops)
 	}
 	if ops[0].Return <= 4 {

@@ -1,4 +1,9 @@
-package nodetest
+// Package kvmodel is the porcupine model of kuberaft's linearizable KV
+// (Get, Put, Append per key) and a concurrent History checked against it.
+// It is shared by the in-process harness (node/nodetest), the multi-process
+// tests (node/proctest) and the e2e checks (test/e2e/e2echeck), none of
+// which needs the others to check a history.
+package kvmodel
 
 import (
 	"fmt"
@@ -14,36 +19,36 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// Operation kinds of the KV model.
+// Operation kinds of the model.
 const (
 	OpGet    = "get"
 	OpPut    = "put"
 	OpAppend = "append"
 )
 
-// KVInput is one client operation on one key.
-type KVInput struct {
+// Input is one client operation on one key.
+type Input struct {
 	Op    string
 	Key   string
 	Value string // put: the value; append: the suffix
 }
 
-// KVOutput is what the operation returned: Value is the value read (get)
+// Output is what the operation returned: Value is the value read (get)
 // or the new value (append). Unknown marks a write whose outcome the
 // client never learned (it timed out): it may or may not have happened.
-type KVOutput struct {
+type Output struct {
 	Value   string
 	Unknown bool
 }
 
-// KVModel is the porcupine specification of a linearizable KV store with
+// Model is the porcupine specification of a linearizable KV store with
 // Get, Put and Append, partitioned by key (each key is an independent
-// register, which keeps checking fast). node/proctest and the e2e suite reuse it.
-var KVModel = porcupine.Model{
+// register, which keeps checking fast).
+var Model = porcupine.Model{
 	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 		byKey := map[string][]porcupine.Operation{}
 		for _, op := range history {
-			k := op.Input.(KVInput).Key
+			k := op.Input.(Input).Key
 			byKey[k] = append(byKey[k], op)
 		}
 		keys := make([]string, 0, len(byKey))
@@ -59,7 +64,7 @@ var KVModel = porcupine.Model{
 	},
 	Init: func() any { return "" },
 	Step: func(state, input, output any) (bool, any) {
-		s, in, out := state.(string), input.(KVInput), output.(KVOutput)
+		s, in, out := state.(string), input.(Input), output.(Output)
 		switch in.Op {
 		case OpGet:
 			return out.Value == s, s
@@ -77,7 +82,7 @@ var KVModel = porcupine.Model{
 		return h.Sum64()
 	},
 	DescribeOperation: func(input, output any) string {
-		in, out := input.(KVInput), output.(KVOutput)
+		in, out := input.(Input), output.(Output)
 		res := fmt.Sprintf("%q", out.Value)
 		if out.Unknown {
 			res = "unknown"
@@ -110,7 +115,7 @@ func (h *History) Now() int64 { return int64(time.Since(h.start)) }
 // must be added with out.Unknown set; it then may take effect any time
 // after call (etcd's robustness tests do the same). A read whose outcome is
 // unknown observed nothing and is dropped.
-func (h *History) Add(client int, in KVInput, out KVOutput, call, ret int64) {
+func (h *History) Add(client int, in Input, out Output, call, ret int64) {
 	if out.Unknown && in.Op == OpGet {
 		return
 	}
@@ -144,7 +149,7 @@ func (h *History) CheckLinearizable(t testing.TB, timeout time.Duration) {
 	h.mu.Lock()
 	ops := append([]porcupine.Operation(nil), h.ops...)
 	h.mu.Unlock()
-	res, info := porcupine.CheckOperationsVerbose(KVModel, ops, timeout)
+	res, info := porcupine.CheckOperationsVerbose(Model, ops, timeout)
 	switch res {
 	case porcupine.Ok:
 		t.Logf("porcupine: %d operations linearizable", len(ops))
@@ -153,7 +158,7 @@ func (h *History) CheckLinearizable(t testing.TB, timeout time.Duration) {
 	default:
 		// Not t.TempDir: the file must outlive the failed test.
 		path := filepath.Join(os.TempDir(), fmt.Sprintf("porcupine-%s-%d.html", sanitize(t.Name()), time.Now().UnixNano()))
-		if err := porcupine.VisualizePath(KVModel, info, path); err != nil {
+		if err := porcupine.VisualizePath(Model, info, path); err != nil {
 			t.Logf("porcupine visualization failed: %v", err)
 		}
 		t.Fatalf("history of %d operations is not linearizable; visualization: %s", len(ops), path)
