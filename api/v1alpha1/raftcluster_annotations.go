@@ -1,0 +1,16 @@
+package v1alpha1
+
+// Annotations on a RaftCluster that ask the operator for a one-off action.
+// They are requests, not desired state: the operator carries each out only
+// through its own safety checks (leader known, no change in flight, quorum
+// kept), then removes the annotation. `kubectl raft` sets them.
+const (
+	// AnnotationMoveLeader asks for leadership to move to the member (pod)
+	// named by its value, or, when the value is empty, to the most
+	// up-to-date healthy voter that is not the leader.
+	AnnotationMoveLeader = "raft.kuberaft.io/move-leader"
+	// AnnotationRestart asks for the member pod named by its value to be
+	// restarted (deleted; the StatefulSet recreates it), moving leadership
+	// off it first and only while the other voters keep a quorum.
+	AnnotationRestart = "raft.kuberaft.io/restart"
+)
