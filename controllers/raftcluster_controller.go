@@ -96,6 +96,7 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		{"ensureObjects", r.ensureObjects},
 		{"labelRoles", r.labelRoles},
 		{"cleanupVolumes", r.cleanupVolumes},
+		{"reconcileRequests", r.reconcileRequests},
 		{"reconcileMembership", r.reconcileMembership},
 	} {
 		start := time.Now()
@@ -126,7 +127,10 @@ func (r *RaftClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Now = time.Now
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&raftv1alpha1.RaftCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Annotations carry user requests (requests.go); status writes
+		// change neither, so they do not wake the controller.
+		For(&raftv1alpha1.RaftCluster{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).

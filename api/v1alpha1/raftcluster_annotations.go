@@ -14,3 +14,7 @@ const (
 	// off it first and only while the other voters keep a quorum.
 	AnnotationRestart = "raft.kuberaft.io/restart"
 )
+
+// ReasonRestartingMember is the Progressing reason while the operator
+// restarts a member on request (AnnotationRestart).
+const ReasonRestartingMember = "RestartingMember"
