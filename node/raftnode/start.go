@@ -51,6 +51,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.raft = rn
+	// Registered only now: the view reads n.raft, which is set above.
+	if cfg.Registry != nil {
+		if err := metrics.RegisterView(cfg.Registry, n.metricsView); err != nil {
+			rn.Stop()
+			_ = n.disk.Close()
+			n.tr.Stop()
+			return nil, err
+		}
+	}
 	n.reqIDs = idutil.NewGenerator(uint16(n.id), time.Now())
 	n.kv.SetClusterID(n.clusterID)
 	if err := n.tr.Start(handler{n}, n.id, n.clusterID); err != nil {
