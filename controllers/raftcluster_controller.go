@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/clustermetrics"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 	"github.com/kuberaft/kuberaft/controllers/specs"
 )
@@ -76,6 +77,9 @@ type phase struct {
 func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	rc := &raftv1alpha1.RaftCluster{}
 	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
+		if apierrors.IsNotFound(err) {
+			clustermetrics.Forget(req.Namespace, req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rc.DeletionTimestamp.IsZero() {
@@ -90,6 +94,9 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			panic(p)
 		}
 		err = r.writeStatus(ctx, s, err)
+		if err != nil {
+			clustermetrics.ReconcileError(rc.Namespace, rc.Name)
+		}
 	}()
 	for _, p := range []phase{
 		{"observe", r.observe},
