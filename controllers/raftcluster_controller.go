@@ -53,6 +53,9 @@ type RaftClusterReconciler struct {
 	Failpoint func(name string)
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// TestHolds makes the operator honour AnnotationTestHoldBefore (see
+	// requests.go); only e2e tests enable it (--enable-test-holds).
+	TestHolds bool
 }
 
 // phase is one named step of a loop. A non-zero Result or an error ends

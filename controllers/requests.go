@@ -37,6 +37,9 @@ var requestAnnotations = []struct {
 // annotation is removed once the request is done or refused; it is the
 // request's durable record, so no status.operation is written for it.
 func (r *RaftClusterReconciler) reconcileRequests(ctx context.Context, s *reconcileState) (reconcile.Result, error) {
+	if res, held, err := r.testHold(ctx, s); held || err != nil {
+		return res, err
+	}
 	key, req, ok := pendingRequest(s.rc)
 	if !ok || membership.Next(&s.obs, s.spec()).Action != membership.ActionNone {
 		return reconcile.Result{}, nil
@@ -98,4 +101,27 @@ func (r *RaftClusterReconciler) finishRequest(ctx context.Context, s *reconcileS
 		return fmt.Errorf("cannot remove annotation %s: %w", key, err)
 	}
 	return nil
+}
+
+// testHold holds the loop before the step named by AnnotationTestHoldBefore
+// when the operator runs with TestHolds: it records the step's operation in
+// status (what a real loop does just before acting) and requeues without
+// acting, for as long as the annotation stays. Production operators never
+// set TestHolds, so the annotation does nothing there.
+func (r *RaftClusterReconciler) testHold(ctx context.Context, s *reconcileState) (reconcile.Result, bool, error) {
+	before, ok := s.rc.Annotations[raftv1alpha1.AnnotationTestHoldBefore]
+	if !r.TestHolds || !ok {
+		return reconcile.Result{}, false, nil
+	}
+	next := membership.Next(&s.obs, s.spec())
+	if string(next.Action) != before {
+		return reconcile.Result{}, false, nil
+	}
+	s.step = next
+	if err := r.recordOperation(ctx, s); err != nil {
+		return reconcile.Result{}, true, err
+	}
+	s.step.Reason, s.step.Message = raftv1alpha1.ReasonTestHold, "test hold before "+next.String()
+	log.FromContext(ctx).Info("Holding before a step (test hook)", "step", next.String())
+	return reconcile.Result{RequeueAfter: WaitingRequeue}, true, nil
 }

@@ -1,8 +1,11 @@
 package controllers_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"k8s.io/utils/ptr"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 )
@@ -114,4 +117,58 @@ func indexOf(lines []string, prefix string) int {
 		}
 	}
 	return -1
+}
+
+// learners returns the world's learners, sorted.
+func (e *env) learners() []string {
+	var out []string
+	for name, learner := range e.world.Members() {
+		if learner {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The e2e hook: with TestHolds the operator records the Promote step of a
+// scale-out and holds there, learners in place, until the annotation goes.
+func TestTestHoldBeforePromote(t *testing.T) {
+	e := newConverged(t, 3)
+	e.r.TestHolds = true
+	e.annotate(raftv1alpha1.AnnotationTestHoldBefore, "Promote")
+	e.update(func(s *raftv1alpha1.RaftClusterSpec) { s.Replicas = ptr.To[int32](5) })
+	held := func() bool {
+		op := e.get().Status.Operation
+		return op != nil && op.Step == "Promote" && slices.Equal(e.learners(), []string{"kv-3", "kv-4"})
+	}
+	for i := 0; !held(); i++ {
+		if i == 30 {
+			t.Fatalf("not held at Promote after 30 loops: operation %+v, learners %v", e.get().Status.Operation, e.learners())
+		}
+		e.tick()
+	}
+	for range 5 { // the hold is a state, not a moment
+		e.tick()
+		if !held() {
+			t.Fatalf("the hold did not last: operation %+v, learners %v", e.get().Status.Operation, e.learners())
+		}
+	}
+	if c := e.get().Condition(raftv1alpha1.ConditionProgressing); c == nil || c.Reason != raftv1alpha1.ReasonTestHold {
+		t.Errorf("Progressing = %+v, want reason %s", c, raftv1alpha1.ReasonTestHold)
+	}
+	rc := e.get()
+	delete(rc.Annotations, raftv1alpha1.AnnotationTestHoldBefore)
+	if err := e.c.Update(e.ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	e.converge(30)
+}
+
+// Without TestHolds (every production operator) the annotation does nothing.
+func TestTestHoldIsIgnoredByDefault(t *testing.T) {
+	e := newConverged(t, 3)
+	e.annotate(raftv1alpha1.AnnotationTestHoldBefore, "Promote")
+	e.update(func(s *raftv1alpha1.RaftClusterSpec) { s.Replicas = ptr.To[int32](5) })
+	e.converge(30)
 }

@@ -18,3 +18,13 @@ const (
 // ReasonRestartingMember is the Progressing reason while the operator
 // restarts a member on request (AnnotationRestart).
 const ReasonRestartingMember = "RestartingMember"
+
+// AnnotationTestHoldBefore is a test hook, honoured only by an operator
+// started with --enable-test-holds (the e2e suite's): while it is set, the
+// operator records the operation and step named by its value (e.g. Promote)
+// in status, then holds before acting on it, so tests can observe a step
+// that otherwise lasts milliseconds. Removing it releases the hold.
+const AnnotationTestHoldBefore = "raft.kuberaft.io/test-hold-before"
+
+// ReasonTestHold is the Progressing reason while a test hold is in effect.
+const ReasonTestHold = "TestHold"

@@ -32,7 +32,7 @@ func main() {
 
 type options struct {
 	metricsAddr, probeAddr, clusterDomain string
-	leaderElect                           bool
+	leaderElect, testHolds                bool
 	callTimeout, changeTimeout            time.Duration
 }
 
@@ -44,6 +44,7 @@ func run() error {
 	flag.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "DNS suffix of the Kubernetes cluster.")
 	flag.DurationVar(&o.callTimeout, "node-call-timeout", nodeclient.DefaultCallTimeout, "Timeout of one status call to a node.")
 	flag.DurationVar(&o.changeTimeout, "node-change-timeout", nodeclient.DefaultChangeTimeout, "Timeout of one membership change or leader move.")
+	flag.BoolVar(&o.testHolds, "enable-test-holds", false, "Honour the raft.kuberaft.io/test-hold-before annotation (e2e tests only).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -75,7 +76,7 @@ func run() error {
 	defer func() { _ = nodes.Close() }()
 	r := &controllers.RaftClusterReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("raftcluster-controller"),
-		Nodes: nodes, Specs: specs.Options{ClusterDomain: o.clusterDomain},
+		Nodes: nodes, Specs: specs.Options{ClusterDomain: o.clusterDomain}, TestHolds: o.testHolds,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up controller: %w", err)
