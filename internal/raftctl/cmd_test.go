@@ -286,3 +286,16 @@ func getCluster(t *testing.T, ns string) *raftv1alpha1.RaftCluster {
 	must(t, k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "kv"}, rc))
 	return rc
 }
+
+// With no running member there is nothing to forward to: a clear error,
+// and etcdctl is not started.
+func TestEtcdctlNeedsARunningMember(t *testing.T) {
+	members := fixture(t, "etcdctl")
+	out, err := kubectlRaft(context.Background(), t, "etcdctl", members, "etcdctl", "kv", "--etcdctl", "/nonexistent/etcdctl", "--", "endpoint", "status")
+	if err == nil || !strings.Contains(err.Error(), "no member of etcdctl/kv could be port-forwarded") {
+		t.Fatalf("err = %v, out:\n%s", err, out)
+	}
+	if !strings.Contains(out, "skipping kv-0: pod is Pending") {
+		t.Errorf("the skipped members are not named:\n%s", out)
+	}
+}
