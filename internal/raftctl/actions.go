@@ -82,9 +82,12 @@ func (a *Actions) SetPaused(ctx context.Context, namespace, name string, paused 
 }
 
 // WaitRequestDone waits until the operator removed the annotation (it does
-// once the request is carried out or refused for good), bounded by
-// timeout, and returns the cluster as it is then.
-func (a *Actions) WaitRequestDone(ctx context.Context, namespace, name, annotation string, timeout time.Duration) (*raftv1alpha1.RaftCluster, error) {
+// once the request is carried out or refused for good) and done holds for
+// the cluster as it is then, bounded by timeout; it returns that cluster.
+// done is needed because status (e.g. status.leader) is written by the
+// operator's next loop, after the annotation is removed.
+func (a *Actions) WaitRequestDone(ctx context.Context, namespace, name, annotation string, timeout time.Duration,
+	done func(*raftv1alpha1.RaftCluster) bool) (*raftv1alpha1.RaftCluster, error) {
 	var rc *raftv1alpha1.RaftCluster
 	err := wait.PollUntilContextTimeout(ctx, WaitPoll, timeout, true, func(ctx context.Context) (bool, error) {
 		var err error
@@ -92,7 +95,7 @@ func (a *Actions) WaitRequestDone(ctx context.Context, namespace, name, annotati
 			return false, err
 		}
 		_, pending := rc.Annotations[annotation]
-		return !pending, nil
+		return !pending && done(rc), nil
 	})
 	if err != nil {
 		return rc, fmt.Errorf("the operator has not carried out %s on %s/%s within %s (see `kubectl raft status %s` and its events): %w",
@@ -120,6 +123,15 @@ func (a *Actions) annotate(ctx context.Context, rc *raftv1alpha1.RaftCluster, ke
 		return fmt.Errorf("cannot annotate %s/%s with %s: %w", rc.Namespace, rc.Name, key, err)
 	}
 	return nil
+}
+
+// Leader returns the leader in the cluster's status ("" when none).
+func (a *Actions) Leader(ctx context.Context, namespace, name string) (string, error) {
+	rc, err := a.get(ctx, namespace, name)
+	if err != nil {
+		return "", err
+	}
+	return rc.Status.Leader, nil
 }
 
 func memberNamed(rc *raftv1alpha1.RaftCluster, name string) *raftv1alpha1.MemberStatus {

@@ -166,6 +166,10 @@ func moveLeaderCommand(streams genericiooptions.IOStreams, clients ClientsFunc) 
 				return err
 			}
 			a := &Actions{Client: c.Client}
+			before, err := a.Leader(cmd.Context(), c.Namespace, args[0])
+			if err != nil {
+				return err
+			}
 			if err := a.RequestMoveLeader(cmd.Context(), c.Namespace, args[0], to); err != nil {
 				return err
 			}
@@ -173,14 +177,19 @@ func moveLeaderCommand(streams genericiooptions.IOStreams, clients ClientsFunc) 
 			if !waitFor {
 				return nil
 			}
-			rc, err := a.WaitRequestDone(cmd.Context(), c.Namespace, args[0], raftv1alpha1.AnnotationMoveLeader, timeout)
+			// Done when the status shows the move: the target leads, or
+			// (no target) someone other than the leader before.
+			moved := func(rc *raftv1alpha1.RaftCluster) bool {
+				if to != "" {
+					return rc.Status.Leader == to
+				}
+				return rc.Status.Leader != "" && rc.Status.Leader != before
+			}
+			rc, err := a.WaitRequestDone(cmd.Context(), c.Namespace, args[0], raftv1alpha1.AnnotationMoveLeader, timeout, moved)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(streams.Out, "Done: the leader is %s\n", orNone(rc.Status.Leader, "unknown"))
-			if to != "" && rc.Status.Leader != to {
-				return fmt.Errorf("the operator did not move leadership to %s (leader: %s); see the cluster's events", to, rc.Status.Leader)
-			}
+			fmt.Fprintf(streams.Out, "Done: the leader is %s\n", rc.Status.Leader)
 			return nil
 		},
 	}
@@ -211,7 +220,8 @@ func restartCommand(streams genericiooptions.IOStreams, clients ClientsFunc) *co
 			if !waitFor {
 				return nil
 			}
-			_, err = a.WaitRequestDone(cmd.Context(), c.Namespace, name, raftv1alpha1.AnnotationRestart, timeout)
+			_, err = a.WaitRequestDone(cmd.Context(), c.Namespace, name, raftv1alpha1.AnnotationRestart, timeout,
+				func(*raftv1alpha1.RaftCluster) bool { return true })
 			return err
 		},
 	}

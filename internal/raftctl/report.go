@@ -162,6 +162,7 @@ func Build(in Inputs) *Report {
 			r.Joint = &JointReport{Outgoing: []string{}, Incoming: []string{}}
 		}
 	}
+	slices.Sort(r.Learners)
 	for _, pod := range sortedKeys(in.LiveErrors) {
 		r.Unreachable = append(r.Unreachable, UnreachableReport{Pod: pod, Error: in.LiveErrors[pod].Error()})
 	}

@@ -87,7 +87,7 @@ func (w *watchRecorder) stop() string {
 // A frame of the held scale-out: both learners, and the operation at Promote.
 var (
 	learnersFrame = regexp.MustCompile(`(?m)^Learners:\s+pl-3, pl-4$`)
-	heldFrame     = regexp.MustCompile(`(?m)^Operation:\s+ScaleOut, step Promote, targets \[pl-3 pl-4\]`)
+	heldFrame     = regexp.MustCompile(`(?m)^Operation:\s+ScaleOut, step Promote, targets \[(pl-3 pl-4|pl-4 pl-3)\]`)
 )
 
 // testKubectlPlugin: `kubectl raft status --watch` records every frame of
