@@ -94,8 +94,9 @@ func renderMembers(w io.Writer, r *Report, _ time.Time) error {
 		}
 		healthy := yesNo(m.Healthy)
 		if !m.Live {
-			// Not asked now: the operator's last observation, marked.
-			healthy += " (unreachable)"
+			// It did not answer now; the other figures of the row are the
+			// operator's last observation.
+			healthy = "unreachable"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%d\n", mark, m.Pod, orNone(m.ID, "-"), m.Role,
 			healthy, m.Term, m.Commit, m.Applied, m.Lag, orNone(m.Version, "-"), orNone(m.Node, "-"), m.Restarts)

@@ -152,7 +152,7 @@ func TestStatusSaysWhichMemberIsUnreachable(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, want := range []string{"Cluster:                  status/kv", "Phase:                    Healthy",
-		"*  kv-0", "kv-2: dial tcp kv-2:8080: connect: connection refused", "no (unreachable)"} {
+		"*  kv-0", "kv-2: dial tcp kv-2:8080: connect: connection refused", "kv-2  c   Follower  unreachable"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
