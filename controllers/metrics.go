@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/clustermetrics"
 	"github.com/kuberaft/kuberaft/controllers/membership"
 )
 
@@ -44,4 +46,15 @@ func countChange(action membership.Action, err error) {
 		result = "error"
 	}
 	membershipChanges.WithLabelValues(string(action), result).Inc()
+}
+
+// observeClusterMetrics sets the per-cluster gauges from the status just
+// written (see controllers/clustermetrics).
+func observeClusterMetrics(rc *raftv1alpha1.RaftCluster, written *raftv1alpha1.RaftClusterStatus, now time.Time) {
+	if written == nil {
+		return
+	}
+	cur := rc.DeepCopy()
+	cur.Status = *written
+	clustermetrics.Observe(cur, now)
 }

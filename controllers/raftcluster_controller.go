@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/clustermetrics"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 	"github.com/kuberaft/kuberaft/controllers/specs"
 )
@@ -66,6 +67,9 @@ type RaftClusterReconciler struct {
 	Failpoint func(name string)
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// TestHolds makes the operator honour AnnotationTestHoldBefore (see
+	// requests.go); only e2e tests enable it (--enable-test-holds).
+	TestHolds bool
 
 	// waits counts each cluster's consecutive waiting loops (WaitBackoff);
 	// an acting or converged loop resets it. liveWritten is when each
@@ -120,6 +124,7 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.Get(ctx, req.NamespacedName, rc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.resetWaits(req.NamespacedName)
+			clustermetrics.Forget(req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -135,12 +140,16 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 			panic(p)
 		}
 		err = r.writeStatus(ctx, s, err)
+		if err != nil {
+			clustermetrics.ReconcileError(rc.Namespace, rc.Name)
+		}
 	}()
 	for _, p := range []phase{
 		{"observe", r.observe},
 		{"ensureObjects", r.ensureObjects},
 		{"labelRoles", r.labelRoles},
 		{"cleanupVolumes", r.cleanupVolumes},
+		{"reconcileRequests", r.reconcileRequests},
 		{"reconcileMembership", r.reconcileMembership},
 	} {
 		start := time.Now()
@@ -171,7 +180,10 @@ func (r *RaftClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Now = time.Now
 	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&raftv1alpha1.RaftCluster{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Annotations carry user requests (requests.go); status writes
+		// change neither, so they do not wake the controller.
+		For(&raftv1alpha1.RaftCluster{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).

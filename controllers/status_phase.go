@@ -42,7 +42,10 @@ func (r *RaftClusterReconciler) writeStatus(ctx context.Context, s *reconcileSta
 			st.ObservedGeneration = gen
 		}
 	}
-	_, err := status.Patch(ctx, r.Client, types.NamespacedName{Namespace: s.rc.Namespace, Name: s.rc.Name}, mutate)
+	written, err := status.Patch(ctx, r.Client, types.NamespacedName{Namespace: s.rc.Namespace, Name: s.rc.Name}, mutate)
+	if err == nil {
+		observeClusterMetrics(s.rc, written, r.now())
+	}
 	if loopErr != nil {
 		return loopErr
 	}

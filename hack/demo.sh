@@ -6,7 +6,8 @@
 #                       local cluster (hack/local-cluster.sh) — build and load
 #                       our images, helm install the operator, apply the
 #                       sample RaftCluster, wait for Available, print its
-#                       status and a put/get round trip through etcdctl.
+#                       status, a put/get round trip through etcdctl, and
+#                       finally `kubectl raft status` (make install-plugin).
 #   hack/demo.sh down   undo it: the sample, the operator, the CRDs, and the
 #                       cluster if `up` created it.
 #
@@ -118,12 +119,17 @@ up() {
 
   step "put/get round trip: etcdctl through kubectl port-forward svc/$NAME $DEMO_PORT:2379"
   roundtrip
+
+  step "kubectl raft status $NAME (the plugin: make install-plugin)"
+  "$MAKE" -s install-plugin PLUGIN_DIR="$ROOT/.cache/tools/bin" >/dev/null
+  PATH="$ROOT/.cache/tools/bin:$PATH" kubectl raft -n "$DEMO_NS" status "$NAME"
   cat <<MSG
 
-demo: done. Try:
+demo: done. Try (make install-plugin puts kubectl-raft on your PATH):
   export KUBECONFIG=${KUBECONFIG:-~/.kube/config}
   kubectl -n $DEMO_NS scale raftcluster/$NAME --replicas=5
-  kubectl -n $DEMO_NS get raftcluster -w
+  kubectl raft -n $DEMO_NS status $NAME --watch
+  kubectl raft -n $DEMO_NS move-leader $NAME --wait
 Tear it all down with:
   make demo-down
 MSG

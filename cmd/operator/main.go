@@ -33,7 +33,7 @@ func main() {
 
 type options struct {
 	metricsAddr, probeAddr, clusterDomain string
-	leaderElect                           bool
+	leaderElect, testHolds                bool
 	callTimeout, changeTimeout            time.Duration
 	watchNamespaces                       string
 }
@@ -48,6 +48,7 @@ func run() error {
 	flag.DurationVar(&o.changeTimeout, "node-change-timeout", nodeclient.DefaultChangeTimeout, "Timeout of one membership change or leader move.")
 	flag.StringVar(&o.watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces whose RaftClusters the operator manages; empty means all (needs cluster-wide RBAC).")
+	flag.BoolVar(&o.testHolds, "enable-test-holds", false, "Honour the raft.kuberaft.io/test-hold-before annotation (e2e tests only).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -80,7 +81,7 @@ func run() error {
 	defer func() { _ = nodes.Close() }()
 	r := &controllers.RaftClusterReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("raftcluster-controller"),
-		Nodes: nodes, Specs: specs.Options{ClusterDomain: o.clusterDomain},
+		Nodes: nodes, Specs: specs.Options{ClusterDomain: o.clusterDomain}, TestHolds: o.testHolds,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up controller: %w", err)

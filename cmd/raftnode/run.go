@@ -18,6 +18,7 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/compactor"
 	"github.com/kuberaft/kuberaft/node/health"
+	"github.com/kuberaft/kuberaft/node/metrics"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 	"github.com/kuberaft/kuberaft/node/raftnode"
 	"github.com/kuberaft/kuberaft/node/server"
@@ -58,7 +59,7 @@ func runNode(ctx context.Context, o options, stderr io.Writer) int {
 	var fenced *nodeerr.ErrFenced
 	if errors.As(err, &fenced) {
 		closeAll(clientLis)
-		return fence(ctx, log, probes, fenced, o.fencedGracePeriod)
+		return fence(ctx, log, probes, reg, fenced, o.fencedGracePeriod)
 	}
 	if err != nil {
 		closeAll(clientLis)
@@ -66,12 +67,12 @@ func runNode(ctx context.Context, o options, stderr io.Writer) int {
 		return exitFailure
 	}
 	probes.SetNode(node)
-	return serve(ctx, o, node, clientLis, probes, log)
+	return serve(ctx, o, node, clientLis, probes, reg, log)
 }
 
 // serve answers clients until ctx is cancelled (graceful stop) or the node
 // stops by itself (removed from the cluster, storage failure).
-func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.Listener, probes *health.Handler, log *zap.Logger) int {
+func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.Listener, probes *health.Handler, reg prometheus.Registerer, log *zap.Logger) int {
 	srv := server.New(o.serverConfig(node, log))
 	g := srv.GRPCServer()
 	for _, l := range clientLis {
@@ -96,7 +97,7 @@ func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.
 	g.Stop()
 	var fenced *nodeerr.ErrFenced
 	if errors.As(node.Err(), &fenced) {
-		return fence(ctx, log, probes, fenced, o.fencedGracePeriod)
+		return fence(ctx, log, probes, reg, fenced, o.fencedGracePeriod)
 	}
 	if err := node.Err(); err != nil {
 		log.Error("Node stopped", zap.Error(err))
@@ -158,9 +159,12 @@ func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *za
 // fence reports why the node refused to run, keeps /livez and /readyz up
 // for the grace period so Kubernetes can show the reason, and returns the
 // fenced exit code.
-func fence(ctx context.Context, log *zap.Logger, probes *health.Handler, fenced *nodeerr.ErrFenced, grace time.Duration) int {
+func fence(ctx context.Context, log *zap.Logger, probes *health.Handler, reg prometheus.Registerer, fenced *nodeerr.ErrFenced, grace time.Duration) int {
 	log.Error("Node fenced; refusing to join the cluster", zap.String("reason", fenced.Reason), zap.Int("exit-code", exitFenced))
 	probes.SetFenced(fenced.Reason)
+	if err := metrics.RegisterFenced(reg); err != nil {
+		log.Warn("Cannot report the fencing as a metric", zap.Error(err))
+	}
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {

@@ -71,4 +71,19 @@ if "$HELM" template kr "$chart" --set replicaCount=2 --set leaderElection.enable
 fi
 ok "values.schema.json refuses bad values"
 
+# Monitoring objects: none by default, each one behind its own value.
+grep -qE '^kind: (ServiceMonitor|PodMonitor|PrometheusRule)$' "$out/default.yaml" && fail "monitoring objects render by default"
+grep -q 'kuberaft-raftcluster.json' "$out/default.yaml" && fail "the dashboard renders by default"
+"$HELM" template kr "$chart" --set monitoring.serviceMonitor.enabled=true --set monitoring.podMonitor.enabled=true \
+  --set monitoring.prometheusRule.enabled=true --set monitoring.grafanaDashboard.enabled=true >"$out/monitoring.yaml"
+for k in ServiceMonitor PodMonitor PrometheusRule; do
+  grep -qE "^kind: $k\$" "$out/monitoring.yaml" || fail "monitoring.*.enabled renders no $k"
+done
+grep -q 'alert: KuberaftNoLeader' "$out/monitoring.yaml" || fail "the PrometheusRule lacks the rule file's alerts"
+grep -q '"uid": "kuberaft-raftcluster"' "$out/monitoring.yaml" || fail "the dashboard ConfigMap lacks the dashboard"
+if "$HELM" template kr "$chart" --set monitoring.serviceMonitor.enabled=true --set metrics.enabled=false >/dev/null 2>&1; then
+  fail "a ServiceMonitor renders without metrics"
+fi
+ok "monitoring toggles: ServiceMonitor, PodMonitor, PrometheusRule, dashboard"
+
 echo "chart-test: $pass checks passed"

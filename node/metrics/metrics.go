@@ -1,7 +1,11 @@
 // Package metrics defines the node's Prometheus collectors. The raft driver
 // updates them; node/health serves the registry they are registered on.
-// Names follow etcd's (etcd_disk_wal_fsync_duration_seconds and friends)
-// under the kuberaft_ prefix, so etcd dashboards translate directly.
+//
+// Where a figure means what etcd's does, it has etcd's exact name, type and
+// buckets (etcd_server_has_leader, etcd_disk_wal_fsync_duration_seconds,
+// ...), so existing etcd dashboards and alerts mostly work unchanged; what
+// only kuberaft has is named kuberaft_*. Names() lists every family, and
+// the chart's dashboard and alerts are checked against it.
 package metrics
 
 import (
@@ -24,6 +28,7 @@ type Metrics struct {
 	HasLeader          prometheus.Gauge
 	AppliedIndex       prometheus.Gauge
 	CommittedIndex     prometheus.Gauge
+	ProposalsPending   prometheus.Gauge
 }
 
 // New creates the collectors and registers them on reg (nil: not
@@ -33,35 +38,40 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	disk := prometheus.ExponentialBuckets(0.001, 2, 14)
 	m := &Metrics{
 		FsyncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "kuberaft", Subsystem: "disk", Name: "wal_fsync_duration_seconds",
-			Help: "Time to persist one Ready's entries and hard state (one fsync).", Buckets: disk}),
+			Namespace: "etcd", Subsystem: "disk", Name: "wal_fsync_duration_seconds",
+			Help: "The latency distributions of fsync called by WAL (one per Ready that must sync).", Buckets: disk}),
 		ApplyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "kuberaft", Subsystem: "server", Name: "apply_duration_seconds",
-			Help: "Time to apply one Ready's committed entries.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+			Namespace: "etcd", Subsystem: "disk", Name: "backend_commit_duration_seconds",
+			// etcd times its bolt commit; our backend is the in-memory
+			// state machine, committed when a Ready's entries are applied.
+			Help: "The latency distributions of commit called by backend (applying one Ready's committed entries).", Buckets: disk}),
 		SnapshotDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "kuberaft", Subsystem: "disk", Name: "snapshot_save_duration_seconds",
-			Help: "Time to save a state snapshot.", Buckets: disk}),
+			Namespace: "etcd_debugging", Subsystem: "snap", Name: "save_total_duration_seconds",
+			Help: "The total latency distributions of save called by snapshot.", Buckets: disk}),
 		ProposalsCommitted: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "kuberaft", Subsystem: "server", Name: "proposals_committed_total",
-			Help: "Proposals of this node that were committed and applied."}),
+			Namespace: "kuberaft", Subsystem: "server", Name: "local_proposals_committed_total",
+			Help: "Proposals made through this node that were committed and applied."}),
 		ProposalsFailed: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "kuberaft", Subsystem: "server", Name: "proposals_failed_total",
-			Help: "Proposals of this node that failed or timed out."}),
+			Namespace: "etcd", Subsystem: "server", Name: "proposals_failed_total",
+			Help: "The total number of failed proposals seen."}),
 		LeaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "kuberaft", Subsystem: "server", Name: "leader_changes_seen_total",
-			Help: "Leader changes seen by this node."}),
+			Namespace: "etcd", Subsystem: "server", Name: "leader_changes_seen_total",
+			Help: "The number of leader changes seen."}),
 		IsLeader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "kuberaft", Subsystem: "server", Name: "is_leader",
-			Help: "1 if this node is the leader."}),
+			Namespace: "etcd", Subsystem: "server", Name: "is_leader",
+			Help: "Whether or not this member is a leader. 1 if is, 0 otherwise."}),
 		HasLeader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "kuberaft", Subsystem: "server", Name: "has_leader",
-			Help: "1 if this node knows a leader."}),
+			Namespace: "etcd", Subsystem: "server", Name: "has_leader",
+			Help: "Whether or not a leader exists. 1 is existence, 0 is not."}),
 		AppliedIndex: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "kuberaft", Subsystem: "server", Name: "applied_index",
-			Help: "Raft index applied to the state machine."}),
+			Namespace: "etcd", Subsystem: "server", Name: "proposals_applied_total",
+			Help: "The total number of consensus proposals applied (the applied index)."}),
 		CommittedIndex: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "kuberaft", Subsystem: "server", Name: "committed_index",
-			Help: "Raft commit index known to this node."}),
+			Namespace: "etcd", Subsystem: "server", Name: "proposals_committed_total",
+			Help: "The total number of consensus proposals committed (the commit index)."}),
+		ProposalsPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "etcd", Subsystem: "server", Name: "proposals_pending",
+			Help: "The current number of pending proposals to commit."}),
 	}
 	if reg == nil {
 		return m, nil
@@ -81,7 +91,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.FsyncDuration, m.ApplyDuration, m.SnapshotDuration,
 		m.ProposalsCommitted, m.ProposalsFailed, m.LeaderChanges, m.IsLeader, m.HasLeader,
-		m.AppliedIndex, m.CommittedIndex}
+		m.AppliedIndex, m.CommittedIndex, m.ProposalsPending}
 }
 
 // SetLeader records this node's view of the leader after a change.

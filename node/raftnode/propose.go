@@ -57,6 +57,8 @@ func (n *Node) propose(ctx context.Context, cmd *statepb.Command) (proto.Message
 		return nil, err
 	}
 	_, _, leaderChanged := n.leaderState()
+	n.metrics.ProposalsPending.Inc()
+	defer n.metrics.ProposalsPending.Dec()
 	ch := n.wait.Register(cmd.RequestId)
 	if err := n.handOver(ctx, data); err != nil {
 		n.wait.Trigger(cmd.RequestId, nil)

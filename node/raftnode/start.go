@@ -53,6 +53,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.raft = rn
+	// Registered only now: the view reads n.raft, which is set above.
+	if cfg.Registry != nil {
+		if err := metrics.RegisterView(cfg.Registry, n.metricsView); err != nil {
+			rn.Stop()
+			_ = n.disk.Close()
+			n.tr.Stop()
+			return nil, err
+		}
+	}
 	n.reqIDs = newRequestIDs()
 	n.kv.SetClusterID(n.clusterID)
 	if err := n.tr.Start(handler{n}, n.id, n.clusterID); err != nil {

@@ -171,6 +171,7 @@ func TestE2E(t *testing.T) {
 		{"replace-member", testReplaceMember},
 		{"scale-under-load", testScaleUnderLoad},
 		{"operator-restart-mid-scale", testOperatorRestartMidScale},
+		{"kubectl-plugin", testKubectlPlugin},
 		{"rolling-upgrade-under-load", testRollingUpgradeUnderLoad},
 	}
 	for _, st := range steps {

@@ -1,0 +1,30 @@
+package v1alpha1
+
+// Annotations on a RaftCluster that ask the operator for a one-off action.
+// They are requests, not desired state: the operator carries each out only
+// through its own safety checks (leader known, no change in flight, quorum
+// kept), then removes the annotation. `kubectl raft` sets them.
+const (
+	// AnnotationMoveLeader asks for leadership to move to the member (pod)
+	// named by its value, or, when the value is empty, to the most
+	// up-to-date healthy voter that is not the leader.
+	AnnotationMoveLeader = "raft.kuberaft.io/move-leader"
+	// AnnotationRestart asks for the member pod named by its value to be
+	// restarted (deleted; the StatefulSet recreates it), moving leadership
+	// off it first and only while the other voters keep a quorum.
+	AnnotationRestart = "raft.kuberaft.io/restart"
+)
+
+// ReasonRestartingMember is the Progressing reason while the operator
+// restarts a member on request (AnnotationRestart).
+const ReasonRestartingMember = "RestartingMember"
+
+// AnnotationTestHoldBefore is a test hook, honoured only by an operator
+// started with --enable-test-holds (the e2e suite's): while it is set, the
+// operator records the operation and step named by its value (e.g. Promote)
+// in status, then holds before acting on it, so tests can observe a step
+// that otherwise lasts milliseconds. Removing it releases the hold.
+const AnnotationTestHoldBefore = "raft.kuberaft.io/test-hold-before"
+
+// ReasonTestHold is the Progressing reason while a test hold is in effect.
+const ReasonTestHold = "TestHold"
