@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/certs"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 	"github.com/kuberaft/kuberaft/controllers/specs"
 )
@@ -52,6 +53,15 @@ type RaftClusterReconciler struct {
 	Failpoint func(name string)
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// TLS receives the operator's client identity per cluster; it is the
+	// store Nodes dials with.
+	TLS *nodeclient.TLSStore
+	// SecretReader reads Secrets uncached (the manager's API reader), so
+	// the operator neither lists nor watches every Secret; nil uses Client.
+	SecretReader client.Reader
+	// CertPolicy sets the managed certificates' lifetimes; zero means
+	// certs.DefaultPolicy.
+	CertPolicy certs.Policy
 }
 
 // phase is one named step of a loop. A non-zero Result or an error ends
@@ -70,6 +80,7 @@ type phase struct {
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
 
 // Reconcile observes the cluster, keeps its objects in shape and takes at
 // most one membership step. Status is written once, at the end.
@@ -92,6 +103,7 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		err = r.writeStatus(ctx, s, err)
 	}()
 	for _, p := range []phase{
+		{"ensureCertificates", r.ensureCertificates},
 		{"observe", r.observe},
 		{"ensureObjects", r.ensureObjects},
 		{"labelRoles", r.labelRoles},

@@ -71,11 +71,15 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("cannot create manager: %w", err)
 	}
-	nodes := nodeclient.NewGRPC(nodeclient.Options{ClusterDomain: o.clusterDomain, CallTimeout: o.callTimeout, ChangeTimeout: o.changeTimeout})
+	// The reconciler fills the store with the operator's client identity
+	// per cluster; the node client dials every TLS member with it.
+	identities := nodeclient.NewTLSStore()
+	nodes := nodeclient.NewGRPC(nodeclient.Options{ClusterDomain: o.clusterDomain, CallTimeout: o.callTimeout, ChangeTimeout: o.changeTimeout, TLS: identities})
 	defer func() { _ = nodes.Close() }()
 	r := &controllers.RaftClusterReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("raftcluster-controller"),
 		Nodes: nodes, Specs: specs.Options{ClusterDomain: o.clusterDomain},
+		TLS: identities, SecretReader: mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up controller: %w", err)
