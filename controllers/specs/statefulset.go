@@ -76,6 +76,8 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 			TopologySpreadConstraints:     o.TopologySpreadConstraints,
 			TerminationGracePeriodSeconds: ptr.To[int64](30),
 			EnableServiceLinks:            ptr.To(false),
+			// The node never calls the Kubernetes API.
+			AutomountServiceAccountToken: ptr.To(false),
 		},
 	}
 	if t.Annotations == nil {
@@ -120,9 +122,16 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 		StartupProbe:   probe("/livez", 40),
 		LivenessProbe:  probe("/livez", 3),
 		ReadinessProbe: probe("/readyz", 1),
+		// The restricted Pod Security profile except runAsNonRoot: the node
+		// image runs as root because volumes from hostPath-based
+		// provisioners (the offline test cluster's) are created 0750
+		// root-owned and ignore fsGroup, so a non-root node could not
+		// write its data dir there.
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 	}
 }
