@@ -71,14 +71,18 @@ type phase struct {
 	run  func(ctx context.Context, s *reconcileState) (ctrl.Result, error)
 }
 
-// +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters,verbs=get;list;watch;update;patch
+// Only the verbs the loop uses: objects are created and updated
+// (controllerutil.CreateOrUpdate) and garbage-collected through owner
+// references, pods are patched (role label) and deleted (upgrade,
+// replace), PVCs deleted, Secrets read live and written, status patched.
+// +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters/finalizers,verbs=update
-// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;delete
-// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
