@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/certs"
 	"github.com/kuberaft/kuberaft/controllers/clustermetrics"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 	"github.com/kuberaft/kuberaft/controllers/specs"
@@ -70,6 +71,15 @@ type RaftClusterReconciler struct {
 	// TestHolds makes the operator honour AnnotationTestHoldBefore (see
 	// requests.go); only e2e tests enable it (--enable-test-holds).
 	TestHolds bool
+	// TLS receives the operator's client identity per cluster; it is the
+	// store Nodes dials with.
+	TLS *nodeclient.TLSStore
+	// SecretReader reads Secrets uncached (the manager's API reader), so
+	// the operator neither lists nor watches every Secret; nil uses Client.
+	SecretReader client.Reader
+	// CertPolicy sets the managed certificates' lifetimes; zero means
+	// certs.DefaultPolicy.
+	CertPolicy certs.Policy
 
 	// waits counts each cluster's consecutive waiting loops (WaitBackoff);
 	// an acting or converged loop resets it. liveWritten is when each
@@ -107,15 +117,22 @@ type phase struct {
 	run  func(ctx context.Context, s *reconcileState) (ctrl.Result, error)
 }
 
-// +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters,verbs=get;list;watch;update;patch
+// Only the verbs the loop uses: objects are created and updated
+// (controllerutil.CreateOrUpdate) and garbage-collected through owner
+// references, pods are patched (role label) and deleted (upgrade,
+// replace), PVCs deleted, Secrets read live and written, status patched.
+// +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters/finalizers,verbs=update
-// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=services;configmaps,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;list;watch;delete
-// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Reconcile observes the cluster, keeps its objects in shape and takes at
 // most one membership step. Status is written once, at the end.
@@ -145,6 +162,7 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		}
 	}()
 	for _, p := range []phase{
+		{"ensureCertificates", r.ensureCertificates},
 		{"observe", r.observe},
 		{"ensureObjects", r.ensureObjects},
 		{"labelRoles", r.labelRoles},

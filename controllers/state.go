@@ -38,6 +38,11 @@ type reconcileState struct {
 	// fenced names the pods whose node refuses to start.
 	fenced []string
 
+	// Filled by ensureCertificates: every TLS Secret's expiry (or error)
+	// and whether a CA rotation is in progress.
+	certs      []raftv1alpha1.CertificateStatus
+	caRotating bool
+
 	// Filled by ensureObjects: the StatefulSet size decided this loop.
 	stsReplicas int
 

@@ -130,6 +130,12 @@ demo: done. Try (make install-plugin puts kubectl-raft on your PATH):
   kubectl -n $DEMO_NS scale raftcluster/$NAME --replicas=5
   kubectl raft -n $DEMO_NS status $NAME --watch
   kubectl raft -n $DEMO_NS move-leader $NAME --wait
+  kubectl -n $DEMO_NS get raftcluster -w
+Connect with the client certificate the operator issued (Secret $NAME-client-tls,
+written to $STATE_DIR/client-tls):
+  kubectl -n $DEMO_NS port-forward svc/$NAME $DEMO_PORT:2379 &
+  etcdctl --endpoints https://127.0.0.1:$DEMO_PORT --cacert $STATE_DIR/client-tls/ca.crt \
+    --cert $STATE_DIR/client-tls/tls.crt --key $STATE_DIR/client-tls/tls.key get demo/greeting
 Tear it all down with:
   make demo-down
 MSG
@@ -152,7 +158,16 @@ roundtrip() {
     kill -0 "$PF_PID" 2>/dev/null || { cat "$log"; die "kubectl port-forward exited"; }
     sleep 0.2
   done
-  local e=(etcdctl --endpoints "127.0.0.1:$DEMO_PORT" --dial-timeout 5s --command-timeout 10s)
+  # The cluster runs mutual TLS (spec.tls defaults to Managed): use the
+  # application certificate the operator issued in Secret $NAME-client-tls.
+  local certs=$STATE_DIR/client-tls k
+  mkdir -p "$certs"
+  for k in ca.crt tls.crt tls.key; do
+    kubectl -n "$DEMO_NS" get secret "$NAME-client-tls" -o "jsonpath={.data.${k//./\\.}}" | base64 -d >"$certs/$k"
+  done
+  chmod 600 "$certs/tls.key"
+  local e=(etcdctl --endpoints "https://127.0.0.1:$DEMO_PORT" --cacert "$certs/ca.crt" --cert "$certs/tls.crt" --key "$certs/tls.key"
+    --dial-timeout 5s --command-timeout 10s)
   "${e[@]}" put demo/greeting "hello from kuberaft"
   "${e[@]}" get demo/greeting
   "${e[@]}" member list -w table

@@ -19,6 +19,17 @@ func (rc *RaftCluster) DesiredReplicas() int32 {
 	return *rc.Spec.Replicas
 }
 
+// TLSMode is spec.tls.mode, Managed when unset (the CRD defaults it too).
+func (rc *RaftCluster) TLSMode() TLSMode {
+	if rc.Spec.TLS.Mode == "" {
+		return TLSManaged
+	}
+	return rc.Spec.TLS.Mode
+}
+
+// TLSEnabled tells whether the members serve and dial with TLS.
+func (rc *RaftCluster) TLSEnabled() bool { return rc.TLSMode() != TLSDisabled }
+
 // DesiredImage returns the image the members must run: spec.image when set,
 // else DefaultImageRepository:spec.version.
 func (rc *RaftCluster) DesiredImage() string {

@@ -59,6 +59,72 @@ type RaftClusterSpec struct {
 	// object update. Status is still observed and reported.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+
+	// tls secures the client and peer ports with mutual TLS. New clusters
+	// get Managed. It cannot change after creation: every member's peer
+	// URL, recorded in the raft membership, carries the scheme (http or
+	// https), and members cannot change their URLs, so switching would
+	// need every member replaced at once; create a new cluster instead.
+	// +kubebuilder:default={mode: Managed}
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="tls is immutable: a member's peer URL scheme is fixed for its lifetime; create a new cluster to change it"
+	// +optional
+	TLS TLSSpec `json:"tls,omitzero"`
+}
+
+// TLSMode says where a cluster's certificates come from.
+// +kubebuilder:validation:Enum=Managed;Provided;Disabled
+type TLSMode string
+
+// TLS modes.
+const (
+	// TLSManaged: the operator runs a CA per cluster and issues, renews
+	// and rotates every certificate.
+	TLSManaged TLSMode = "Managed"
+	// TLSProvided: the user (e.g. cert-manager) provides the Secrets.
+	TLSProvided TLSMode = "Provided"
+	// TLSDisabled: plaintext, no client authentication. Any pod that can
+	// reach the cluster can read, write and change membership.
+	TLSDisabled TLSMode = "Disabled"
+)
+
+// TLSSpec configures mutual TLS.
+//
+// +kubebuilder:validation:XValidation:rule="self.mode == 'Provided' ? has(self.provided) : !has(self.provided)",message="tls.provided is required with mode Provided and only allowed with it"
+type TLSSpec struct {
+	// mode is Managed (default), Provided or Disabled.
+	// +kubebuilder:default=Managed
+	// +optional
+	Mode TLSMode `json:"mode,omitempty"`
+
+	// provided names the Secrets of mode Provided.
+	// +optional
+	Provided *ProvidedTLS `json:"provided,omitempty"`
+}
+
+// ProvidedTLS names Secrets in cert-manager's format (kubernetes.io/tls
+// with tls.crt, tls.key and ca.crt) in the cluster's namespace. The nodes
+// re-read them when they change; ca.crt may hold several CAs, which is how
+// a CA is rotated without downtime.
+type ProvidedTLS struct {
+	// serverSecretName is the client-port certificate (server auth; its
+	// ca.crt is the CA clients must chain to). Its SANs must cover
+	// *.<name>-peer.<namespace>.svc.<domain> and the client Services.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	ServerSecretName string `json:"serverSecretName"`
+	// peerSecretName is the peer certificate (server and client auth).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	PeerSecretName string `json:"peerSecretName"`
+	// operatorSecretName is the operator's client certificate for this
+	// cluster (client auth, common name kuberaft-operator), signed by a CA
+	// in the server Secret's ca.crt.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +required
+	OperatorSecretName string `json:"operatorSecretName"`
 }
 
 // StorageSpec is the persistent volume of each member.
@@ -261,11 +327,29 @@ type RaftClusterStatus struct {
 	// operation is the change in flight, if any.
 	// +optional
 	Operation *Operation `json:"operation,omitempty"`
+	// certificates lists the TLS Secrets in use and when each expires.
+	// +listType=map
+	// +listMapKey=secretName
+	// +optional
+	Certificates []CertificateStatus `json:"certificates,omitempty"`
 	// conditions are Available, Progressing and Degraded.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// CertificateStatus is one TLS Secret's certificate.
+type CertificateStatus struct {
+	// secretName is the Secret's name.
+	// +required
+	SecretName string `json:"secretName"`
+	// notAfter is when its certificate expires.
+	// +optional
+	NotAfter metav1.Time `json:"notAfter,omitzero"`
+	// error says why the Secret is unusable, if it is.
+	// +optional
+	Error string `json:"error,omitempty"`
 }
 
 // Condition types of a RaftCluster.
@@ -279,6 +363,17 @@ const (
 	// ConditionDegraded is True when members are unhealthy or the spec
 	// cannot be carried out.
 	ConditionDegraded = "Degraded"
+	// ConditionCertificatesReady is True when every TLS Secret is valid
+	// and none is close to expiry; absent with TLS Disabled.
+	ConditionCertificatesReady = "CertificatesReady"
+)
+
+// Reasons of the CertificatesReady condition.
+const (
+	ReasonCertificatesValid    = "CertificatesValid"
+	ReasonCertificatesExpiring = "CertificatesExpiring"
+	ReasonCertificatesInvalid  = "CertificatesInvalid"
+	ReasonCARotating           = "CARotating"
 )
 
 // Reasons of the Available condition. NoLeader and QuorumLost are also

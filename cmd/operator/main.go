@@ -4,6 +4,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
@@ -33,7 +35,7 @@ func main() {
 
 type options struct {
 	metricsAddr, probeAddr, clusterDomain string
-	leaderElect, testHolds                bool
+	leaderElect, testHolds, metricsSecure bool
 	callTimeout, changeTimeout            time.Duration
 	watchNamespaces                       string
 }
@@ -41,6 +43,7 @@ type options struct {
 func run() error {
 	var o options
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "Address of the metrics endpoint; 0 disables it.")
+	flag.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS to callers Kubernetes authenticates (TokenReview) and authorizes (SubjectAccessReview: get on /metrics).")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
 	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect one active operator among replicas.")
 	flag.StringVar(&o.clusterDomain, "cluster-domain", "cluster.local", "DNS suffix of the Kubernetes cluster.")
@@ -65,7 +68,7 @@ func run() error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions(splitNamespaces(o.watchNamespaces)),
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		Metrics:                metricsOptions(o),
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "operator.raft.kuberaft.io",
@@ -77,11 +80,15 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("cannot create manager: %w", err)
 	}
-	nodes := nodeclient.NewGRPC(nodeclient.Options{ClusterDomain: o.clusterDomain, CallTimeout: o.callTimeout, ChangeTimeout: o.changeTimeout})
+	// The reconciler fills the store with the operator's client identity
+	// per cluster; the node client dials every TLS member with it.
+	identities := nodeclient.NewTLSStore()
+	nodes := nodeclient.NewGRPC(nodeclient.Options{ClusterDomain: o.clusterDomain, CallTimeout: o.callTimeout, ChangeTimeout: o.changeTimeout, TLS: identities})
 	defer func() { _ = nodes.Close() }()
 	r := &controllers.RaftClusterReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("raftcluster-controller"),
 		Nodes: nodes, Specs: specs.Options{ClusterDomain: o.clusterDomain}, TestHolds: o.testHolds,
+		TLS: identities, SecretReader: mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up controller: %w", err)
@@ -107,4 +114,21 @@ func splitNamespaces(flagValue string) []string {
 		}
 	}
 	return out
+}
+
+// metricsOptions serves metrics the way kubebuilder projects do: HTTPS
+// with controller-runtime's authentication and authorization filter
+// (replacing kube-rbac-proxy), with a self-signed certificate unless one
+// is mounted, and HTTP/1.1 only (HTTP/2 Rapid Reset and Stream
+// Cancellation advisories).
+func metricsOptions(o options) metricsserver.Options {
+	if !o.metricsSecure {
+		return metricsserver.Options{BindAddress: o.metricsAddr}
+	}
+	return metricsserver.Options{
+		BindAddress:    o.metricsAddr,
+		SecureServing:  true,
+		FilterProvider: filters.WithAuthenticationAndAuthorization,
+		TLSOpts:        []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
 }

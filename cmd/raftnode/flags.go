@@ -16,6 +16,7 @@ import (
 	"github.com/kuberaft/kuberaft/node/compactor"
 	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/raftnode"
+	"github.com/kuberaft/kuberaft/node/tlsconfig"
 )
 
 // options are the parsed command line. Flag names, defaults and units are
@@ -46,6 +47,8 @@ type options struct {
 	stopTimeout            time.Duration
 	version                bool
 	enablePprof            bool
+	clientTLS, peerTLS     tlsconfig.Files
+	membershipAllowedCNs   []string
 
 	// Derived by validate.
 	peers       []raftnode.Peer
@@ -90,6 +93,7 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "Bound on the graceful stop after SIGTERM (leadership transfer, draining client calls).")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve runtime profiling data at /debug/pprof/ on --listen-metrics-urls.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
+	addTLSFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -110,32 +114,57 @@ func (o *options) validate() error {
 	if o.dataDir == "" {
 		o.dataDir = o.name + ".etcd"
 	}
+	if err := o.validateURLs(); err != nil {
+		return err
+	}
+	if err := o.validateRaft(); err != nil {
+		return err
+	}
 	var err error
-	if o.clientAddrs, err = listenAddrs("--listen-client-urls", o.listenClientURLs, true); err != nil {
+	if o.compaction, err = parseCompaction(o.autoCompactionMode, o.autoCompactionRet); err != nil {
 		return err
 	}
-	if o.metricAddrs, err = listenAddrs("--listen-metrics-urls", o.listenMetricsURLs, false); err != nil {
+	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil || o.level < zapcore.DebugLevel || o.level > zapcore.ErrorLevel {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	return nil
+}
+
+// validateURLs checks every URL flag against the TLS flags: a port with
+// TLS files is served and dialed only as https, one without only as
+// http, so no URL is ever served or dialed in a mode the other end does
+// not speak.
+func (o *options) validateURLs() error {
+	clientScheme, peerScheme := scheme(o.clientTLS), scheme(o.peerTLS)
+	var err error
+	if o.clientAddrs, err = listenAddrs("--listen-client-urls", o.listenClientURLs, true, clientScheme); err != nil {
 		return err
 	}
-	if _, err = listenAddrs("--listen-peer-urls", o.listenPeerURLs, true); err != nil {
+	// Probes and metrics stay plaintext on their own port: kubelet's
+	// probes present no client certificate.
+	if o.metricAddrs, err = listenAddrs("--listen-metrics-urls", o.listenMetricsURLs, false, "http"); err != nil {
 		return err
 	}
-	for flag, urls := range map[string][]string{"--advertise-client-urls": o.advertiseClientURLs, "--initial-advertise-peer-urls": o.initialAdvertisePeer} {
-		if _, err := listenAddrs(flag, urls, true); err != nil {
+	checks := []struct {
+		flag, scheme string
+		urls         []string
+	}{
+		{"--listen-peer-urls", peerScheme, o.listenPeerURLs},
+		{"--advertise-client-urls", clientScheme, o.advertiseClientURLs},
+		{"--initial-advertise-peer-urls", peerScheme, o.initialAdvertisePeer},
+	}
+	for _, c := range checks {
+		if _, err := listenAddrs(c.flag, c.urls, true, c.scheme); err != nil {
 			return err
 		}
 	}
 	if o.peers, err = raftnode.ParseInitialCluster(o.initialCluster); err != nil {
 		return fmt.Errorf("--initial-cluster: %w", err)
 	}
-	if err := o.validateRaft(); err != nil {
-		return err
-	}
-	if o.compaction, err = parseCompaction(o.autoCompactionMode, o.autoCompactionRet); err != nil {
-		return err
-	}
-	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil || o.level < zapcore.DebugLevel || o.level > zapcore.ErrorLevel {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	for _, p := range o.peers {
+		if _, err := listenAddrs("--initial-cluster", p.PeerURLs, true, peerScheme); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -184,10 +213,10 @@ func (o *options) inInitialCluster() bool {
 	return false
 }
 
-// listenAddrs turns http://host:port URLs into host:port addresses. We
-// serve plaintext only, so https and unix URLs are refused with a clear
-// message rather than silently served without TLS.
-func listenAddrs(flag string, urls []string, required bool) ([]string, error) {
+// listenAddrs turns scheme://host:port URLs into host:port addresses.
+// Any other scheme (the other of http/https, unix) is refused with a clear
+// message rather than silently served in the wrong mode.
+func listenAddrs(flag string, urls []string, required bool, scheme string) ([]string, error) {
 	if required && len(urls) == 0 {
 		return nil, fmt.Errorf("%s must not be empty", flag)
 	}
@@ -198,11 +227,11 @@ func listenAddrs(flag string, urls []string, required bool) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: malformed URL %q: %w", flag, s, err)
 		}
-		if u.Scheme != "http" {
-			return nil, fmt.Errorf("%s: URL %q: scheme must be http (TLS is not supported yet)", flag, s)
+		if u.Scheme != scheme {
+			return nil, fmt.Errorf("%s: URL %q: scheme must be %s (%s)", flag, s, scheme, schemeReason[scheme])
 		}
 		if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
-			return nil, fmt.Errorf("%s: URL %q: want http://host:port", flag, s)
+			return nil, fmt.Errorf("%s: URL %q: want %s://host:port", flag, s, scheme)
 		}
 		if u.Path != "" && u.Path != "/" {
 			return nil, fmt.Errorf("%s: URL %q: must not have a path", flag, s)

@@ -141,3 +141,45 @@ func TestLimitFlagsReachNodeAndServer(t *testing.T) {
 		t.Errorf("server limits = %+v, want %+v", got, want)
 	}
 }
+
+func TestParseFlagsTLSSchemes(t *testing.T) {
+	peerTLS := []string{"--peer-cert-file", "p.crt", "--peer-key-file", "p.key", "--peer-trusted-ca-file", "ca.crt"}
+	clientTLS := []string{"--cert-file", "s.crt", "--key-file", "s.key", "--trusted-ca-file", "ca.crt"}
+	httpsPeers := []string{"--listen-peer-urls", "https://127.0.0.1:2380", "--initial-advertise-peer-urls", "https://127.0.0.1:2380", "--initial-cluster", "n1=https://127.0.0.1:2380"}
+	httpsClients := []string{"--listen-client-urls", "https://127.0.0.1:2379", "--advertise-client-urls", "https://127.0.0.1:2379"}
+	join := func(parts ...[]string) []string {
+		out := []string{"--name", "n1"}
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string // "" = accepted
+	}{
+		{"all TLS", join(peerTLS, clientTLS, httpsPeers, httpsClients), ""},
+		{"peer TLS, plaintext clients", join(peerTLS, httpsPeers), ""},
+		{"client TLS with an http client URL", join(clientTLS, httpsClients, []string{"--advertise-client-urls", "http://127.0.0.1:2379"}, []string{"--initial-cluster", "n1=http://localhost:2380"}), "--advertise-client-urls"},
+		{"https peer URL without peer TLS", join(httpsClients, clientTLS, []string{"--listen-peer-urls", "https://127.0.0.1:2380"}, []string{"--initial-cluster", "n1=http://localhost:2380"}), "scheme must be http"},
+		{"peer TLS with a plaintext member", join(peerTLS, httpsPeers, []string{"--initial-cluster", "n1=https://127.0.0.1:2380,n2=http://127.0.0.1:12380"}), "--initial-cluster"},
+		{"metrics stay http", join(peerTLS, clientTLS, httpsPeers, httpsClients, []string{"--listen-metrics-urls", "https://127.0.0.1:2381"}), "scheme must be http"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args, &bytes.Buffer{})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(o.membershipAllowedCNs) != 1 || o.membershipAllowedCNs[0] != "kuberaft-operator" {
+					t.Errorf("--membership-allowed-cn default = %q", o.membershipAllowedCNs)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/kuberaft/kuberaft/node/compactor"
 	"github.com/kuberaft/kuberaft/node/health"
@@ -49,13 +50,18 @@ func runNode(ctx context.Context, o options, stderr io.Writer) int {
 		return exitFailure
 	}
 	defer stopHTTP()
+	creds, err := newCredentials(o, log)
+	if err != nil {
+		log.Error("Failed to load the TLS files", zap.Error(err))
+		return exitFailure
+	}
 	clientLis, err := listenAll(o.clientAddrs)
 	if err != nil {
 		log.Error("Failed to listen for clients", zap.Error(err))
 		return exitFailure
 	}
 
-	node, err := startNode(ctx, o, reg, log)
+	node, err := startNode(ctx, o, creds.peer, reg, log)
 	var fenced *nodeerr.ErrFenced
 	if errors.As(err, &fenced) {
 		closeAll(clientLis)
@@ -67,14 +73,22 @@ func runNode(ctx context.Context, o options, stderr io.Writer) int {
 		return exitFailure
 	}
 	probes.SetNode(node)
-	return serve(ctx, o, node, clientLis, probes, reg, log)
+	return serve(ctx, o, node, clientLis, creds.client, probes, reg, log)
 }
 
 // serve answers clients until ctx is cancelled (graceful stop) or the node
 // stops by itself (removed from the cluster, storage failure).
-func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.Listener, probes *health.Handler, reg prometheus.Registerer, log *zap.Logger) int {
-	srv := server.New(o.serverConfig(node, log))
-	g := srv.GRPCServer()
+func serve(ctx context.Context, o options, node *raftnode.Node, clientLis []net.Listener, clientCreds credentials.TransportCredentials, probes *health.Handler, reg prometheus.Registerer, log *zap.Logger) int {
+	cfg := o.serverConfig(node, log)
+	var extra []grpc.ServerOption
+	if clientCreds != nil {
+		extra = append(extra, grpc.Creds(clientCreds))
+	}
+	if verifiesClients(o.clientTLS) {
+		cfg.MembershipAllowedCNs = o.membershipAllowedCNs
+	}
+	srv := server.New(cfg)
+	g := srv.GRPCServer(extra...)
 	for _, l := range clientLis {
 		go func() { _ = g.Serve(l) }()
 	}
@@ -138,8 +152,9 @@ func (o options) serverConfig(node server.Backend, log *zap.Logger) server.Confi
 // startNode builds the raftnode config and starts the node. Start is
 // aborted by a signal, but the node, once started, is stopped only by
 // gracefulStop: its lifetime is not tied to the signal context.
-func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *zap.Logger) (*raftnode.Node, error) {
+func startNode(ctx context.Context, o options, peerCreds credentials.TransportCredentials, reg *prometheus.Registry, log *zap.Logger) (*raftnode.Node, error) {
 	cfg := o.nodeConfig(reg, log)
+	cfg.PeerCredentials = peerCreds
 	startCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	started := make(chan struct{})

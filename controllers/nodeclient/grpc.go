@@ -11,6 +11,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kuberaft/kuberaft/node/api/grpckeepalive"
@@ -41,9 +42,12 @@ type Options struct {
 	Address func(Endpoint) string
 	// HTTPAddress overrides the host:port of the node's HTTP /status.
 	HTTPAddress func(Endpoint) string
-	// DialOptions are added to the defaults (insecure transport
-	// credentials, grpckeepalive's client parameters).
+	// DialOptions are added to the defaults (transport credentials,
+	// grpckeepalive's client parameters).
 	DialOptions []grpc.DialOption
+	// TLS holds the operator's client identity per cluster; members of a
+	// cluster it has no identity for are dialed in plaintext.
+	TLS *TLSStore
 }
 
 // GRPC is the NodeClient over the node's client port. It keeps one
@@ -103,23 +107,31 @@ func (c *GRPC) Address(ep Endpoint) string {
 // grpc.NewClient does not dial; the first RPC does.
 func (c *GRPC) conn(ep Endpoint) (*grpc.ClientConn, error) {
 	addr := c.Address(ep)
+	// Keyed by mode too: a cluster recreated with another TLS mode at the
+	// same address must not reuse a connection of the wrong kind.
+	useTLS := c.opts.TLS.Has(ep)
+	key := addr
+	var creds credentials.TransportCredentials = insecure.NewCredentials()
+	if useTLS {
+		key, creds = addr+"|tls", storeCreds{store: c.opts.TLS, ep: ep}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	c.closeIdle(now)
-	if cached, ok := c.conns[addr]; ok {
+	if cached, ok := c.conns[key]; ok {
 		cached.lastUsed = now
 		return cached.cc, nil
 	}
 	// Keepalive pings notice a connection black-holed by an unclean node
 	// loss within seconds; gRPC then reconnects (to the rescheduled pod).
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(grpckeepalive.ClientParameters())}, c.opts.DialOptions...)
 	cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create client for %s: %w", addr, err)
 	}
-	c.conns[addr] = &cachedConn{cc: cc, lastUsed: now}
+	c.conns[key] = &cachedConn{cc: cc, lastUsed: now}
 	return cc, nil
 }
 

@@ -84,7 +84,45 @@ func PVCName(pod string) string { return DataVolume + "-" + pod }
 
 // PeerURL is member pod's advertised peer URL.
 func PeerURL(rc *raftv1alpha1.RaftCluster, opts Options, pod string) string {
-	return fmt.Sprintf("http://%s.%s.%s.svc.%s:%d", pod, PeerServiceName(rc), rc.Namespace, opts.ClusterDomain, PeerPort)
+	return fmt.Sprintf("%s://%s.%s.%s.svc.%s:%d", Scheme(rc), pod, PeerServiceName(rc), rc.Namespace, opts.ClusterDomain, PeerPort)
+}
+
+// Scheme is the URL scheme of the client and peer ports.
+func Scheme(rc *raftv1alpha1.RaftCluster) string {
+	if rc.TLSEnabled() {
+		return "https"
+	}
+	return "http"
+}
+
+// Managed TLS Secret names (README "TLS").
+func CASecretName(rc *raftv1alpha1.RaftCluster) string            { return rc.Name + "-ca" }
+func ClientTLSSecretName(rc *raftv1alpha1.RaftCluster) string     { return rc.Name + "-client-tls" }
+func OperatorTLSSecretName(rc *raftv1alpha1.RaftCluster) string   { return rc.Name + "-operator-tls" }
+func managedServerSecretName(rc *raftv1alpha1.RaftCluster) string { return rc.Name + "-server-tls" }
+func managedPeerSecretName(rc *raftv1alpha1.RaftCluster) string   { return rc.Name + "-peer-tls" }
+
+// ServerTLSSecretName, PeerTLSSecretName and OperatorSecretName are the
+// Secrets the pods and the operator use, managed or provided.
+func ServerTLSSecretName(rc *raftv1alpha1.RaftCluster) string {
+	if p := rc.Spec.TLS.Provided; rc.TLSMode() == raftv1alpha1.TLSProvided && p != nil {
+		return p.ServerSecretName
+	}
+	return managedServerSecretName(rc)
+}
+
+func PeerTLSSecretName(rc *raftv1alpha1.RaftCluster) string {
+	if p := rc.Spec.TLS.Provided; rc.TLSMode() == raftv1alpha1.TLSProvided && p != nil {
+		return p.PeerSecretName
+	}
+	return managedPeerSecretName(rc)
+}
+
+func OperatorSecretName(rc *raftv1alpha1.RaftCluster) string {
+	if p := rc.Spec.TLS.Provided; rc.TLSMode() == raftv1alpha1.TLSProvided && p != nil {
+		return p.OperatorSecretName
+	}
+	return OperatorTLSSecretName(rc)
 }
 
 // SelectorLabels select the pods of rc.

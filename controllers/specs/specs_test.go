@@ -53,8 +53,8 @@ func TestStatefulSet(t *testing.T) {
 	}
 	for _, want := range []string{
 		"--name=$(POD_NAME)",
-		"--initial-advertise-peer-urls=http://$(POD_NAME).kv-peer.$(POD_NAMESPACE).svc.cluster.local:2380",
-		"--advertise-client-urls=http://$(POD_NAME).kv-peer.$(POD_NAMESPACE).svc.cluster.local:2379",
+		"--initial-advertise-peer-urls=https://$(POD_NAME).kv-peer.$(POD_NAMESPACE).svc.cluster.local:2380",
+		"--advertise-client-urls=https://$(POD_NAME).kv-peer.$(POD_NAMESPACE).svc.cluster.local:2379",
 		"--initial-cluster=$(INITIAL_CLUSTER)", "--initial-cluster-state=$(INITIAL_CLUSTER_STATE)",
 		"--initial-cluster-token=$(INITIAL_CLUSTER_TOKEN)", "--listen-metrics-urls=http://0.0.0.0:8080",
 		"--heartbeat-interval=50", "--election-timeout=500", "--snapshot-count=1000",
@@ -148,7 +148,7 @@ func TestPodDisruptionBudgetKeepsQuorumOfVoters(t *testing.T) {
 
 func TestBootstrapConfigMap(t *testing.T) {
 	cm := BootstrapConfigMap(cluster(), opts, []string{"kv-0", "kv-1"}, StateNew)
-	want := "kv-0=http://kv-0.kv-peer.db.svc.cluster.local:2380,kv-1=http://kv-1.kv-peer.db.svc.cluster.local:2380"
+	want := "kv-0=https://kv-0.kv-peer.db.svc.cluster.local:2380,kv-1=https://kv-1.kv-peer.db.svc.cluster.local:2380"
 	if got := cm.Data[KeyInitialCluster]; got != want {
 		t.Errorf("INITIAL_CLUSTER = %s", got)
 	}
@@ -172,5 +172,54 @@ func TestReclaimPolicy(t *testing.T) {
 		if p.WhenDeleted != want || p.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
 			t.Errorf("reclaimPolicy %q: retention %+v, want whenDeleted %s, whenScaled Retain", policy, p, want)
 		}
+	}
+}
+
+func TestStatefulSetTLSModes(t *testing.T) {
+	provided := func(rc *raftv1alpha1.RaftCluster) {
+		rc.Spec.TLS = raftv1alpha1.TLSSpec{Mode: raftv1alpha1.TLSProvided, Provided: &raftv1alpha1.ProvidedTLS{
+			ServerSecretName: "cm-server", PeerSecretName: "cm-peer", OperatorSecretName: "cm-operator"}}
+	}
+	disabled := func(rc *raftv1alpha1.RaftCluster) { rc.Spec.TLS.Mode = raftv1alpha1.TLSDisabled }
+	for _, tt := range []struct {
+		name    string
+		rc      *raftv1alpha1.RaftCluster
+		scheme  string
+		secrets []string // server, peer; nil = no TLS volumes
+	}{
+		{"managed by default", cluster(), "https", []string{"kv-server-tls", "kv-peer-tls"}},
+		{"provided", cluster(provided), "https", []string{"cm-server", "cm-peer"}},
+		{"disabled", cluster(disabled), "http", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := StatefulSet(tt.rc, opts, 3).Spec.Template.Spec
+			args := strings.Join(pod.Containers[0].Args, " ")
+			if !strings.Contains(args, "--listen-peer-urls="+tt.scheme+"://") || !strings.Contains(args, "--listen-metrics-urls=http://") {
+				t.Errorf("args %s: want %s client and peer URLs and http metrics", args, tt.scheme)
+			}
+			if got := strings.Contains(args, "--client-cert-auth") && strings.Contains(args, "--peer-client-cert-auth"); got != (tt.secrets != nil) {
+				t.Errorf("mutual TLS flags = %v, want %v", got, tt.secrets != nil)
+			}
+			var secrets []string
+			for _, v := range pod.Volumes {
+				if v.Secret != nil {
+					secrets = append(secrets, v.Secret.SecretName)
+					if *v.Secret.DefaultMode != 0o440 {
+						t.Errorf("%s mode %o", v.Name, *v.Secret.DefaultMode)
+					}
+				}
+			}
+			if !slices.Equal(secrets, tt.secrets) {
+				t.Errorf("secret volumes = %v, want %v", secrets, tt.secrets)
+			}
+			for _, m := range pod.Containers[0].VolumeMounts {
+				if m.SubPath != "" {
+					t.Errorf("%s uses subPath: a renewed Secret would never reach the pod", m.Name)
+				}
+			}
+			if OperatorSecretName(tt.rc) == "" {
+				t.Error("no operator Secret name")
+			}
+		})
 	}
 }

@@ -70,12 +70,15 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: maps.Clone(o.Annotations)},
 		Spec: corev1.PodSpec{
 			Containers:                    []corev1.Container{container(rc, opts)},
+			Volumes:                       tlsVolumes(rc),
 			Affinity:                      affinity(rc),
 			Tolerations:                   o.Tolerations,
 			NodeSelector:                  o.NodeSelector,
 			TopologySpreadConstraints:     o.TopologySpreadConstraints,
 			TerminationGracePeriodSeconds: ptr.To[int64](30),
 			EnableServiceLinks:            ptr.To(false),
+			// The node never calls the Kubernetes API.
+			AutomountServiceAccountToken: ptr.To(false),
 		},
 	}
 	if t.Annotations == nil {
@@ -112,7 +115,7 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 			{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
 		},
 		Resources:    rc.Spec.Resources,
-		VolumeMounts: []corev1.VolumeMount{{Name: DataVolume, MountPath: DataDir}},
+		VolumeMounts: volumeMounts(rc),
 		// Startup allows a long WAL replay; liveness then only restarts a
 		// wedged process; readiness reflects /readyz (which also reports
 		// fencing), while the peer Service publishes not-ready pods so that
@@ -120,9 +123,16 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 		StartupProbe:   probe("/livez", 40),
 		LivenessProbe:  probe("/livez", 3),
 		ReadinessProbe: probe("/readyz", 1),
+		// The restricted Pod Security profile except runAsNonRoot: the node
+		// image runs as root because volumes from hostPath-based
+		// provisioners (the offline test cluster's) are created 0750
+		// root-owned and ignore fsGroup, so a non-root node could not
+		// write its data dir there.
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 	}
 }
@@ -142,13 +152,14 @@ func probe(path string, failures int32) *corev1.Probe {
 func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
 	host := fmt.Sprintf("$(POD_NAME).%s.$(POD_NAMESPACE).svc.%s", PeerServiceName(rc), opts.ClusterDomain)
 	r := rc.Spec.Raft
+	scheme := Scheme(rc)
 	args := []string{
 		"--name=$(POD_NAME)",
 		"--data-dir=" + DataDir + "/data",
-		fmt.Sprintf("--listen-client-urls=http://0.0.0.0:%d", ClientPort),
-		fmt.Sprintf("--advertise-client-urls=http://%s:%d", host, ClientPort),
-		fmt.Sprintf("--listen-peer-urls=http://0.0.0.0:%d", PeerPort),
-		fmt.Sprintf("--initial-advertise-peer-urls=http://%s:%d", host, PeerPort),
+		fmt.Sprintf("--listen-client-urls=%s://0.0.0.0:%d", scheme, ClientPort),
+		fmt.Sprintf("--advertise-client-urls=%s://%s:%d", scheme, host, ClientPort),
+		fmt.Sprintf("--listen-peer-urls=%s://0.0.0.0:%d", scheme, PeerPort),
+		fmt.Sprintf("--initial-advertise-peer-urls=%s://%s:%d", scheme, host, PeerPort),
 		fmt.Sprintf("--listen-metrics-urls=http://0.0.0.0:%d", MetricsPort),
 		"--initial-cluster=$(" + KeyInitialCluster + ")",
 		"--initial-cluster-state=$(" + KeyInitialClusterState + ")",
@@ -163,7 +174,7 @@ func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
 	if r.SnapshotCount > 0 {
 		args = append(args, fmt.Sprintf("--snapshot-count=%d", r.SnapshotCount))
 	}
-	return args
+	return append(args, tlsArgs(rc)...)
 }
 
 func env(rc *raftv1alpha1.RaftCluster) []corev1.EnvVar {

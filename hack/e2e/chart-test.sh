@@ -59,6 +59,14 @@ for ns in db kv; do
 done
 grep -q -- '--watch-namespaces' "$out/default.yaml" && fail "the default install restricts namespaces"
 ok "watchNamespaces: Roles per namespace and --watch-namespaces"
+grep -qE '^kind: NetworkPolicy$' "$out/default.yaml" && fail "NetworkPolicies render although networkPolicy.enabled defaults to false"
+"$HELM" template kr "$chart" --set networkPolicy.enabled=true --set 'networkPolicy.namespaces={db,apps}' >"$out/netpol.yaml"
+[[ $(grep -cE '^kind: NetworkPolicy$' "$out/netpol.yaml") == 2 ]] || fail "networkPolicy.enabled with 2 namespaces does not render 2 NetworkPolicies"
+grep -q 'port: 2380' "$out/netpol.yaml" && grep -q 'raft.kuberaft.io/client: "true"' "$out/netpol.yaml" || fail "NetworkPolicy lacks the peer rule or the client label"
+if "$HELM" template kr "$chart" --set networkPolicy.enabled=true >/dev/null 2>&1; then
+  fail "values.schema.json accepts networkPolicy.enabled without namespaces"
+fi
+ok "networkPolicy: off by default; per namespace when enabled; schema needs namespaces"
 
 # The schema refuses what would render a broken Deployment.
 for bad in image.pullPolicy=Sometimes replicaCount=-1 metrics.port=0 unknownKey=1; do

@@ -33,15 +33,17 @@ type member struct {
 	// peerProxy, when set, is the TCP proxy the other members reach this
 	// one through (advertised peer URL), for partitions; see proxy_test.go.
 	peerProxy *tcpProxy
+	// scheme is https in a TLS cluster (tls_test.go), else http.
+	scheme string
 }
 
-func (m *member) clientURL() string { return fmt.Sprintf("http://127.0.0.1:%d", m.clientPort) }
-func (m *member) peerURL() string   { return fmt.Sprintf("http://127.0.0.1:%d", m.peerPort) }
+func (m *member) clientURL() string { return fmt.Sprintf("%s://127.0.0.1:%d", m.scheme, m.clientPort) }
+func (m *member) peerURL() string   { return fmt.Sprintf("%s://127.0.0.1:%d", m.scheme, m.peerPort) }
 
 // advertisedPeerURL is where the other members reach m: its proxy if any.
 func (m *member) advertisedPeerURL() string {
 	if m.peerProxy != nil {
-		return "http://" + m.peerProxy.addr()
+		return m.scheme + "://" + m.peerProxy.addr()
 	}
 	return m.peerURL()
 }
@@ -55,6 +57,8 @@ type cluster struct {
 	members []*member
 	token   string // --initial-cluster-token
 	sys     system // what the members run; raftnode unless chosen (system_test.go)
+	// tls, when set, runs every member with mutual TLS (tls_test.go).
+	tls *tlsEnv
 }
 
 // newCluster starts n members as a new cluster and waits for a leader.
@@ -67,7 +71,13 @@ func newCluster(t *testing.T, n int) *cluster {
 // under the test's temp dir).
 func newClusterAt(t *testing.T, n int, dataDir func(i int) string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, root: t.TempDir(), token: "proctest"}
+	return startCluster(&cluster{t: t, root: t.TempDir(), token: "proctest"}, n, dataDir)
+}
+
+// startCluster starts n members of c as a new cluster.
+func startCluster(c *cluster, n int, dataDir func(i int) string) *cluster {
+	t := c.t
+	t.Helper()
 	for i := range n {
 		m := c.newMember(fmt.Sprintf("m%d", i))
 		if dataDir != nil {
@@ -87,10 +97,14 @@ func newClusterAt(t *testing.T, n int, dataDir func(i int) string) *cluster {
 func (c *cluster) newMember(name string) *member {
 	c.t.Helper()
 	ports := freePorts(c.t, 3)
-	return &member{
+	m := &member{
 		name: name, dataDir: filepath.Join(c.root, name+".data"), logPath: filepath.Join(c.root, name+".log"),
-		clientPort: ports[0], peerPort: ports[1], metricsPort: ports[2],
+		clientPort: ports[0], peerPort: ports[1], metricsPort: ports[2], scheme: "http",
 	}
+	if c.tls != nil {
+		m.scheme = "https"
+	}
+	return m
 }
 
 func (c *cluster) initialCluster(extra ...*member) string {
@@ -115,6 +129,9 @@ func (c *cluster) start(m *member, state, initialCluster string) {
 	}
 	bin, extra := c.sys.command()
 	args = append(args, extra...)
+	if c.tls != nil {
+		args = append(args, c.tls.memberFlags(c.t, m)...)
+	}
 	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
@@ -216,7 +233,11 @@ func (c *cluster) client(eps ...string) *clientv3.Client {
 	if len(eps) == 0 {
 		eps = c.endpoints()
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cfg := clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if c.tls != nil {
+		cfg.TLS = c.tls.clientConfig(c.t, c.tls.operator)
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}

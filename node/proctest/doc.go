@@ -4,7 +4,8 @@
 // show: kill -9 of members (the leader too) under load without losing an
 // acknowledged write, linearizable histories across crashes (porcupine),
 // compatibility with go.etcd.io/etcd/client/v3 and with the real etcdctl
-// (the README's by-hand commands). Every test is bounded in time.
+// (the README's by-hand commands), and mutual TLS: refusals and a CA and
+// leaf rotation under load (tls_test.go). Every test is bounded in time.
 //
 // The TestProof* tests are issue 11's proofs with clients no one here
 // wrote: kube-apiserver (kubeapiserver_test.go), clientv3/concurrency

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/raftnode/bootstrap"
@@ -61,6 +63,7 @@ type Config struct {
 	AdvertiseClientURLs    []string
 	ListenPeerURLs         []string
 	PeerListener           net.Listener
+	PeerCredentials        credentials.TransportCredentials
 	Transport              transport.Transport
 	HeartbeatInterval      time.Duration
 	ElectionTimeout        time.Duration
@@ -145,6 +148,17 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.MaxLearners = DefaultMaxLearners
 	}
 	return cfg, nil
+}
+
+// peerScheme is the scheme of this member's advertised peer URLs, which
+// is the one its transport speaks: members added later must use it too.
+func (cfg Config) peerScheme() string {
+	for _, u := range cfg.AdvertisePeerURLs {
+		if scheme, _, ok := strings.Cut(u, "://"); ok {
+			return scheme
+		}
+	}
+	return ""
 }
 
 // electionTicks is the raft ElectionTick: election timeout in heartbeats.

@@ -14,6 +14,7 @@
 //	AdvertiseClientURLs    this member's client URLs (reported in MemberList)
 //	ListenPeerURLs         where the gRPC peer transport listens (unless PeerListener or Transport)
 //	PeerListener           optional ready listener for the peer transport
+//	PeerCredentials        TLS for the gRPC peer transport (node/tlsconfig); nil: plaintext, http peer URLs
 //	Transport              optional transport (tests inject node/nodetest's)
 //	HeartbeatInterval      raft tick (default 100ms)
 //	ElectionTimeout        default 1s; ElectionTick = ElectionTimeout/HeartbeatInterval

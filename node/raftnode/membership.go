@@ -208,6 +208,7 @@ func (n *Node) clusterView() memberplan.View {
 		Members: map[uint64]*statepb.Member{}, Removed: map[uint64]bool{},
 		Match: map[uint64]uint64{}, Healthy: n.healthyMembers(),
 		MaxLearners: n.cfg.MaxLearners, Rejecting: n.rejectingMembers(),
+		PeerScheme: n.cfg.peerScheme(),
 	}
 	for _, m := range n.kv.Members() {
 		v.Members[m.Id] = m

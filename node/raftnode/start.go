@@ -363,5 +363,6 @@ func newTransport(cfg Config) (transport.Transport, error) {
 	return transport.NewGRPC(transport.GRPCConfig{
 		Listener: cfg.PeerListener, ListenURLs: cfg.ListenPeerURLs,
 		MaxMessageBytes: cfg.Limits.MaxRequestBytes + 1<<20, Logger: cfg.Logger,
+		Credentials: cfg.PeerCredentials,
 	})
 }

@@ -35,6 +35,11 @@ type Config struct {
 	// progress_notify gets a progress response; 0 means
 	// DefaultWatchProgressNotifyInterval.
 	WatchProgressNotifyInterval time.Duration
+	// MembershipAllowedCNs, when set, restricts membership and leadership
+	// changes to verified client certificates with one of these common
+	// names (see membershipMethods). Set it whenever the client port
+	// verifies client certificates; nil leaves the calls open (plaintext).
+	MembershipAllowedCNs []string
 	// Logger; nil means no logging.
 	Logger *zap.Logger
 }
@@ -65,11 +70,16 @@ func New(cfg Config) *Server {
 // at-most-once interceptor installed. extra
 // options (e.g. TLS credentials) are appended.
 func (s *Server) GRPCServer(extra ...grpc.ServerOption) *grpc.Server {
+	interceptors := []grpc.UnaryServerInterceptor{clientSeqInterceptor}
+	if s.cfg.MembershipAllowedCNs != nil {
+		// First: a refused caller never reaches anything else.
+		interceptors = append([]grpc.UnaryServerInterceptor{membershipAuthz(s.cfg.MembershipAllowedCNs)}, interceptors...)
+	}
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.cfg.Limits.MaxRequestBytes + grpcOverheadBytes),
 		// Allow the operator's keepalive pings (one shared contract).
 		grpc.KeepaliveEnforcementPolicy(grpckeepalive.EnforcementPolicy()),
-		grpc.ChainUnaryInterceptor(clientSeqInterceptor),
+		grpc.ChainUnaryInterceptor(interceptors...),
 	}, extra...)
 	g := grpc.NewServer(opts...)
 	s.Register(g)

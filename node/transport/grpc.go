@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -55,7 +56,11 @@ type GRPCConfig struct {
 	// MaxSnapshotBytes bounds one received snapshot, which is buffered
 	// whole before raft takes it (default DefaultMaxSnapshotBytes).
 	MaxSnapshotBytes int
-	Logger           *zap.Logger
+	// Credentials secure the peer port both ways (served and dialed);
+	// nil means plaintext. Peer URLs must then be https, else http: a URL
+	// whose scheme does not match is refused, never dialed.
+	Credentials credentials.TransportCredentials
+	Logger      *zap.Logger
 }
 
 // GRPC is the gRPC Transport. Peer connections are lazy (gRPC dials on
@@ -98,7 +103,7 @@ func NewGRPC(cfg GRPCConfig) (*GRPC, error) {
 		t.lis = append(t.lis, cfg.Listener)
 	}
 	for _, u := range cfg.ListenURLs {
-		addr, err := hostPort(u)
+		addr, err := t.hostPort(u)
 		if err != nil {
 			t.closeListeners()
 			return nil, err
@@ -110,7 +115,11 @@ func NewGRPC(cfg GRPCConfig) (*GRPC, error) {
 		}
 		t.lis = append(t.lis, l)
 	}
-	t.server = grpc.NewServer(grpc.MaxRecvMsgSize(cfg.MaxMessageBytes+batchBytes), grpc.MaxSendMsgSize(cfg.MaxMessageBytes+batchBytes))
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(cfg.MaxMessageBytes + batchBytes), grpc.MaxSendMsgSize(cfg.MaxMessageBytes + batchBytes)}
+	if cfg.Credentials != nil {
+		opts = append(opts, grpc.Creds(cfg.Credentials))
+	}
+	t.server = grpc.NewServer(opts...)
 	peerpb.RegisterPeerServer(t.server, peerServer{t: t})
 	return t, nil
 }
@@ -121,26 +130,40 @@ func (t *GRPC) closeListeners() {
 	}
 }
 
-// hostPort turns a peer URL into a gRPC target / listen address. Peer
-// traffic is plain-text gRPC: an https URL is refused rather than dialed
-// without TLS.
-func hostPort(u string) (string, error) {
-	p, err := url.Parse(u)
-	if err != nil || p.Host == "" {
-		return "", fmt.Errorf("transport: bad peer URL %q", u)
+// hostPort turns a peer URL into a gRPC target / listen address, refusing
+// a scheme this transport would not speak: an https URL is never dialed in
+// plaintext, an http URL never with TLS.
+func (t *GRPC) hostPort(u string) (string, error) {
+	scheme, host, err := parsePeerURL(u)
+	if err != nil {
+		return "", err
 	}
-	if p.Scheme != "http" {
-		return "", fmt.Errorf("transport: peer URL %q: only http is supported (no peer TLS)", u)
+	switch {
+	case scheme == "https" && t.cfg.Credentials == nil:
+		return "", fmt.Errorf("transport: peer URL %q is https but this member has no peer TLS (--peer-cert-file)", u)
+	case scheme == "http" && t.cfg.Credentials != nil:
+		return "", fmt.Errorf("transport: peer URL %q is plaintext http but this member uses peer TLS; use https", u)
 	}
-	return p.Host, nil
+	return host, nil
 }
 
-// CheckPeerURL refuses a peer URL this transport cannot dial, so a member
-// is never added (or bootstrapped) with an address no peer can reach: an
-// https URL passed validation once and left the member unreachable for
-// good (issue 8 item 12).
+func parsePeerURL(u string) (scheme, host string, err error) {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return "", "", fmt.Errorf("transport: bad peer URL %q", u)
+	}
+	if p.Scheme != "http" && p.Scheme != "https" {
+		return "", "", fmt.Errorf("transport: peer URL %q: scheme must be http or https", u)
+	}
+	return p.Scheme, p.Host, nil
+}
+
+// CheckPeerURL refuses a peer URL no transport can dial, so a member is
+// never added (or bootstrapped) with an address no peer can reach (issue 8
+// item 12). Whether the scheme matches this member's peer TLS is checked
+// by the transport itself and by raftnode's flag validation.
 func CheckPeerURL(u string) error {
-	_, err := hostPort(u)
+	_, _, err := parsePeerURL(u)
 	return err
 }
 
@@ -267,14 +290,18 @@ func (t *GRPC) RemovePeer(id uint64) {
 
 // dial returns a lazy client connection to a peer URL.
 func (t *GRPC) dial(u string) (*grpc.ClientConn, error) {
-	target, err := hostPort(u)
+	target, err := t.hostPort(u)
 	if err != nil {
 		return nil, err
+	}
+	creds := insecure.NewCredentials()
+	if t.cfg.Credentials != nil {
+		creds = t.cfg.Credentials
 	}
 	bo := backoff.DefaultConfig
 	bo.MaxDelay = time.Second // peers come back quickly; do not wait 2 minutes
 	return grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(t.cfg.MaxMessageBytes+batchBytes), grpc.MaxCallSendMsgSize(t.cfg.MaxMessageBytes+batchBytes)),
 	)

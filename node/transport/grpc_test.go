@@ -235,7 +235,8 @@ func TestCheckPeerURL(t *testing.T) {
 		ok  bool
 	}{
 		{"http://a:2380", true},
-		{"https://a:2380", false}, // no peer TLS: would never be dialed
+		{"https://a:2380", true}, // the transport checks it matches its TLS
+		{"ftp://a:2380", false},
 		{"unix://x", false},
 		{"http://", false},
 	} {

@@ -56,7 +56,8 @@ spec:
 func (s *suite) applyCluster(t *testing.T, ns, name string, replicas int, version string) *raftCluster {
 	t.Helper()
 	s.mustKubectl(t, clusterManifest(ns, name, replicas, version), "apply", "-f", "-")
-	rc := &raftCluster{s: s, ns: ns, name: name, d: newNodeDialer()}
+	rc := &raftCluster{s: s, ns: ns, name: name}
+	rc.d = newNodeDialer(rc.podTLS)
 	t.Cleanup(rc.d.close)
 	return rc
 }
@@ -170,6 +171,9 @@ func (rc *raftCluster) clientEndpoint(t *testing.T) string {
 			}
 		}
 		endpoint = net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(port)))
+		if err := rc.registerService(ctx, endpoint); err != nil {
+			return false, err.Error()
+		}
 		// A new Service answers only once kube-proxy has programmed it;
 		// until then a connection to its ClusterIP goes nowhere useful (a
 		// CI run once got an HTTP 404 from off-host). Status is read-only,
@@ -193,12 +197,6 @@ func probeStatus(ctx context.Context, endpoint string) error {
 	defer cancel()
 	_, err = cli.Status(ctx, endpoint)
 	return err
-}
-
-// podEndpoint is a pod's own client endpoint (for serializable reads that
-// show what that member holds locally).
-func podEndpoint(p *corev1.Pod) string {
-	return net.JoinHostPort(p.Status.PodIP, strconv.Itoa(clientPort))
 }
 
 // roleLabels returns pod name -> raft.kuberaft.io/role label.

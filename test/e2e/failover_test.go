@@ -66,8 +66,8 @@ func testLeaderFailover(t *testing.T) {
 	// Its own copy has the data written before, and what is written after.
 	putGet(t, endpoint, "failover/after", "v2")
 	eventually(t, time.Minute, 500*time.Millisecond, leaderPod+" holds the data", func(ctx context.Context) (bool, string) {
-		before, err1 := localValue(ctx, podEndpoint(p), "failover/before")
-		after, err2 := localValue(ctx, podEndpoint(p), "failover/after")
+		before, err1 := localValue(ctx, rc.podEndpoint(ctx, p), "failover/before")
+		after, err2 := localValue(ctx, rc.podEndpoint(ctx, p), "failover/after")
 		return before == "v1" && after == "v2", fmt.Sprintf("before=%q (%v) after=%q (%v)", before, err1, after, err2)
 	})
 }
@@ -130,7 +130,7 @@ func testReplaceMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, time.Minute, 500*time.Millisecond, "the new member to hold the data", func(ctx context.Context) (bool, string) {
-		v, err := localValue(ctx, podEndpoint(p), "replace/before")
+		v, err := localValue(ctx, rc.podEndpoint(ctx, p), "replace/before")
 		return v == "v1", fmt.Sprintf("replace/before = %q (%v)", v, err)
 	})
 	putGet(t, endpoint, "replace/after", "v2")

@@ -45,10 +45,13 @@ type workload struct {
 	clients   []*clientv3.Client
 }
 
+// newEtcdClient connects to endpoint, with the TLS identity registered
+// for it (tls_test.go).
 func newEtcdClient(endpoint string) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{endpoint},
 		DialTimeout: 5 * time.Second,
+		TLS:         tlsFor(endpoint),
 		Logger:      zap.NewNop(),
 	})
 }

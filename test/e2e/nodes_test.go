@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +16,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/test/e2e/e2echeck"
@@ -32,17 +33,25 @@ const (
 type nodeDialer struct {
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
+	// tls returns the client TLS config for a member pod.
+	tls func(ctx context.Context, pod string) (*tls.Config, error)
 }
 
-func newNodeDialer() *nodeDialer { return &nodeDialer{conns: map[string]*grpc.ClientConn{}} }
+func newNodeDialer(tlsFor func(context.Context, string) (*tls.Config, error)) *nodeDialer {
+	return &nodeDialer{conns: map[string]*grpc.ClientConn{}, tls: tlsFor}
+}
 
-func (d *nodeDialer) conn(ip string) (*grpc.ClientConn, error) {
+func (d *nodeDialer) conn(ctx context.Context, pod, ip string) (*grpc.ClientConn, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if c, ok := d.conns[ip]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(net.JoinHostPort(ip, strconv.Itoa(clientPort)), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cfg, err := d.tls(ctx, pod)
+	if err != nil {
+		return nil, err
+	}
+	c, err := grpc.NewClient(net.JoinHostPort(ip, strconv.Itoa(clientPort)), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +70,7 @@ func (d *nodeDialer) close() {
 
 // status asks one node for its raft view.
 func (d *nodeDialer) status(ctx context.Context, pod, ip string) (e2echeck.Sample, error) {
-	c, err := d.conn(ip)
+	c, err := d.conn(ctx, pod, ip)
 	if err != nil {
 		return e2echeck.Sample{}, err
 	}

@@ -3,6 +3,7 @@ package memberplan
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"go.etcd.io/raft/v3/raftpb"
 
@@ -49,6 +50,10 @@ type View struct {
 	// MaxLearners caps the learners a change may leave (etcd's
 	// ErrTooManyLearners).
 	MaxLearners int
+	// PeerScheme is the scheme this cluster's peers speak ("http", or
+	// "https" with peer TLS); an added member's peer URLs must use it, or
+	// no member could dial it. "" accepts either.
+	PeerScheme string
 }
 
 // Plan is one ConfChangeV2 to propose.
@@ -201,6 +206,9 @@ func (p *Plan) planAdd(v View, r *nodepb.MemberChange, voters []uint64, newID fu
 	for _, u := range r.PeerUrls {
 		if err := ValidatePeerURL(u); err != nil {
 			return nil, fmt.Errorf("%w: %w", nodeerr.ErrInvalidChange, err)
+		}
+		if v.PeerScheme != "" && !strings.HasPrefix(u, v.PeerScheme+"://") {
+			return nil, fmt.Errorf("%w: peer URL %q: this cluster's peers speak %s", nodeerr.ErrInvalidChange, u, v.PeerScheme)
 		}
 	}
 	learner := r.Type == nodepb.MemberChange_ADD_LEARNER

@@ -24,6 +24,7 @@ func view3() View {
 		Match:       map[uint64]uint64{1: 100, 2: 100, 3: 100, 4: 95},
 		Healthy:     map[uint64]bool{1: true, 2: true, 3: true, 4: true},
 		MaxLearners: 2,
+		PeerScheme:  "http",
 	}
 }
 
@@ -48,7 +49,10 @@ func TestPlanChanges(t *testing.T) {
 		{name: "add with taken name", reqs: []*nodepb.MemberChange{add("d", "http://x:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrNameExists},
 		{name: "add with taken URL", reqs: []*nodepb.MemberChange{add("x", "http://a:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrPeerURLExists},
 		{name: "add with malformed URL", reqs: []*nodepb.MemberChange{add("x", "a:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrInvalidChange},
-		{name: "add with an https URL the transport cannot dial", reqs: []*nodepb.MemberChange{add("x", "https://x:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrInvalidChange},
+		{name: "add with an https URL the plaintext peers cannot dial", reqs: []*nodepb.MemberChange{add("x", "https://x:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrInvalidChange},
+		{name: "add with an http URL the TLS peers cannot dial", mutate: func(v *View) { v.PeerScheme = "https" }, reqs: []*nodepb.MemberChange{add("x", "http://x:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrInvalidChange},
+		{name: "add with https in a TLS cluster", mutate: func(v *View) { v.PeerScheme = "https" }, reqs: []*nodepb.MemberChange{add("x", "https://x:2380", nodepb.MemberChange_ADD_LEARNER)}, changes: 1, newVoters: []uint64{1, 2, 3}},
+		{name: "add with a scheme no transport speaks", reqs: []*nodepb.MemberChange{add("x", "ftp://x:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrInvalidChange},
 		{name: "add learner up to the cap", reqs: []*nodepb.MemberChange{add("e", "http://e:2380", nodepb.MemberChange_ADD_LEARNER)}, changes: 1, newVoters: []uint64{1, 2, 3}},
 		{name: "add learners past the cap", reqs: []*nodepb.MemberChange{add("e", "http://e:2380", nodepb.MemberChange_ADD_LEARNER), add("f", "http://f:2380", nodepb.MemberChange_ADD_LEARNER)}, err: nodeerr.ErrTooManyLearners},
 		{name: "demote past the cap", mutate: func(v *View) { v.MaxLearners = 1 }, reqs: []*nodepb.MemberChange{mc(nodepb.MemberChange_DEMOTE, 2)}, err: nodeerr.ErrTooManyLearners},

@@ -9,7 +9,8 @@ import (
 )
 
 // ValidatePeerURL accepts a peer URL only if it is well formed and the
-// peer transport can dial it (http only: there is no peer TLS yet).
+// peer transport can dial it (http or https; whether the scheme matches
+// this cluster's is View.PeerScheme's rule).
 func ValidatePeerURL(s string) error {
 	if err := ValidateURL(s); err != nil {
 		return err
