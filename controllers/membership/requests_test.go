@@ -15,7 +15,8 @@ func requestObserved(healthy, caughtUp []int) *Observed {
 		}
 		for _, c := range caughtUp {
 			if c == i {
-				m.Match = 100
+				// The node reports the catch-up verdict (Promotable).
+				m.Match, m.Promotable = 100, true
 			}
 		}
 		o.Members = append(o.Members, m)
