@@ -115,7 +115,7 @@ build_helm() {
 build_kind() { go_install_to_bin "sigs.k8s.io/kind@$KIND_VERSION" "-s -w"; }
 
 build_images_tools() {
-  (cd "$TOOLS/images" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" ./mkimage ./pause ./smokeapp)
+  (cd "$TOOLS/images" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" ./mkimage ./pause ./smokeapp ./runcwrap)
 }
 
 build_one() {
