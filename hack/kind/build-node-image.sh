@@ -21,6 +21,7 @@
 # skipped when its inputs' stamp is unchanged, so a second run is quick.
 #
 # Usage: hack/kind/build-node-image.sh        (prints the tarball's path)
+#        hack/kind/build-node-image.sh STEP... (kubeadm, local-path, debian only)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -200,14 +201,21 @@ pack_node() {
   rm -rf "$CACHE/work/rootfs"
 }
 
-main() {
-  mkdir -p "$CACHE/work" "$KBIN"
-  local go_version; go_version=$("$GO" env GOVERSION)
-  "$ROOT/hack/build-tools.sh" k8s etcd coredns images >&2
-  cached kubeadm "$(stamp_of "$K8S_VERSION" "$go_version" "$ROOT/hack/tools/k8s/go.sum")" build_kubeadm
-  cached local-path "$(stamp_of "$LOCAL_PATH_VERSION" "$go_version")" build_local_path
+step_kubeadm() { cached kubeadm "$(stamp_of "$K8S_VERSION" "$GO_VERSION" "$ROOT/hack/tools/k8s/go.sum")" build_kubeadm; }
+step_local_path() { cached local-path "$(stamp_of "$LOCAL_PATH_VERSION" "$GO_VERSION")" build_local_path; }
+step_debian() {
   cached debian-node "$(stamp_of "$SUITE" "$NODE_PACKAGES")" build_node_rootfs
   cached debian-base "$(stamp_of "$SUITE" "$BASE_PACKAGES")" build_base_rootfs
+}
+
+main() {
+  mkdir -p "$CACHE/work" "$KBIN"
+  GO_VERSION=$("$GO" env GOVERSION)
+  if [[ $# -gt 0 ]]; then # single steps, for warming the cache in parallel
+    local s; for s in "$@"; do "step_${s//-/_}"; done; return
+  fi
+  "$ROOT/hack/build-tools.sh" k8s etcd coredns images >&2
+  step_kubeadm; step_local_path; step_debian
   local images_stamp node_stamp
   images_stamp=$(stamp_of "$HERE/images.env" "$K8S_VERSION" "$(cat "$BIN"/.*.stamp "$CACHE"/.local-path.stamp "$CACHE"/.debian-base.stamp)")
   cached images "$images_stamp" build_images
