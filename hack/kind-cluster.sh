@@ -18,7 +18,8 @@
 #
 # Usage: hack/kind-cluster.sh up|down|kubeconfig
 # Env: KIND_CLUSTER (default kuberaft), TAG (our images, default dev),
-#   KIND_NODE_IMAGE (a node image to use instead of the offline-built one)
+#   KIND_NODE_IMAGE (a node image to use instead of the offline-built one),
+#   KIND_SKIP_LOAD=1 (do not build and load our images)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -118,8 +119,10 @@ up() {
   kubectl -n kube-system rollout status deployment/coredns --timeout="$READY_TIMEOUT"
   KIND_CLUSTER=$KIND_CLUSTER "$ROOT/hack/e2e/kind-routes.sh" add
   log "cluster ready in $((SECONDS - start))s (including the image build check)"
-  "$ROOT/hack/build-images.sh" "$TAG"
-  "$ROOT/hack/load-images.sh" "$TAG"
+  if [[ "${KIND_SKIP_LOAD:-0}" != 1 ]]; then # the e2e suite loads its own tags
+    "$ROOT/hack/build-images.sh" "$TAG"
+    "$ROOT/hack/load-images.sh" "$TAG"
+  fi
   log "up; export KUBECONFIG=$KUBECONFIG_PATH"
 }
 
