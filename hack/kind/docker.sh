@@ -45,10 +45,15 @@ start() {
     log "dockerd is running with runcwrap"
     return
   fi
-  if [[ -S /run/containerd/containerd.sock ]]; then
-    log "/run/containerd/containerd.sock exists (the offline cluster is up?): dockerd would share its containerd; run make cluster-down first"
-    exit 1
-  fi
+  local sock
+  for sock in /run/kuberaft/containerd/containerd.sock /run/containerd/containerd.sock; do
+    # The offline cluster's containerd (hack/local-cluster.sh), or a system
+    # one dockerd would share: both clusters would fight over iptables.
+    if [[ -S "$sock" ]]; then
+      log "$sock exists (the offline cluster is up?): run make cluster-down first"
+      exit 1
+    fi
+  done
   save_host
   log "starting dockerd (default runtime runcwrap)"
   mkdir -p "$STATE"
