@@ -168,9 +168,11 @@ systemd_edits() {
 }
 
 # preload_images imports the image tarballs into the rootfs's containerd
-# store the way kind does (namespace k8s.io, pinned, not unpacked: CRI
-# unpacks on first use), with the host's containerd (Debian's, the same
-# package as in the node) on a private socket, stopped by its pid.
+# store the way kind does (namespace k8s.io, not unpacked: CRI unpacks on
+# first use), with the host's containerd (Debian's, the same package as in
+# the node) on a private socket, stopped by its pid. containerd 1.6 has no
+# "pinned" image label; kind's kubelet config (imageGCHighThresholdPercent
+# 100) keeps the images from being collected.
 preload_images() {
   local r=$1 run="$CACHE/work/containerd" pid tar
   rm -rf "$run"; mkdir -p "$run"
@@ -184,8 +186,7 @@ preload_images() {
     sleep 0.5
   done
   for tar in "$CACHE"/work/images/*.tar; do
-    ctr --address "$run/sock" -n k8s.io images import --no-unpack --all-platforms --digests \
-      --label=io.cri-containerd.pinned=pinned "$tar" >&2
+    ctr --address "$run/sock" -n k8s.io images import --no-unpack --all-platforms --digests "$tar" >&2
   done
   ctr --address "$run/sock" -n k8s.io images ls -q >&2
   kill "$pid"; wait "$pid" || true
