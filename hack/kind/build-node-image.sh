@@ -186,7 +186,7 @@ preload_images() {
     sleep 0.5
   done
   for tar in "$CACHE"/work/images/*.tar; do
-    ctr --address "$run/sock" -n k8s.io images import --no-unpack --all-platforms --digests "$tar" >&2
+    ctr --address "$run/sock" -n k8s.io images import --no-unpack --all-platforms "$tar" >&2
   done
   ctr --address "$run/sock" -n k8s.io images ls -q >&2
   kill "$pid"; wait "$pid" || true
