@@ -57,7 +57,11 @@ start() {
   save_host
   log "starting dockerd (default runtime runcwrap)"
   mkdir -p "$STATE"
-  setsid dockerd --pidfile "$PIDFILE" --add-runtime "runcwrap=$runcwrap" --default-runtime runcwrap \
+  # Its images (the node image) live under .cache like every other build
+  # product; realpath because .cache may be a symlink.
+  local data; data=$(realpath -m "$ROOT/.cache/kind/docker")
+  mkdir -p "$data"
+  setsid dockerd --pidfile "$PIDFILE" --data-root "$data" --add-runtime "runcwrap=$runcwrap" --default-runtime runcwrap \
     > "$STATE/dockerd.log" 2>&1 < /dev/null &
   touch "$STATE/started-by-us"
   local deadline=$((SECONDS + START_TIMEOUT))
