@@ -9,7 +9,7 @@
 #   - net.ipv4.ip_forward (dockerd sets it to 1);
 #   - iptables: FORWARD policy (dockerd sets DROP), every rule dockerd added to
 #     a built-in chain of the filter and nat tables, and its DOCKER* chains;
-#   - the docker0 bridge.
+#   - the docker0 bridge and /lib/modules (kind mounts it; docker creates it).
 #
 # Usage: hack/kind/docker.sh start RUNCWRAP | stop | status
 # Env: KIND_STATE_DIR (default .cache/kind/state)
@@ -33,7 +33,10 @@ save_host() {
   sysctl -n net.ipv4.ip_forward > "$STATE/ip_forward"
   iptables -S FORWARD | awk '$1 == "-P" {print $3}' > "$STATE/forward_policy"
   for t in filter nat; do iptables -t "$t" -S > "$STATE/iptables-$t.rules"; done
-  ip link show docker0 >/dev/null 2>&1 && touch "$STATE/docker0.existed"
+  if ip link show docker0 >/dev/null 2>&1; then touch "$STATE/docker0.existed"; fi
+  # kind bind-mounts /lib/modules into every node; docker creates a missing
+  # source directory on the host (this VM has none).
+  if [[ -e /lib/modules ]]; then touch "$STATE/lib-modules.existed"; fi
   touch "$STATE/host.saved"
 }
 
@@ -112,7 +115,8 @@ restore_host() {
   if [[ ! -f "$STATE/docker0.existed" ]] && ip link show docker0 >/dev/null 2>&1; then
     ip link del docker0 || true
   fi
-  rm -f "$STATE"/host.saved "$STATE"/iptables-*.rules "$STATE"/forward_policy "$STATE"/ip_forward "$STATE"/docker0.existed
+  if [[ ! -f "$STATE/lib-modules.existed" ]]; then rmdir /lib/modules 2>/dev/null || true; fi
+  rm -f "$STATE"/host.saved "$STATE"/iptables-*.rules "$STATE"/forward_policy "$STATE"/ip_forward "$STATE"/*.existed
   log "host iptables, ip_forward and bridges restored"
 }
 
