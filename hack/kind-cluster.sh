@@ -47,7 +47,8 @@ tools() {
   ln -sfn "$bin/kind" "$CACHE/path/kind"
   ln -sfn "$bin/kubectl" "$CACHE/path/kubectl"
   PATH="$CACHE/path:$PATH"
-  RUNCWRAP="$bin/runcwrap"
+  "$ROOT/hack/kind/build-node-image.sh" image-tools
+  RUNCWRAP="$CACHE/bin/runcwrap"
 }
 
 # node_image makes sure docker has the node image of the current build and

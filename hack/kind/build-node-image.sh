@@ -21,7 +21,7 @@
 # skipped when its inputs' stamp is unchanged, so a second run is quick.
 #
 # Usage: hack/kind/build-node-image.sh        (prints the tarball's path)
-#        hack/kind/build-node-image.sh STEP... (kubeadm, local-path, debian only)
+#        hack/kind/build-node-image.sh STEP... (image-tools, kubeadm, local-path, debian only)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -76,6 +76,13 @@ build_kubeadm() {
   (cd "$ROOT/hack/tools/k8s" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false $NICE "$GO" build -trimpath -ldflags "$flags" -o "$KBIN/kubeadm" k8s.io/kubernetes/cmd/kubeadm)
 }
 
+# build_image_tools builds mkimage and runcwrap from this tree into KBIN:
+# the shared tool dir may briefly hold another checkout's older mkimage
+# (engineers share .cache), and these two must match this script.
+build_image_tools() {
+  (cd "$ROOT/hack/tools/images" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$GO" build -trimpath -ldflags "-s -w" -o "$KBIN/" ./mkimage ./runcwrap)
+}
+
 build_local_path() {
   local tmp; tmp=$(mktemp -d)
   (cd "$tmp" && CGO_ENABLED=0 GOBIN="$KBIN" $NICE "$GO" install -trimpath -ldflags "-s -w" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION")
@@ -96,16 +103,16 @@ build_images() {
     k8s_files+=(-symlink "/usr/local/bin/$c:k8s")
   done
   for c in kube-apiserver kube-controller-manager kube-scheduler; do
-    "$BIN/mkimage" -tag "$K8S_REGISTRY/$c:$K8S_VERSION" -o "$out/$c.tar" "${k8s_files[@]}" -entrypoint "/usr/local/bin/$c" >&2
+    "$KBIN/mkimage" -tag "$K8S_REGISTRY/$c:$K8S_VERSION" -o "$out/$c.tar" "${k8s_files[@]}" -entrypoint "/usr/local/bin/$c" >&2
   done
-  "$BIN/mkimage" -tag "$K8S_REGISTRY/kube-proxy:$K8S_VERSION" -o "$out/kube-proxy.tar" -layer "$CACHE/work/debian-base.tar" \
+  "$KBIN/mkimage" -tag "$K8S_REGISTRY/kube-proxy:$K8S_VERSION" -o "$out/kube-proxy.tar" -layer "$CACHE/work/debian-base.tar" \
     "${k8s_files[@]}" -entrypoint /usr/local/bin/kube-proxy >&2
-  "$BIN/mkimage" -tag "$ETCD_IMAGE" -o "$out/etcd.tar" -file "$BIN/etcd:/usr/local/bin/etcd" >&2
-  "$BIN/mkimage" -tag "$COREDNS_IMAGE" -o "$out/coredns.tar" -file "$BIN/coredns:/coredns" >&2
-  "$BIN/mkimage" -tag "$PAUSE_IMAGE" -o "$out/pause.tar" -file "$BIN/pause:/pause" >&2
-  "$BIN/mkimage" -tag "$PROVISIONER_IMAGE" -o "$out/local-path-provisioner.tar" \
+  "$KBIN/mkimage" -tag "$ETCD_IMAGE" -o "$out/etcd.tar" -file "$BIN/etcd:/usr/local/bin/etcd" >&2
+  "$KBIN/mkimage" -tag "$COREDNS_IMAGE" -o "$out/coredns.tar" -file "$BIN/coredns:/coredns" >&2
+  "$KBIN/mkimage" -tag "$PAUSE_IMAGE" -o "$out/pause.tar" -file "$BIN/pause:/pause" >&2
+  "$KBIN/mkimage" -tag "$PROVISIONER_IMAGE" -o "$out/local-path-provisioner.tar" \
     -file "$KBIN/local-path-provisioner:/usr/local/bin/local-path-provisioner" >&2
-  "$BIN/mkimage" -tag "$HELPER_IMAGE" -o "$out/local-path-helper.tar" -layer "$CACHE/work/debian-base.tar" \
+  "$KBIN/mkimage" -tag "$HELPER_IMAGE" -o "$out/local-path-helper.tar" -layer "$CACHE/work/debian-base.tar" \
     -file "$BIN/pause:/usr/local/bin/pause" -entrypoint /bin/sh >&2
 }
 
@@ -203,6 +210,7 @@ pack_node() {
 }
 
 step_kubeadm() { cached kubeadm "$(stamp_of "$K8S_VERSION" "$GO_VERSION" "$ROOT/hack/tools/k8s/go.sum")" build_kubeadm; }
+step_image_tools() { cached image-tools "$(stamp_of "$GO_VERSION" "$ROOT"/hack/tools/images/go.* "$ROOT"/hack/tools/images/*/*.go)" build_image_tools; }
 step_local_path() { cached local-path "$(stamp_of "$LOCAL_PATH_VERSION" "$GO_VERSION")" build_local_path; }
 step_debian() {
   cached debian-node "$(stamp_of "$SUITE" "$NODE_PACKAGES")" build_node_rootfs
@@ -216,9 +224,9 @@ main() {
     local s; for s in "$@"; do "step_${s//-/_}"; done; return
   fi
   "$ROOT/hack/build-tools.sh" k8s etcd coredns images >&2
-  step_kubeadm; step_local_path; step_debian
+  step_image_tools; step_kubeadm; step_local_path; step_debian
   local images_stamp node_stamp
-  images_stamp=$(stamp_of "$HERE/images.env" "$K8S_VERSION" "$(cat "$BIN"/.*.stamp "$CACHE"/.local-path.stamp "$CACHE"/.debian-base.stamp)")
+  images_stamp=$(stamp_of "$HERE/images.env" "$K8S_VERSION" "$(cat "$BIN"/.*.stamp "$CACHE"/.image-tools.stamp "$CACHE"/.local-path.stamp "$CACHE"/.debian-base.stamp)")
   cached images "$images_stamp" build_images
   node_stamp=$(stamp_of "$images_stamp" "$KIND_VERSION" "$0" "$HERE/default-storage.yaml" \
     "$(cat "$CACHE"/.kubeadm.stamp "$CACHE"/.debian-node.stamp)")
