@@ -226,7 +226,7 @@ main() {
   "$ROOT/hack/build-tools.sh" k8s etcd coredns images >&2
   step_image_tools; step_kubeadm; step_local_path; step_debian
   local images_stamp node_stamp
-  images_stamp=$(stamp_of "$HERE/images.env" "$K8S_VERSION" "$(cat "$BIN"/.*.stamp "$CACHE"/.image-tools.stamp "$CACHE"/.local-path.stamp "$CACHE"/.debian-base.stamp)")
+  images_stamp=$(stamp_of "$HERE/images.env" "$K8S_VERSION" "$BIN/pause" "$(cat "$BIN"/.k8s.stamp "$BIN"/.etcd.stamp "$BIN"/.coredns.stamp "$CACHE"/.image-tools.stamp "$CACHE"/.local-path.stamp "$CACHE"/.debian-base.stamp)")
   cached images "$images_stamp" build_images
   node_stamp=$(stamp_of "$images_stamp" "$KIND_VERSION" "$0" "$HERE/default-storage.yaml" \
     "$(cat "$CACHE"/.kubeadm.stamp "$CACHE"/.debian-node.stamp)")
