@@ -24,7 +24,7 @@
 #        hack/kind/build-node-image.sh STEP... (image-tools, kubeadm, local-path, debian only)
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE="$ROOT/hack/kind"
 K8S_VERSION=${K8S_VERSION:-v1.36.3}
 KIND_VERSION=${KIND_VERSION:-v0.33.0}
@@ -241,4 +241,5 @@ main() {
   echo "$CACHE/node-$node_stamp.tar"
 }
 
-main "$@"
+# Sourcing (tests, debugging) defines the functions without running main.
+[[ "${BASH_SOURCE[0]}" != "$0" ]] || main "$@"
