@@ -108,18 +108,13 @@ func testSpread(t *testing.T) {
 	}
 }
 
-// availabilityWatcher records, from the stream of pod events, the most
-// member pods that were unavailable (not Ready, terminating or gone) at
-// once: the evidence that the PodDisruptionBudget held a quorum during the
-// drain, without depending on polling catching a transient state.
+// availabilityWatcher feeds the namespace's pod events into an
+// e2echeck.Availability while a scenario runs.
 type availabilityWatcher struct {
-	mu      sync.Mutex
-	ready   map[string]bool
-	members int
-	maxDown int
-	worst   string
-	stop    context.CancelFunc
-	done    chan struct{}
+	mu   sync.Mutex
+	a    *e2echeck.Availability
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 func (s *suite) watchAvailability(t *testing.T, ns string, members []string) *availabilityWatcher {
@@ -134,10 +129,7 @@ func (s *suite) watchAvailability(t *testing.T, ns string, members []string) *av
 		cancel()
 		t.Fatalf("watch pods: %v", err)
 	}
-	aw := &availabilityWatcher{ready: map[string]bool{}, members: len(members), stop: cancel, done: make(chan struct{})}
-	for _, m := range members {
-		aw.ready[m] = true // the scenario starts converged
-	}
+	aw := &availabilityWatcher{a: e2echeck.NewAvailability(members), stop: cancel, done: make(chan struct{})}
 	t.Cleanup(func() { aw.finish() })
 	go func() {
 		defer close(aw.done)
@@ -147,33 +139,21 @@ func (s *suite) watchAvailability(t *testing.T, ns string, members []string) *av
 			if !ok || p.Labels["raft.kuberaft.io/cluster"] == "" {
 				continue
 			}
-			aw.observe(p, ev.Type)
+			aw.mu.Lock()
+			aw.a.Observe(p.Name, ev.Type != watch.Deleted && p.DeletionTimestamp == nil && podReady(p))
+			aw.mu.Unlock()
 		}
 	}()
 	return aw
 }
 
-func (aw *availabilityWatcher) observe(p *corev1.Pod, ev watch.EventType) {
-	aw.mu.Lock()
-	defer aw.mu.Unlock()
-	aw.ready[p.Name] = ev != watch.Deleted && p.DeletionTimestamp == nil && podReady(p)
-	down := 0
-	for _, r := range aw.ready {
-		if !r {
-			down++
-		}
-	}
-	if down > aw.maxDown {
-		aw.maxDown, aw.worst = down, fmt.Sprintf("%v at %s", aw.ready, time.Now().Format(time.TimeOnly))
-	}
-}
-
-func (aw *availabilityWatcher) finish() (maxDown int, worst string) {
+// finish stops the watch and returns what it saw.
+func (aw *availabilityWatcher) finish() *e2echeck.Availability {
 	aw.stop()
 	<-aw.done
 	aw.mu.Lock()
 	defer aw.mu.Unlock()
-	return aw.maxDown, aw.worst
+	return aw.a
 }
 
 // testNodeDrainUnderLoad: `kubectl drain` of the node holding the leader
@@ -264,10 +244,11 @@ func testNodeDrainUnderLoad(t *testing.T) {
 	}
 	sc.figure("drain→uncordon→converged took %s", to.Sub(from).Round(100*time.Millisecond))
 
-	maxDown, worst := avail.finish()
+	seen := avail.finish()
+	maxDown, _ := seen.MaxDown()
 	sc.figure("at most %d of 3 members unavailable at once", maxDown)
-	if maxDown > 1 {
-		t.Errorf("%d members unavailable at once (%s); the PDB allows 1 for 3 voters", maxDown, worst)
+	if err := seen.CheckMaxDown(1); err != nil { // the PDB keeps 2 of 3 voters
+		t.Errorf("PodDisruptionBudget: %v", err)
 	}
 	samples := smp.finish()
 	rep := load.stopAndVerify(t, endpoint, "drain", filepath.Join(s.artifacts, "drain-porcupine.html"), from, to)
