@@ -68,7 +68,8 @@ cached() {
 build_kubeadm() {
   # The multicall module (hack/tools/k8s) already resolves kubeadm's imports;
   # same version stamp as the other components.
-  local minor=${K8S_VERSION#v1.}; minor=${minor%%.*} flags="-s -w" pkg
+  local minor=${K8S_VERSION#v1.} flags="-s -w" pkg
+  minor=${minor%%.*}
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     flags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     flags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=module-proxy-build"
