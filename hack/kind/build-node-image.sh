@@ -66,15 +66,15 @@ cached() {
 }
 
 build_kubeadm() {
-  # The multicall module (hack/tools/k8s) already resolves kubeadm's imports;
-  # same version stamp as the other components.
+  # Its own module (hack/kind/kubeadm: the multicall's go.mod plus kubeadm's
+  # extra go.sum lines); same version stamp as the other components.
   local minor=${K8S_VERSION#v1.} flags="-s -w" pkg
   minor=${minor%%.*}
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     flags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     flags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit=module-proxy-build"
   done
-  (cd "$ROOT/hack/tools/k8s" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false $NICE "$GO" build -trimpath -ldflags "$flags" -o "$KBIN/kubeadm" k8s.io/kubernetes/cmd/kubeadm)
+  (cd "$HERE/kubeadm" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false $NICE "$GO" build -trimpath -ldflags "$flags" -o "$KBIN/kubeadm" .)
 }
 
 # build_image_tools builds mkimage and runcwrap from this tree into KBIN:
@@ -210,7 +210,7 @@ pack_node() {
   rm -rf "$CACHE/work/rootfs"
 }
 
-step_kubeadm() { cached kubeadm "$(stamp_of "$K8S_VERSION" "$GO_VERSION" "$ROOT/hack/tools/k8s/go.sum")" build_kubeadm; }
+step_kubeadm() { cached kubeadm "$(stamp_of "$K8S_VERSION" "$GO_VERSION" "$HERE"/kubeadm/go.* "$HERE"/kubeadm/*.go)" build_kubeadm; }
 step_image_tools() { cached image-tools "$(stamp_of "$GO_VERSION" "$ROOT"/hack/tools/images/go.* "$ROOT"/hack/tools/images/*/*.go)" build_image_tools; }
 step_local_path() { cached local-path "$(stamp_of "$LOCAL_PATH_VERSION" "$GO_VERSION")" build_local_path; }
 step_debian() {
