@@ -51,7 +51,8 @@ log() { printf '%s build-node-image: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 stamp_of() {
   local item
   for item in "$@"; do
-    if [[ -f "$item" ]]; then sha256sum "$item"; else echo "$item"; fi
+    # Content only (stdin): the path differs between checkouts and callers.
+    if [[ -f "$item" ]]; then sha256sum < "$item"; else echo "$item"; fi
   done | sha256sum | cut -c1-16
 }
 
@@ -229,7 +230,7 @@ main() {
   local images_stamp node_stamp
   images_stamp=$(stamp_of "$HERE/images.env" "$K8S_VERSION" "$BIN/pause" "$(cat "$BIN"/.k8s.stamp "$BIN"/.etcd.stamp "$BIN"/.coredns.stamp "$CACHE"/.image-tools.stamp "$CACHE"/.local-path.stamp "$CACHE"/.debian-base.stamp)")
   cached images "$images_stamp" build_images
-  node_stamp=$(stamp_of "$images_stamp" "$KIND_VERSION" "$0" "$HERE/default-storage.yaml" \
+  node_stamp=$(stamp_of "$images_stamp" "$KIND_VERSION" "${BASH_SOURCE[0]}" "$HERE/default-storage.yaml" \
     "$(cat "$CACHE"/.kubeadm.stamp "$CACHE"/.debian-node.stamp)")
   if [[ ! -f "$CACHE/node-$node_stamp.tar" ]]; then
     log "assembling node image $node_stamp"
