@@ -136,8 +136,18 @@ debug_dump() {
   done
 }
 
+# tools_path is tools without building anything (for down).
+tools_path() {
+  local bin; bin=$("$ROOT/hack/build-tools.sh" print-bin)
+  mkdir -p "$CACHE/path"
+  ln -sfn /usr/bin/docker "$CACHE/path/docker"
+  ln -sfn "$bin/kind" "$CACHE/path/kind"
+  ln -sfn "$bin/kubectl" "$CACHE/path/kubectl"
+  PATH="$CACHE/path:$PATH"
+}
+
 down() {
-  tools
+  tools_path
   if docker info >/dev/null 2>&1; then
     KIND_CLUSTER=$KIND_CLUSTER "$ROOT/hack/e2e/kind-routes.sh" del || true
     kind delete cluster --name "$KIND_CLUSTER" --kubeconfig "$KUBECONFIG_PATH" || true
