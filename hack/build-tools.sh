@@ -119,7 +119,7 @@ build_clusterconfig() {
 }
 
 build_images_tools() {
-  (cd "$TOOLS/images" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" ./mkimage ./pause ./smokeapp)
+  (cd "$TOOLS/images" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" ./mkimage ./pause ./smokeapp ./runcwrap)
 }
 
 build_one() {

@@ -3,7 +3,8 @@
 #
 #   hack/demo.sh up     pick a cluster — the current kubeconfig if a cluster
 #                       answers, else kind if Docker works, else the offline
-#                       local cluster (hack/local-cluster.sh) — build and load
+#                       local cluster (hack/local-cluster.sh); KIND=1 always
+#                       uses kind (hack/kind-cluster.sh) — build and load
 #                       our images, helm install the operator, apply the
 #                       sample RaftCluster, wait for Available, print its
 #                       status, a put/get round trip through etcdctl, and
@@ -37,7 +38,9 @@ elapsed() { echo "($((SECONDS - $1))s)"; }
 # whether the demo created it (so `down` only removes what `up` made).
 pick_cluster() {
   mkdir -p "$STATE_DIR"
-  if kubectl version --request-timeout=5s >/dev/null 2>&1; then
+  if [[ "${KIND:-0}" == 1 ]]; then # make demo KIND=1: the offline-built kind cluster, or fail
+    try_kind || die "KIND=1: the kind cluster could not be created"
+  elif kubectl version --request-timeout=5s >/dev/null 2>&1; then
     echo "demo: using the cluster of the current kubeconfig ($(kubectl config current-context 2>/dev/null || echo '?'))"
     echo "kind=current created=0 kubeconfig=${KUBECONFIG:-}" >"$STATE"
   elif [[ -z "${KUBECONFIG:-}" ]] && hack/local-cluster.sh status >/dev/null 2>&1; then
@@ -61,9 +64,9 @@ pick_cluster() {
 }
 
 # try_kind creates a kind cluster; false (so the local cluster is used)
-# when that fails, e.g. because kind's node image cannot be pulled.
+# when that fails.
 try_kind() {
-  step "No cluster answers; Docker works: creating a kind cluster (pulls kind's node image)"
+  step "Creating a kind cluster (node image built offline by hack/kind/build-node-image.sh)"
   local t=$SECONDS
   if ! TAG=$TAG hack/kind-cluster.sh up; then
     echo "demo: kind failed; falling back to the offline local cluster" >&2

@@ -223,3 +223,49 @@ func TestStatefulSetTLSModes(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultAffinity pins the scheduling default that multi-node clusters
+// rely on (the kind e2e scenario "spread"): members prefer distinct nodes
+// (hostname topology, matched on this cluster's selector labels only), and a
+// user's spec.podTemplate.affinity replaces the default wholesale.
+func TestDefaultAffinity(t *testing.T) {
+	custom := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}}
+	for _, tc := range []struct {
+		name     string
+		mutate   func(*raftv1alpha1.RaftCluster)
+		wantUser bool
+	}{
+		{name: "default spreads over hostnames", mutate: func(*raftv1alpha1.RaftCluster) {}},
+		{name: "user affinity replaces the default", wantUser: true,
+			mutate: func(rc *raftv1alpha1.RaftCluster) { rc.Spec.PodTemplate.Affinity = custom }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := cluster(tc.mutate)
+			got := PodTemplate(rc, opts).Spec.Affinity
+			if tc.wantUser {
+				if got != custom {
+					t.Fatalf("affinity = %+v, want the user's", got)
+				}
+				return
+			}
+			anti := got.PodAntiAffinity
+			if anti == nil || len(anti.RequiredDuringSchedulingIgnoredDuringExecution) != 0 ||
+				len(anti.PreferredDuringSchedulingIgnoredDuringExecution) != 1 {
+				t.Fatalf("pod anti-affinity = %+v, want exactly one preferred term", anti)
+			}
+			term := anti.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm
+			if term.TopologyKey != corev1.LabelHostname {
+				t.Errorf("topologyKey = %q, want %q", term.TopologyKey, corev1.LabelHostname)
+			}
+			sel, want := term.LabelSelector.MatchLabels, SelectorLabels(rc)
+			if len(sel) != len(want) {
+				t.Errorf("selector = %v, want %v", sel, want)
+			}
+			for k, v := range want {
+				if sel[k] != v {
+					t.Errorf("selector = %v, want %v", sel, want)
+				}
+			}
+		})
+	}
+}

@@ -116,28 +116,28 @@ func (w *workload) put(ctx context.Context, id int, cli *clientv3.Client, key, v
 	_, err := cli.Put(octx, key, val)
 	cancel()
 	ret := w.hist.Now()
-	if err != nil && ctx.Err() != nil {
-		return // stopping: the outcome belongs to no check window
-	}
-	w.ops.Add(1)
+	res := e2echeck.ClassifyPut(err, ctx.Err() != nil)
+	w.mu.Lock()
 	if fresh {
-		w.mu.Lock()
-		if err != nil {
+		if res.Unknown {
 			w.uncertain[key] = true
 		} else {
 			w.acked[key] = val
 		}
-		w.mu.Unlock()
 	}
-	w.mu.Lock()
-	if err != nil {
-		w.failures++
-	} else {
-		w.ackTimes = append(w.ackTimes, time.Now())
+	if res.Count {
+		w.ops.Add(1)
+		if err != nil {
+			w.failures++
+		} else {
+			w.ackTimes = append(w.ackTimes, time.Now())
+		}
 	}
 	w.mu.Unlock()
 	if !fresh {
-		w.hist.Add(id, in, kvmodel.Output{Unknown: err != nil}, call, ret)
+		// Even a put cut off by the stop: it may have been applied, and the
+		// final read-back joins the history (see ClassifyPut).
+		w.hist.Add(id, in, kvmodel.Output{Unknown: res.Unknown}, call, ret)
 	}
 }
 

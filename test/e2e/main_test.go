@@ -157,7 +157,8 @@ func envOr(name, def string) string {
 
 // TestE2E runs the scenarios in a fixed order: the kustomize install first
 // (it must leave no operator behind), then the helm install every other
-// scenario uses; the rolling upgrade last, as it is the longest.
+// scenario uses; the multi-node scenarios when E2E_MULTINODE=1; the rolling
+// upgrade last, as it is the longest.
 func TestE2E(t *testing.T) {
 	steps := []struct {
 		name string
@@ -172,8 +173,12 @@ func TestE2E(t *testing.T) {
 		{"scale-under-load", testScaleUnderLoad},
 		{"operator-restart-mid-scale", testOperatorRestartMidScale},
 		{"kubectl-plugin", testKubectlPlugin},
-		{"rolling-upgrade-under-load", testRollingUpgradeUnderLoad},
 	}
+	steps = append(steps, multiNodeSteps()...) // E2E_MULTINODE=1 (make e2e-kind)
+	steps = append(steps, struct {
+		name string
+		run  func(t *testing.T)
+	}{"rolling-upgrade-under-load", testRollingUpgradeUnderLoad})
 	for _, st := range steps {
 		ok := t.Run(st.name, st.run)
 		if !ok && (st.name == "install-helm") {

@@ -1,6 +1,7 @@
 // Tools to build and test container images with no docker and no registry:
 // mkimage packs static binaries into image tarballs, pause is the pod sandbox
-// image's binary, smokeapp is the workload of the cluster smoke test.
+// image's binary, smokeapp is the workload of the cluster smoke test, runcwrap is the OCI
+// runtime wrapper that lets privileged (kind node) containers start here.
 module github.com/kuberaft/kuberaft/hack/tools/images
 
 go 1.26.0

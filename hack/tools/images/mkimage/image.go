@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,14 +29,26 @@ type fileSpec struct {
 	Dest string // absolute path in the image
 }
 
+// symlinkSpec is one symlink in the files' layer.
+type symlinkSpec struct {
+	Dest   string // absolute path of the link in the image
+	Target string // what it points to, as written
+}
+
+// defaultPath is the image's PATH unless Env sets one: the files of a
+// scratch image live at / or under the usual bin directories.
+const defaultPath = "PATH=/:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // Options describe one image.
 type Options struct {
-	Tag        string     // reference written into the tarball
-	Files      []fileSpec // the layer's content; Files[0] is the default entrypoint
-	Entrypoint []string   // defaults to Files[0].Dest
-	Env        []string   // appended to PATH
-	User       string     // empty means root
-	Arch       string     // GOARCH of the binaries
+	Tag        string        // reference written into the tarball
+	Files      []fileSpec    // the layer's content; Files[0] is the default entrypoint
+	Symlinks   []symlinkSpec // also in the files' layer
+	BaseLayers []string      // uncompressed tarballs below the files' layer
+	Entrypoint []string      // defaults to Files[0].Dest
+	Env        []string      // KEY=VALUE; a PATH entry replaces defaultPath
+	User       string        // empty means root
+	Arch       string        // GOARCH of the binaries
 }
 
 func parseFileSpec(v string) (fileSpec, error) {
@@ -44,6 +57,14 @@ func parseFileSpec(v string) (fileSpec, error) {
 		return fileSpec{}, fmt.Errorf("-file %q: want SRC:DEST with an absolute DEST", v)
 	}
 	return fileSpec{Src: src, Dest: path.Clean(dest)}, nil
+}
+
+func parseSymlinkSpec(v string) (symlinkSpec, error) {
+	dest, target, ok := strings.Cut(v, ":")
+	if !ok || target == "" || !path.IsAbs(dest) {
+		return symlinkSpec{}, fmt.Errorf("-symlink %q: want DEST:TARGET with an absolute DEST", v)
+	}
+	return symlinkSpec{Dest: path.Clean(dest), Target: target}, nil
 }
 
 // Write builds the image and writes it as a docker-archive tarball; it
@@ -66,7 +87,15 @@ func Write(out string, o Options) (v1.Hash, error) {
 // Build assembles the image: one layer holding the files and an empty /tmp,
 // and a config that runs the entrypoint.
 func Build(o Options) (v1.Image, error) {
-	layerTar, err := layerTarball(o.Files)
+	layers := make([]v1.Layer, 0, len(o.BaseLayers)+1)
+	for _, p := range o.BaseLayers {
+		l, err := tarball.LayerFromFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", p, err)
+		}
+		layers = append(layers, l)
+	}
+	layerTar, err := layerTarball(o.Files, o.Symlinks)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +105,7 @@ func Build(o Options) (v1.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layer: %w", err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	img, err := mutate.AppendLayers(empty.Image, append(layers, layer)...)
 	if err != nil {
 		return nil, fmt.Errorf("append layer: %w", err)
 	}
@@ -100,20 +129,31 @@ func imageConfig(o Options) v1.Config {
 	if len(entry) == 0 && len(o.Files) > 0 {
 		entry = []string{o.Files[0].Dest}
 	}
+	env := []string{defaultPath}
+	for _, e := range o.Env {
+		if strings.HasPrefix(e, "PATH=") {
+			env = env[:0]
+		}
+	}
 	return v1.Config{
 		Entrypoint: entry,
-		Env:        append([]string{"PATH=/"}, o.Env...),
+		Env:        append(env, o.Env...),
 		User:       o.User,
 		WorkingDir: "/",
 	}
 }
 
 // layerTarball returns an uncompressed tar of the files (mode 0755, owned by
-// root, epoch timestamps), their parent directories and a world-writable /tmp.
-func layerTarball(files []fileSpec) ([]byte, error) {
+// root, epoch timestamps), the symlinks, their parent directories and a
+// world-writable /tmp.
+func layerTarball(files []fileSpec, links []symlinkSpec) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, dir := range directories(files) {
+	dests := slices.Clone(files)
+	for _, l := range links {
+		dests = append(dests, fileSpec{Dest: l.Dest})
+	}
+	for _, dir := range directories(dests) {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir + "/", Mode: dirMode(dir), ModTime: epoch}); err != nil {
 			return nil, err
 		}
@@ -128,6 +168,12 @@ func layerTarball(files []fileSpec) ([]byte, error) {
 			return nil, err
 		}
 		if _, err := tw.Write(data); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range links {
+		hdr := &tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(l.Dest, "/"), Linkname: l.Target, Mode: 0o777, ModTime: epoch}
+		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, err
 		}
 	}

@@ -129,3 +129,47 @@ func layerEntries(t *testing.T, open func() (io.ReadCloser, error)) map[string]i
 		out[hdr.Name] = hdr.Mode
 	}
 }
+
+// TestBaseLayersAndSymlinks builds an image the way hack/kind does for
+// kube-proxy: a rootfs tarball below, the binary plus a symlink to it above,
+// and an explicit PATH that replaces the default one.
+func TestBaseLayersAndSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "k8s")
+	if err := os.WriteFile(bin, []byte("#!multicall"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, "rootfs.tar")
+	baseTar, err := layerTarball([]fileSpec{{Src: bin, Dest: "/usr/sbin/iptables"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base, baseTar, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	img, err := Build(Options{Tag: "registry.k8s.io/kube-proxy:v1", Arch: "amd64", BaseLayers: []string{base},
+		Files:    []fileSpec{{Src: bin, Dest: "/usr/local/bin/k8s"}},
+		Symlinks: []symlinkSpec{{Dest: "/usr/local/bin/kube-proxy", Target: "k8s"}},
+		Env:      []string{"PATH=/usr/local/bin:/usr/sbin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 2 {
+		t.Fatalf("layers = %d, %v; want 2 (base, files)", len(layers), err)
+	}
+	if got := layerEntries(t, layers[0].Uncompressed); got["usr/sbin/iptables"] != 0o755 {
+		t.Errorf("base layer = %v, want usr/sbin/iptables", got)
+	}
+	top := layerEntries(t, layers[1].Uncompressed)
+	if top["usr/local/bin/kube-proxy"] != 0o777 || top["usr/local/bin/k8s"] != 0o755 {
+		t.Errorf("files layer = %v, want the binary and its symlink", top)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"PATH=/usr/local/bin:/usr/sbin"}; !reflect.DeepEqual(cfg.Config.Env, want) {
+		t.Errorf("env = %v, want %v", cfg.Config.Env, want)
+	}
+}

@@ -10,6 +10,10 @@
 // Usage:
 //
 //	mkimage -tag kuberaft.local/raftnode:dev -o raftnode.tar -file bin/raftnode:/raftnode
+//
+// The kind node's images (hack/kind) also use -layer (a rootfs tarball put
+// below the files, e.g. Debian with iptables for kube-proxy) and -symlink
+// (one multicall binary reached under several names).
 package main
 
 import (
@@ -34,6 +38,27 @@ func (f *fileList) Set(v string) error {
 	return nil
 }
 
+// linkList collects repeated -symlink DEST:TARGET flags.
+type linkList []symlinkSpec
+
+func (l *linkList) String() string { return fmt.Sprint(*l) }
+
+func (l *linkList) Set(v string) error {
+	spec, err := parseSymlinkSpec(v)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, spec)
+	return nil
+}
+
+// layerList collects repeated -layer TARBALL flags.
+type layerList []string
+
+func (l *layerList) String() string { return fmt.Sprint(*l) }
+
+func (l *layerList) Set(v string) error { *l = append(*l, v); return nil }
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
@@ -46,6 +71,8 @@ func run(args []string) error {
 	var (
 		opts  Options
 		files fileList
+		links linkList
+		base  layerList
 		out   = fs.String("o", "", "output tarball (docker-archive)")
 		entry = fs.String("entrypoint", "", "entrypoint, space separated (default: the first -file's DEST)")
 		env   = fs.String("env", "", "extra environment, comma separated KEY=VALUE")
@@ -54,6 +81,8 @@ func run(args []string) error {
 	fs.StringVar(&opts.Arch, "arch", "amd64", "image architecture")
 	fs.StringVar(&opts.User, "user", "", "user to run as, e.g. 65532:65532 (default: root)")
 	fs.Var(&files, "file", "SRC:DEST, repeatable; DEST is an absolute path in the image")
+	fs.Var(&links, "symlink", "DEST:TARGET, repeatable; a symlink at DEST in the files' layer")
+	fs.Var(&base, "layer", "uncompressed rootfs tarball, repeatable; layers below the files' layer, in order")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,7 +90,7 @@ func run(args []string) error {
 		fs.Usage()
 		return errors.New("-o, -tag and at least one -file are required")
 	}
-	opts.Files = files
+	opts.Files, opts.Symlinks, opts.BaseLayers = files, links, base
 	if *entry != "" {
 		opts.Entrypoint = strings.Fields(*entry)
 	}
