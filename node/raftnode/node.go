@@ -63,6 +63,12 @@ type Node struct {
 
 	published chan struct{} // closed once publishLoop is done
 
+	// captureC asks the Ready loop for a consistent state capture (backup.go).
+	captureC chan chan stateCapture
+	// seeded: the data dir came from --restore-from or --force-new-cluster,
+	// not from the initial cluster, whose IDs therefore do not apply.
+	seeded bool
+
 	stopOnce sync.Once
 	stopc    chan struct{} // closed to stop every goroutine
 	wg       sync.WaitGroup

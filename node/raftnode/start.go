@@ -90,6 +90,7 @@ func newNode(cfg Config) (*Node, error) {
 		lastHeard: map[uint64]time.Time{}, readStateC: make(chan raft.ReadState, 64),
 		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),
 		stopc: make(chan struct{}), done: make(chan struct{}), published: make(chan struct{}),
+		captureC: make(chan chan stateCapture),
 	}
 	if n.tr, err = newTransport(cfg); err != nil {
 		return nil, err
@@ -102,6 +103,9 @@ func newNode(cfg Config) (*Node, error) {
 func (n *Node) openRaft(ctx context.Context) (raft.Node, error) {
 	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raftnode: data dir: %w", err)
+	}
+	if err := n.maybeSeed(); err != nil {
+		return nil, err
 	}
 	switch {
 	case storage.Exists(n.cfg.DataDir):
@@ -310,7 +314,7 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 	if md.Token != "" && md.Token != n.cfg.InitialClusterToken {
 		return nil, &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to the cluster with token %q, not %q", md.Token, n.cfg.InitialClusterToken)}
 	}
-	n.id, n.clusterID = md.MemberID, md.ClusterID
+	n.id, n.clusterID, n.seeded = md.MemberID, md.ClusterID, md.Seed != ""
 	if err := n.checkClusterOnRestart(ctx); err != nil {
 		return nil, err
 	}
@@ -339,7 +343,7 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 // (by the initial cluster's ID, for "new") or a member the cluster removed
 // (asking the peers, best effort: unreachable peers are not an error).
 func (n *Node) checkClusterOnRestart(ctx context.Context) error {
-	if n.cfg.InitialClusterState == ClusterStateNew && len(n.cfg.InitialCluster) > 0 {
+	if n.cfg.InitialClusterState == ClusterStateNew && len(n.cfg.InitialCluster) > 0 && !n.seeded {
 		if _, ids, err := initialMembers(n.cfg); err == nil && slices.Contains(ids, n.id) {
 			if want := ClusterID(n.cfg.InitialClusterToken, ids); want != n.clusterID {
 				return &nodeerr.ErrFenced{Reason: fmt.Sprintf("data dir belongs to cluster %x, not %x", n.clusterID, want)}
@@ -355,6 +359,12 @@ func (n *Node) checkClusterOnRestart(ctx context.Context) error {
 	resp, err := n.askMembersOnce(ctx)
 	if err != nil {
 		n.lg.Info("No peer answered the restart check; continuing", zap.Error(err))
+		return nil
+	}
+	if resp.ClusterId != n.clusterID && n.seeded {
+		// A forced member's old peers still answer with the old cluster:
+		// they are the ones fenced out, not this member.
+		n.lg.Info("Peers answer for the cluster this data dir was seeded from; ignoring them", zap.String("peer-cluster", fmt.Sprintf("%x", resp.ClusterId)))
 		return nil
 	}
 	if resp.ClusterId != n.clusterID {
@@ -391,7 +401,7 @@ func (n *Node) addKnownPeers() {
 	for _, m := range n.joinPeers {
 		n.addPeer(m.Id, m.PeerUrls)
 	}
-	if n.cfg.InitialClusterState == ClusterStateNew {
+	if n.cfg.InitialClusterState == ClusterStateNew && !n.seeded {
 		for _, p := range n.cfg.InitialCluster {
 			n.addPeer(MemberID(p.Name, n.cfg.InitialClusterToken), p.PeerURLs)
 		}

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"io"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
 // Backend is everything the gRPC layer needs from the raft node: the seam
@@ -40,4 +42,10 @@ type Backend interface {
 	EtcdStatus(ctx context.Context) (*pb.StatusResponse, error)
 	// MoveLeader transfers leadership to target and waits until it leads.
 	MoveLeader(ctx context.Context, target uint64) error
+
+	// Snapshot writes a snapfile of the state at a linearizable point
+	// (every write acknowledged before the call is in it) to w.
+	Snapshot(ctx context.Context, w io.Writer) (snapfile.Info, error)
+	// HashKV hashes the key space as of the current revision, locally.
+	HashKV(ctx context.Context) (hash uint32, rev int64, err error)
 }

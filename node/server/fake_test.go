@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"sync"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/clientseq"
+	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
 // fakeBackend records each call and answers with err (when set) or a canned
@@ -145,4 +148,22 @@ func (f *fakeBackend) EtcdStatus(ctx context.Context) (*pb.StatusResponse, error
 
 func (f *fakeBackend) MoveLeader(ctx context.Context, _ uint64) error {
 	return f.record(ctx, "MoveLeader")
+}
+
+// fakeSnapshotState is what the fake's Snapshot serialises: big enough to
+// take several stream chunks.
+var fakeSnapshotState = bytes.Repeat([]byte("kuberaft"), 20000)
+
+func (f *fakeBackend) Snapshot(ctx context.Context, w io.Writer) (snapfile.Info, error) {
+	if err := f.record(ctx, "Snapshot"); err != nil {
+		return snapfile.Info{}, err
+	}
+	return snapfile.Write(w, snapfile.Info{AppliedIndex: 10, Revision: 5}, fakeSnapshotState)
+}
+
+func (f *fakeBackend) HashKV(ctx context.Context) (uint32, int64, error) {
+	if err := f.record(ctx, "HashKV"); err != nil {
+		return 0, 0, err
+	}
+	return 0xfeed, 5, nil
 }

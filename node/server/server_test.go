@@ -274,7 +274,6 @@ func TestUnimplemented(t *testing.T) {
 			return err
 		},
 		"Defragment": func() error { _, err := maint.Defragment(ctx, &pb.DefragmentRequest{}); return err },
-		"HashKV":     func() error { _, err := maint.HashKV(ctx, &pb.HashKVRequest{}); return err },
 		"LeaseGrant": func() error {
 			_, err := pb.NewLeaseClient(conn).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 5})
 			return err
