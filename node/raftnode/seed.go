@@ -83,9 +83,17 @@ func (n *Node) seedFromFile() error {
 }
 
 // forceNewCluster is etcd's --force-new-cluster: this member keeps its
-// committed state (entries after its commit index are discarded, as etcd
-// does) and restarts as the only voter of a new cluster ID, so the old
+// state and restarts as the only voter of a new cluster ID, so the old
 // peers' messages are refused and they cannot rejoin.
+//
+// Unlike etcd, it keeps the whole log, not only the entries up to the
+// persisted commit index: a follower persists the commit index lazily
+// (raft's MustSync ignores it), so entries a quorum committed and clients
+// saw acknowledged are routinely past it after a crash; discarding them
+// loses acknowledged writes (the proctest force test did, before). The
+// price is that an entry that was never committed may become committed:
+// its client saw no acknowledgement (a timeout), which etcd's clients
+// already treat as "may have happened".
 func (n *Node) forceNewCluster() error {
 	if !storage.Exists(n.cfg.DataDir) {
 		return errors.New("raftnode: --force-new-cluster: the data dir is empty; there is nothing to recover")
@@ -99,7 +107,7 @@ func (n *Node) forceNewCluster() error {
 		n.lg.Info("Data dir was already forced with this force ID; restarting normally (drop --force-new-cluster)", zap.String("force-id", n.cfg.ForceID))
 		return disk.Close()
 	}
-	store, index, term, err := replayCommitted(n.lg, loaded)
+	store, index, term, err := replayLog(n.lg, loaded)
 	if cerr := disk.Close(); err == nil {
 		err = cerr
 	}
@@ -115,7 +123,8 @@ func (n *Node) forceNewCluster() error {
 	if !ok {
 		self = &statepb.Member{Id: md.MemberID, Name: n.cfg.Name, PeerUrls: n.cfg.AdvertisePeerURLs}
 	}
-	n.lg.Warn("Forcing a new cluster from this member's data", zap.Uint64("commit-index", index),
+	n.lg.Warn("Forcing a new cluster from this member's data", zap.Uint64("last-index", index),
+		zap.Uint64("persisted-commit-index", loaded.HardState.GetCommit()),
 		zap.String("old-cluster", fmt.Sprintf("%x", md.ClusterID)), zap.String("new-cluster", fmt.Sprintf("%x", clusterID)))
 	return n.writeSeed(store, self, clusterID, index, term, seed)
 }
@@ -131,9 +140,10 @@ func (n *Node) writeSeed(store *kv.Store, self *statepb.Member, clusterID, index
 	return storage.Seed(n.lg, n.cfg.DataDir, md, seedSnapshot(state, index, term, self.Id))
 }
 
-// replayCommitted rebuilds the state machine from a data dir up to its
-// commit index, offline: the snapshot, then the committed WAL entries.
-func replayCommitted(lg *zap.Logger, loaded *storage.Loaded) (*kv.Store, uint64, uint64, error) {
+// replayLog rebuilds the state machine from a data dir, offline: the
+// snapshot, then every WAL entry after it (see forceNewCluster for why not
+// only the committed ones).
+func replayLog(lg *zap.Logger, loaded *storage.Loaded) (*kv.Store, uint64, uint64, error) {
 	store := kv.New()
 	index, term := uint64(0), uint64(0)
 	if loaded.Snapshot != nil {
@@ -142,16 +152,15 @@ func replayCommitted(lg *zap.Logger, loaded *storage.Loaded) (*kv.Store, uint64,
 		}
 		index, term = loaded.Snapshot.Metadata.GetIndex(), loaded.Snapshot.Metadata.GetTerm()
 	}
-	commit := loaded.HardState.GetCommit()
 	for _, e := range loaded.Entries {
-		if e.GetIndex() <= index || e.GetIndex() > commit {
+		if e.GetIndex() <= index {
 			continue
 		}
 		replayEntry(lg, store, e)
 		index, term = e.GetIndex(), e.GetTerm()
 	}
 	if index == 0 {
-		return nil, 0, 0, errors.New("raftnode: --force-new-cluster: this member has no committed entry to recover")
+		return nil, 0, 0, errors.New("raftnode: --force-new-cluster: this member has no entry to recover")
 	}
 	return store, index, max(term, loaded.HardState.GetTerm()), nil
 }
