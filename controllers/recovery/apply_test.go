@@ -26,8 +26,8 @@ type world struct {
 
 func newWorld() *world {
 	return &world{
-		pods:    map[string]bool{"m0": true, "m1": false, "m2": true},
-		volumes: map[string]bool{"m0": true, "m1": false, "m2": true},
+		pods:     map[string]bool{"m0": true, "m1": false, "m2": true},
+		volumes:  map[string]bool{"m0": true, "m1": false, "m2": true},
 		replicas: 3, healthyVoters: 0,
 	}
 }
