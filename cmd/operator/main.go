@@ -19,6 +19,7 @@ import (
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers"
+	"github.com/kuberaft/kuberaft/controllers/backup"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 	"github.com/kuberaft/kuberaft/controllers/specs"
 )
@@ -80,6 +81,9 @@ func run() error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up controller: %w", err)
 	}
+	if err := setupBackups(mgr, nodes); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -88,4 +92,18 @@ func run() error {
 	}
 	ctrl.Log.Info("Starting manager", "clusterDomain", o.clusterDomain, "leaderElect", o.leaderElect)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// setupBackups registers the RaftBackup controller and the backup
+// schedule controller (controllers/backup).
+func setupBackups(mgr ctrl.Manager, nodes *nodeclient.GRPC) error {
+	b := &backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-controller"), Dial: backup.GRPCDialer(nodes.Address)}
+	if err := b.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the backup controller: %w", err)
+	}
+	s := &backup.ScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-schedule")}
+	if err := s.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the backup schedule controller: %w", err)
+	}
+	return nil
 }

@@ -18,18 +18,21 @@ func TestDue(t *testing.T) {
 		name      string
 		last, now time.Time
 		wantDue   bool
+		wantSlot  time.Time
 		wantNext  time.Time
 	}{
-		{"just ran", t0, t0.Add(time.Minute), false, t0.Add(5 * time.Minute)},
-		{"slot reached", t0, t0.Add(5 * time.Minute), true, t0.Add(10 * time.Minute)},
-		{"missed three slots: one run", t0, t0.Add(17 * time.Minute), true, t0.Add(20 * time.Minute)},
-		{"never ran, created mid-slot", t0.Add(2 * time.Minute), t0.Add(3 * time.Minute), false, t0.Add(5 * time.Minute)},
+		{"just ran", t0, t0.Add(time.Minute), false, time.Time{}, t0.Add(5 * time.Minute)},
+		{"slot reached", t0, t0.Add(5 * time.Minute), true, t0.Add(5 * time.Minute), t0.Add(10 * time.Minute)},
+		{"missed three slots: one run, the latest", t0, t0.Add(17 * time.Minute), true, t0.Add(15 * time.Minute), t0.Add(20 * time.Minute)},
+		{"never ran, created mid-slot", t0.Add(2 * time.Minute), t0.Add(3 * time.Minute), false, time.Time{}, t0.Add(5 * time.Minute)},
+		{"missed a year: bounded walk", t0, t0.Add(365 * 24 * time.Hour).Add(30 * time.Second), true,
+			t0.Add(365 * 24 * time.Hour), t0.Add(365 * 24 * time.Hour).Add(5 * time.Minute)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			due, next := Due(every5, tt.last, tt.now)
-			if due != tt.wantDue || !next.Equal(tt.wantNext) {
-				t.Fatalf("Due = %v, %v; want %v, %v", due, next, tt.wantDue, tt.wantNext)
+			due, slot, next := Due(every5, tt.last, tt.now)
+			if due != tt.wantDue || !slot.Equal(tt.wantSlot) || !next.Equal(tt.wantNext) {
+				t.Fatalf("Due = %v, %v, %v; want %v, %v, %v", due, slot, next, tt.wantDue, tt.wantSlot, tt.wantNext)
 			}
 		})
 	}
