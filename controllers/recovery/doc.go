@@ -1,14 +1,8 @@
-// Package recovery plans the way out of quorum loss: pure functions from
-// what the operator observed to a plan (Preview) and, while the plan is
-// applied, to the one next step (Apply). It performs nothing itself; the
-// controller executes the steps and re-observes, so a crash anywhere
-// simply re-derives the same next step (crash-resumable by construction).
-//
-// The plan follows the prior art (CockroachDB `debug recover make-plan` /
-// `apply-plan`, EDB `pgd raft restore --preview`, etcd-operator's
-// recover-quorum-from): never automatic, previewed with an estimate of
-// what is lost, applied only against the exact plan ID the user saw, and
-// cancelled when quorum comes back before anything destructive happened.
-//
-// Dependency direction: this package imports nothing of the operator's.
+// Package recovery is the operator side of quorum-loss recovery: it
+// observes a RaftCluster's voters (raft positions from status, volumes
+// from their PVCs), keeps the last commit index seen while healthy, and
+// reports quorum loss and, with spec.recovery.mode Preview or Apply, the
+// plan computed by controllers/recovery/planner in status.recovery.
+// Preview changes nothing. Apply is validated against the preview's plan
+// ID but not carried out yet (an event says so).
 package recovery

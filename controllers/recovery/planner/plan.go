@@ -1,4 +1,4 @@
-package recovery
+package planner
 
 import (
 	"cmp"
@@ -60,8 +60,8 @@ type Plan struct {
 
 // Errors of MakePlan.
 var (
-	ErrQuorumIntact = errors.New("recovery: a majority of voters is reachable; nothing to recover")
-	ErrNoSurvivor   = errors.New("recovery: no voter is reachable with its data; restore from a backup instead")
+	ErrQuorumIntact = errors.New("planner: a majority of voters is reachable; nothing to recover")
+	ErrNoSurvivor   = errors.New("planner: no voter is reachable with its data; restore from a backup instead")
 )
 
 // QuorumLost tells whether fewer than a majority of voters are reachable
