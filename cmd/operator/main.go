@@ -21,6 +21,7 @@ import (
 	"github.com/kuberaft/kuberaft/controllers"
 	"github.com/kuberaft/kuberaft/controllers/backup"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/controllers/recovery"
 	"github.com/kuberaft/kuberaft/controllers/specs"
 )
 
@@ -94,8 +95,9 @@ func run() error {
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
-// setupBackups registers the RaftBackup controller and the backup
-// schedule controller (controllers/backup).
+// setupBackups registers the RaftBackup controller, the backup schedule
+// controller (controllers/backup) and the quorum-loss recovery reporter
+// (controllers/recovery).
 func setupBackups(mgr ctrl.Manager, nodes *nodeclient.GRPC) error {
 	b := &backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-controller"), Dial: backup.GRPCDialer(nodes.Address)}
 	if err := b.SetupWithManager(mgr); err != nil {
@@ -104,6 +106,10 @@ func setupBackups(mgr ctrl.Manager, nodes *nodeclient.GRPC) error {
 	s := &backup.ScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-schedule")}
 	if err := s.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up the backup schedule controller: %w", err)
+	}
+	rec := &recovery.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftcluster-recovery")}
+	if err := rec.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the recovery controller: %w", err)
 	}
 	return nil
 }
