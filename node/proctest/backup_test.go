@@ -76,6 +76,39 @@ func TestSnapshotSaveThenRestore(t *testing.T) {
 	dst.waitLeader(30 * time.Second)
 	assertRestored(t, dst.client(), want, oldIDs, oldCluster)
 	growByLearner(t, dst)
+	assertSameHash(t, dst)
+}
+
+// assertSameHash waits until every member reports the same revision in
+// HashKV (the learner catches up), then requires the same hash: the
+// members hold the same keys (Maintenance.HashKV for divergence checks).
+func assertSameHash(t *testing.T, c *cluster) {
+	t.Helper()
+	cli := c.client()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var revs []int64
+		var hashes []uint32
+		for _, m := range c.members {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			resp, err := cli.HashKV(ctx, m.endpoint(), 0)
+			cancel()
+			if err != nil {
+				t.Fatalf("HashKV %s: %v", m.name, err)
+			}
+			revs, hashes = append(revs, resp.HashRevision), append(hashes, resp.Hash)
+		}
+		if slices.Min(revs) == slices.Max(revs) {
+			if slices.Min(hashes) != slices.Max(hashes) {
+				t.Fatalf("members at revision %d disagree: hashes %x", revs[0], hashes)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members did not reach the same revision: %v", revs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitAcked waits until the load has n acknowledged writes.
