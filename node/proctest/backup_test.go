@@ -282,3 +282,46 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupAgentSavesAndDeletes runs `raftnode backup save` (what the
+// operator's Job runs for a PVC destination) against a member: the file is
+// a verified snapshot and the result file describes it; `backup delete`
+// removes it; a key escaping the volume is refused.
+func TestBackupAgentSavesAndDeletes(t *testing.T) {
+	src := newCluster(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := src.client().Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	result := filepath.Join(dir, "result.json")
+	agent := func(args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, raftnodeBin, append([]string{"backup"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := agent("save", "--endpoint", src.members[0].endpoint(), "--dir", dir, "--key", "ns/c/b.db", "--result", result); err != nil {
+		t.Fatalf("backup save: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "ns/c/b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _, err := snapfile.Read(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := readFile(t, result)
+	if info.AppliedIndex == 0 || !strings.Contains(desc, info.SHA256) {
+		t.Fatalf("result %s does not describe the file %+v", desc, info)
+	}
+	if out, err := agent("delete", "--dir", dir, "--key", "ns/c/b.db"); err != nil {
+		t.Fatalf("backup delete: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ns/c/b.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("file still there after delete: %v", err)
+	}
+	if out, err := agent("delete", "--dir", dir, "--key", "../x"); err == nil {
+		t.Fatalf("a key escaping the volume was accepted:\n%s", out)
+	}
+}
