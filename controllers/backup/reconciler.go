@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -24,6 +25,8 @@ import (
 	"github.com/kuberaft/kuberaft/controllers/specs"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
 // FinalizerFile makes deleting a RaftBackup delete its stored file first
@@ -55,6 +58,9 @@ type Reconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
 	Dial     Dialer
+	// Address is a member's client host:port as seen from a pod in the
+	// cluster (the PVC agent Job dials it).
+	Address func(nodeclient.Endpoint) string
 	// Stores builds the store of a destination; nil means OpenStore.
 	Stores func(ctx context.Context, c client.Reader, namespace string, d raftv1alpha1.BackupDestination) (store.Store, string, error)
 	Now    func() time.Time
@@ -64,10 +70,12 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftbackups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftbackups/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 
 // SetupWithManager registers the reconciler.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&raftv1alpha1.RaftBackup{}).Named("raftbackup").Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).For(&raftv1alpha1.RaftBackup{}).Owns(&batchv1.Job{}).Named("raftbackup").Complete(r)
 }
 
 // Reconcile drives one RaftBackup: Pending (no healthy member yet) →
@@ -80,7 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !b.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, &b)
+		return r.finalize(ctx, &b)
 	}
 	if controllerutil.AddFinalizer(&b, FinalizerFile) {
 		if err := r.Client.Update(ctx, &b); err != nil {
@@ -100,7 +108,41 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if b.Status.StartTime == nil {
 		return r.start(ctx, &b, &rc)
 	}
+	if b.Spec.Destination.PVC != nil {
+		return r.takeViaJob(ctx, &b, &rc)
+	}
 	return ctrl.Result{}, r.take(ctx, &b, &rc)
+}
+
+// waitForJob is how often a running agent Job is looked at (its
+// completion also triggers a reconcile through Owns).
+const waitForJob = 5 * time.Second
+
+// takeViaJob writes the snapshot to a PVC through the agent Job.
+func (r *Reconciler) takeViaJob(ctx context.Context, b *raftv1alpha1.RaftBackup, rc *raftv1alpha1.RaftCluster) (ctrl.Result, error) {
+	key := policy.ObjectKey(b.Spec.Destination.PVC.Prefix, b.Namespace, rc.Name, b.Name, b.Status.StartTime.Time)
+	ep := nodeclient.Endpoint{Namespace: rc.Namespace, Service: specs.PeerServiceName(rc), Pod: b.Status.Member}
+	out, err := r.runAgent(ctx, b, rc.DesiredImage(), agentSave, key, r.address(ep))
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case out.failed:
+		return ctrl.Result{}, r.fail(ctx, b, fmt.Errorf("backup job failed: %s", out.message))
+	case !out.done:
+		return ctrl.Result{RequeueAfter: waitForJob}, nil
+	}
+	info, err := parseAgentResult(out.message)
+	if err != nil {
+		return ctrl.Result{}, r.fail(ctx, b, err)
+	}
+	return ctrl.Result{}, r.complete(ctx, b, info, key, pvcLocation(b.Spec.Destination, key))
+}
+
+func (r *Reconciler) address(ep nodeclient.Endpoint) string {
+	if r.Address != nil {
+		return r.Address(ep)
+	}
+	return fmt.Sprintf("%s.%s.%s.svc:%d", ep.Pod, ep.Service, ep.Namespace, specs.ClientPort)
 }
 
 // start picks the member and records it with the start time (Running).
@@ -136,32 +178,58 @@ func (r *Reconciler) take(ctx context.Context, b *raftv1alpha1.RaftBackup, rc *r
 	if err != nil {
 		return r.fail(ctx, b, fmt.Errorf("member %s: %w", b.Status.Member, err))
 	}
+	return r.complete(ctx, b, info, key, st.Location(key))
+}
+
+// complete records a stored, verified snapshot.
+func (r *Reconciler) complete(ctx context.Context, b *raftv1alpha1.RaftBackup, info snapfile.Info, key, location string) error {
 	now := metav1.NewTime(r.now())
-	r.event(b, corev1.EventTypeNormal, "Completed", "Stored %s (%d bytes, applied index %d)", st.Location(key), info.Size, info.AppliedIndex)
+	r.event(b, corev1.EventTypeNormal, "Completed", "Stored %s (%d bytes, applied index %d)", location, info.Size, info.AppliedIndex)
 	return r.patch(ctx, b, func(s *raftv1alpha1.RaftBackupStatus) {
 		s.Phase, s.CompletionTime, s.Error = raftv1alpha1.BackupCompleted, &now, ""
 		s.ClusterID, s.AppliedIndex, s.Revision = fmt.Sprintf("%x", info.ClusterID), int64(info.AppliedIndex), info.Revision
 		s.SizeBytes, s.Size = info.Size, resource.NewQuantity(info.Size, resource.BinarySI).String()
-		s.SHA256, s.Key, s.Location = info.SHA256, key, st.Location(key)
+		s.SHA256, s.Key, s.Location = info.SHA256, key, location
 	})
 }
 
 // finalize deletes the stored file, then lets the object go.
-func (r *Reconciler) finalize(ctx context.Context, b *raftv1alpha1.RaftBackup) error {
+func (r *Reconciler) finalize(ctx context.Context, b *raftv1alpha1.RaftBackup) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(b, FinalizerFile) {
-		return nil
+		return ctrl.Result{}, nil
 	}
-	if b.Status.Key != "" {
+	if b.Status.Key != "" && b.Spec.Destination.PVC != nil {
+		var rc raftv1alpha1.RaftCluster
+		image := ""
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.Cluster}, &rc); err == nil {
+			image = rc.DesiredImage()
+		}
+		if image == "" {
+			// The cluster is gone: its image is unknown, so the file
+			// stays; say so rather than block the deletion forever.
+			r.event(b, corev1.EventTypeWarning, "FileKept", "RaftCluster %s is gone; delete %s by hand", b.Spec.Cluster, b.Status.Location)
+		} else {
+			out, err := r.runAgent(ctx, b, image, agentDelete, b.Status.Key, "")
+			switch {
+			case err != nil:
+				return ctrl.Result{}, err
+			case out.failed:
+				return ctrl.Result{}, fmt.Errorf("delete %s: job failed: %s", b.Status.Location, out.message)
+			case !out.done:
+				return ctrl.Result{RequeueAfter: waitForJob}, nil
+			}
+		}
+	} else if b.Status.Key != "" {
 		st, _, err := r.openStore(ctx, b.Namespace, b.Spec.Destination)
 		if err != nil {
-			return fmt.Errorf("delete the stored file of %s: %w", b.Name, err)
+			return ctrl.Result{}, fmt.Errorf("delete the stored file of %s: %w", b.Name, err)
 		}
 		if err := st.Delete(ctx, b.Status.Key); err != nil {
-			return err
+			return ctrl.Result{}, err
 		}
 	}
 	controllerutil.RemoveFinalizer(b, FinalizerFile)
-	return r.Client.Update(ctx, b)
+	return ctrl.Result{}, r.Client.Update(ctx, b)
 }
 
 // fail records a final failure with its reason.
@@ -222,13 +290,12 @@ func sourceMembers(rc *raftv1alpha1.RaftCluster) []policy.Member {
 	return out
 }
 
-// OpenStore builds the store of a destination: S3 with the credentials
-// (and CA bundle) from Secrets in namespace. A PVC destination needs a pod
-// that mounts the claim, which the operator does not run yet: refused
-// with a clear error.
+// OpenStore builds the store of an S3 destination, with the credentials
+// (and CA bundle) from Secrets in namespace. PVC destinations are written
+// by the agent Job instead (job.go).
 func OpenStore(ctx context.Context, c client.Reader, ns string, d raftv1alpha1.BackupDestination) (store.Store, string, error) {
 	if d.S3 == nil {
-		return nil, "", errors.New("pvc destinations are not supported by this operator version yet; use s3")
+		return nil, "", errors.New("not an s3 destination")
 	}
 	creds, err := secretData(ctx, c, ns, d.S3.CredentialsSecret)
 	if err != nil {
