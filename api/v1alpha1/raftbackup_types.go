@@ -53,6 +53,7 @@ type PVCDestination struct {
 type S3Destination struct {
 	// endpoint is the server's URL, e.g. https://s3.example.com:9000.
 	// +kubebuilder:validation:Pattern=`^https?://[^\s/]+/?$`
+	// +kubebuilder:validation:MaxLength=512
 	// +required
 	Endpoint string `json:"endpoint"`
 	// bucket is the bucket name; it must exist.
@@ -66,11 +67,13 @@ type S3Destination struct {
 	Prefix string `json:"prefix,omitempty"`
 	// region is the bucket's region (servers that ignore it accept any).
 	// +kubebuilder:default=us-east-1
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Region string `json:"region,omitempty"`
 	// credentialsSecret names a Secret in the backup's namespace with the
 	// keys accessKeyID and secretAccessKey.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
 	// +required
 	CredentialsSecret string `json:"credentialsSecret"`
 	// caBundle names a Secret key holding PEM CA certificates to trust for
@@ -83,10 +86,12 @@ type S3Destination struct {
 type SecretKeyRef struct {
 	// name is the Secret's name.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Name string `json:"name"`
 	// key is the key within the Secret.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
 	// +required
 	Key string `json:"key"`
 }

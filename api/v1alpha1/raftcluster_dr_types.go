@@ -50,16 +50,19 @@ type BootstrapSpec struct {
 // +kubebuilder:validation:XValidation:rule="has(self.backup) != (has(self.destination) && has(self.key))",message="set backup, or destination and key"
 type RestoreSource struct {
 	// backup is a Completed RaftBackup in the same namespace.
+	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	Backup string `json:"backup,omitempty"`
 	// destination holds the file to restore (with key).
 	// +optional
 	Destination *BackupDestination `json:"destination,omitempty"`
 	// key is the object key (S3) or path (PVC) of the file.
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Key string `json:"key,omitempty"`
 	// sha256, if set, must match the file's SHA-256 (hex).
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	SHA256 string `json:"sha256,omitempty"`
 }
