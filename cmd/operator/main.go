@@ -100,7 +100,7 @@ func run() error {
 // (controllers/recovery).
 func setupBackups(mgr ctrl.Manager, nodes *nodeclient.GRPC) error {
 	b := &backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-controller"),
-		Dial: backup.GRPCDialer(nodes.Address), Address: nodes.Address}
+		Secrets: mgr.GetAPIReader(), Dial: backup.GRPCDialer(nodes.Address), Address: nodes.Address}
 	if err := b.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up the backup controller: %w", err)
 	}

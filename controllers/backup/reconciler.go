@@ -55,7 +55,11 @@ type Dialer func(ep nodeclient.Endpoint) (conn grpc.ClientConnInterface, close f
 // Reconciler takes RaftBackups. The operator itself streams the snapshot
 // from the chosen member and writes it to the destination.
 type Reconciler struct {
-	Client   client.Client
+	Client client.Client
+	// Secrets reads the credentials Secrets uncached (the manager's
+	// APIReader), so the operator does not cache every Secret of the
+	// cluster; nil means Client.
+	Secrets  client.Reader
 	Recorder events.EventRecorder
 	Dial     Dialer
 	// Address is a member's client host:port as seen from a pod in the
@@ -69,7 +73,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftbackups,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftbackups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftbackups/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 
@@ -259,10 +263,14 @@ func (r *Reconciler) patch(ctx context.Context, b *raftv1alpha1.RaftBackup, muta
 }
 
 func (r *Reconciler) openStore(ctx context.Context, ns string, d raftv1alpha1.BackupDestination) (store.Store, string, error) {
-	if r.Stores != nil {
-		return r.Stores(ctx, r.Client, ns, d)
+	var secrets client.Reader = r.Client
+	if r.Secrets != nil {
+		secrets = r.Secrets
 	}
-	return OpenStore(ctx, r.Client, ns, d)
+	if r.Stores != nil {
+		return r.Stores(ctx, secrets, ns, d)
+	}
+	return OpenStore(ctx, secrets, ns, d)
 }
 
 func (r *Reconciler) now() time.Time {
