@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -57,5 +59,33 @@ func TestPreviewWritesThePlanAndChangesNothing(t *testing.T) {
 	var pvcs corev1.PersistentVolumeClaimList
 	if err := c.List(context.Background(), &pvcs); err != nil || len(pvcs.Items) != 1 {
 		t.Fatalf("Preview changed the volumes: %v %v", pvcs.Items, err)
+	}
+}
+
+// TestRestoreRequestIsNotSilentlyIgnored: until restore is carried out, a
+// cluster asking for one gets a warning event.
+func TestRestoreRequestIsNotSilentlyIgnored(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := raftv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	rc := &raftv1alpha1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
+	rc.Spec.Bootstrap = &raftv1alpha1.BootstrapSpec{Restore: &raftv1alpha1.RestoreSource{Backup: "b1"}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(rc).WithStatusSubresource(rc).Build()
+	rec := events.NewFakeRecorder(10)
+	r := &Reconciler{Client: c, Recorder: rec}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-rec.Events:
+		if !strings.Contains(e, ReasonRestoreIgnored) {
+			t.Fatalf("event %q", e)
+		}
+	default:
+		t.Fatal("no event for an ignored restore request")
 	}
 }
