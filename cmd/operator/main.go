@@ -20,7 +20,9 @@ import (
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers"
+	"github.com/kuberaft/kuberaft/controllers/backup"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/controllers/recovery"
 	"github.com/kuberaft/kuberaft/controllers/specs"
 )
 
@@ -85,6 +87,9 @@ func run() error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up controller: %w", err)
 	}
+	if err := setupBackups(mgr, nodes); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -106,4 +111,24 @@ func splitNamespaces(flagValue string) []string {
 		}
 	}
 	return out
+}
+
+// setupBackups registers the RaftBackup controller, the backup schedule
+// controller (controllers/backup) and the quorum-loss recovery reporter
+// (controllers/recovery).
+func setupBackups(mgr ctrl.Manager, nodes *nodeclient.GRPC) error {
+	b := &backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-controller"),
+		Secrets: mgr.GetAPIReader(), Dial: backup.GRPCDialer(nodes.Address), Address: nodes.Address}
+	if err := b.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the backup controller: %w", err)
+	}
+	s := &backup.ScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-schedule")}
+	if err := s.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the backup schedule controller: %w", err)
+	}
+	rec := &recovery.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftcluster-recovery")}
+	if err := rec.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the recovery controller: %w", err)
+	}
+	return nil
 }

@@ -45,6 +45,9 @@ type options struct {
 	stopTimeout            time.Duration
 	version                bool
 	enablePprof            bool
+	restoreFrom            string
+	forceNewCluster        bool
+	forceNewClusterID      string
 
 	// Derived by validate.
 	peers       []raftnode.Peer
@@ -87,6 +90,9 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.DurationVar(&o.fencedGracePeriod, "fenced-grace-period", 30*time.Second, "How long a fenced node keeps serving /livez and /readyz (so Kubernetes sees why) before it exits with code 3.")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "Bound on the graceful stop after SIGTERM (leadership transfer, draining client calls).")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve runtime profiling data at /debug/pprof/ on --listen-metrics-urls.")
+	fs.StringVar(&o.restoreFrom, "restore-from", "", "Seed an empty data dir from this snapshot file (from Maintenance.Snapshot / etcdctl snapshot save): a new single-member cluster with new cluster and member IDs. Refuses a corrupt file and a data dir that holds other data; a restart with the same file is a normal restart.")
+	fs.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "Restart this member's existing data as the only voter of a new cluster (new cluster ID; old peers cannot rejoin). Acts once per --force-new-cluster-id: a restart with the same ID is a normal restart.")
+	fs.StringVar(&o.forceNewClusterID, "force-new-cluster-id", "default", "Identifies one forced recovery; the data dir records it so --force-new-cluster acts once. Use a new value to force again.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -163,6 +169,12 @@ func (o *options) validateRaft() error {
 	}
 	if o.maxRequestBytes == 0 || o.maxRequestBytes > 64<<20 {
 		return fmt.Errorf("--max-request-bytes %d: want 1..%d", o.maxRequestBytes, 64<<20)
+	}
+	if o.restoreFrom != "" && o.forceNewCluster {
+		return errors.New("--restore-from and --force-new-cluster are mutually exclusive")
+	}
+	if o.forceNewCluster && o.forceNewClusterID == "" {
+		return errors.New("--force-new-cluster-id must not be empty")
 	}
 	if o.fencedGracePeriod < 0 || o.stopTimeout <= 0 {
 		return errors.New("--fenced-grace-period must be >= 0 and --stop-timeout > 0")

@@ -127,6 +127,9 @@ func startNode(ctx context.Context, o options, reg *prometheus.Registry, log *za
 		Registry:               reg,
 		Logger:                 log,
 		Version:                version,
+		RestoreFrom:            o.restoreFrom,
+		ForceNewCluster:        o.forceNewCluster,
+		ForceID:                o.forceNewClusterID,
 	}
 	startCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()

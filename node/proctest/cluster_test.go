@@ -30,6 +30,8 @@ type member struct {
 	cmd                               *exec.Cmd
 	exited                            chan struct{}
 	exitErr                           error
+	// extra are flags added to every start (e.g. --restore-from).
+	extra []string
 }
 
 func (m *member) clientURL() string  { return fmt.Sprintf("http://127.0.0.1:%d", m.clientPort) }
@@ -101,6 +103,7 @@ func (c *cluster) start(m *member, state, initialCluster string) {
 		"--initial-cluster", initialCluster, "--initial-cluster-state", state,
 		"--initial-cluster-token", c.token, "--fenced-grace-period=3s",
 	}, testFlags...)
+	args = append(args, m.extra...)
 	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
