@@ -47,7 +47,7 @@ func newFixture(t *testing.T, members []raftv1alpha1.MemberStatus, objs ...clien
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(append(objs, rc)...).
 		WithStatusSubresource(&raftv1alpha1.RaftBackup{}, &raftv1alpha1.RaftCluster{}).Build()
 	var buf bytes.Buffer
-	if _, err := snapfile.Write(&buf, snapfile.Info{AppliedIndex: 42, Revision: 9, ClusterID: 0xabc}, []byte("state")); err != nil {
+	if _, err := snapfile.Write(&buf, snapfile.Info{AppliedIndex: 42, Revision: 9, ClusterID: 0xabc}, testState(t)); err != nil {
 		t.Fatal(err)
 	}
 	conn := serve(t, buf.Bytes())

@@ -11,8 +11,10 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/controllers/backup/store"
+	"github.com/kuberaft/kuberaft/node/api/statepb"
 	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
@@ -53,7 +55,7 @@ func serve(t *testing.T, file []byte) *grpc.ClientConn {
 
 func TestTake(t *testing.T) {
 	var buf bytes.Buffer
-	want, err := snapfile.Write(&buf, snapfile.Info{AppliedIndex: 77, Revision: 12, ClusterID: 3, MemberID: 4}, bytes.Repeat([]byte("s"), 5000))
+	want, err := snapfile.Write(&buf, snapfile.Info{AppliedIndex: 77, Revision: 12, ClusterID: 3, MemberID: 4}, testState(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,4 +91,15 @@ func TestTake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testState is a member's state in node/kv's snapshot format (metadata
+// only: snapfile makes an empty key space), what snapfile.Write takes.
+func testState(t *testing.T) []byte {
+	t.Helper()
+	b, err := proto.Marshal(&statepb.Snapshot{ClusterId: 3, Members: []*statepb.Member{{Id: 4, Name: "m"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -1,16 +1,18 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"io"
+	"strings"
 	"sync"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/server/v3/storage/mvcc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/api/statepb"
 	"github.com/kuberaft/kuberaft/node/clientseq"
 	"github.com/kuberaft/kuberaft/node/kv"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
@@ -231,9 +233,16 @@ func (f *fakeBackend) LeaseLeases(ctx context.Context) (*pb.LeaseLeasesResponse,
 	return &pb.LeaseLeasesResponse{Header: hdr(), Leases: []*pb.LeaseStatus{{ID: 42}}}, nil
 }
 
-// fakeSnapshotState is what the fake's Snapshot serialises: big enough to
-// take several stream chunks.
-var fakeSnapshotState = bytes.Repeat([]byte("kuberaft"), 20000)
+// fakeSnapshotState is what the fake's Snapshot serialises (node/kv's
+// snapshot format without a backend: snapfile makes an empty database):
+// big enough to take several stream chunks.
+var fakeSnapshotState = func() []byte {
+	b, err := proto.Marshal(&statepb.Snapshot{ClusterId: 7, Members: []*statepb.Member{{Id: 1, Name: strings.Repeat("kuberaft", 20000)}}})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
 
 func (f *fakeBackend) Snapshot(ctx context.Context, w io.Writer) (snapfile.Info, error) {
 	if err := f.record(ctx, "Snapshot"); err != nil {

@@ -9,7 +9,9 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/kuberaft/kuberaft/node/api/statepb"
 	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
@@ -49,8 +51,12 @@ func TestSnapshotStreamsAWholeFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.AppliedIndex != 10 || !bytes.Equal(state, fakeSnapshotState) {
-		t.Fatalf("read back index %d, %d state bytes", info.AppliedIndex, len(state))
+	snap := &statepb.Snapshot{}
+	if err := proto.Unmarshal(state, snap); err != nil {
+		t.Fatal(err)
+	}
+	if info.AppliedIndex != 10 || snap.ClusterId != 7 || len(snap.Members) != 1 || len(snap.Backend) == 0 {
+		t.Fatalf("read back index %d, cluster %d, %d members, %d backend bytes", info.AppliedIndex, snap.ClusterId, len(snap.Members), len(snap.Backend))
 	}
 }
 

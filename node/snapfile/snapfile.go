@@ -2,21 +2,20 @@
 // of a node's state machine at a known applied index, as streamed by
 // Maintenance.Snapshot and read back by --restore-from.
 //
-// It is shaped so that etcd's own client tooling handles it unchanged:
-// etcdctl `snapshot save` copies the stream to a file and accepts it only
-// when the size is a multiple of 512 plus a 32-byte SHA-256 trailer (the
-// bbolt page arithmetic etcd's clients use to detect the trailer, see
-// client/v3/snapshot hasChecksum). So the body is padded with zeroes to a
-// multiple of 512 and followed by the SHA-256 of everything before it.
+// It is etcd's snapshot format: a bbolt database holding etcd's mvcc
+// buckets (the store's own backend file, node/kv's engine) followed by the
+// SHA-256 of the database as a 32-byte trailer. So etcd's tooling reads it
+// unchanged: `etcdctl snapshot save` accepts a stream only when its size is
+// a multiple of 512 plus the trailer (client/v3/snapshot hasChecksum; a
+// bbolt file is whole pages), and `etcdutl snapshot status` reads the
+// revision and keys from the mvcc buckets. The applied index and its term
+// are etcd's meta bucket `consistent_index` and `term`.
 //
-// Layout (integers big-endian):
-//
-//	magic "KRAFTSNP" | version u32 | reserved u32 |
-//	applied index u64 | term u64 | revision i64 | cluster ID u64 |
-//	member ID u64 | state length u64 | state | zero padding | sha256
-//
-// The state bytes are opaque here: whatever the state machine's Snapshot
-// produced, restored by its Restore.
+// What etcd keeps elsewhere (member metadata, client sessions, alarms,
+// the cluster ID) and the snapshot's description are in one extra bucket,
+// `kuberaft`: `info` (Info as JSON, with a format version) and `state`
+// (node/kv's snapshot without its backend). Read removes that bucket again,
+// so the restored backend is the store's own.
 package snapfile
 
 import (
@@ -24,21 +23,41 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/server/v3/storage/schema"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kuberaft/kuberaft/node/api/statepb"
 )
 
 // Format constants: the etcd client rules the file must satisfy.
 const (
-	// PageSize is the padding unit etcd's clients assume (bbolt's page).
+	// PageSize is the unit etcd's clients assume the database comes in.
 	PageSize = 512
 	// TrailerSize is the SHA-256 trailer's length.
 	TrailerSize = sha256.Size
-	headerSize  = 64
-	version     = 1
-	magic       = "KRAFTSNP"
+	// version is the format version recorded in info.
+	version = 2
 )
+
+// The kuberaft bucket and its keys (see the package doc).
+var (
+	bucketName = []byte("kuberaft")
+	infoKey    = []byte("info")
+	stateKey   = []byte("state")
+)
+
+// openTimeout bounds the wait for bbolt's file lock on the temporary copy
+// (nobody else opens it; a wait means a bug, not contention).
+const openTimeout = 10 * time.Second
 
 // ErrCorrupt is returned (wrapped) for any file that is truncated, has a
 // bad checksum or is not a kuberaft snapshot.
@@ -61,80 +80,145 @@ type Info struct {
 	SHA256 string
 }
 
-// Write writes state as a snapshot file described by info (Size and
-// SHA256 are ignored) and returns info with Size and SHA256 filled.
-func Write(w io.Writer, info Info, state []byte) (Info, error) {
-	var hdr [headerSize]byte
-	copy(hdr[0:8], magic)
-	binary.BigEndian.PutUint32(hdr[8:12], version)
-	binary.BigEndian.PutUint64(hdr[16:24], info.AppliedIndex)
-	binary.BigEndian.PutUint64(hdr[24:32], info.Term)
-	binary.BigEndian.PutUint64(hdr[32:40], uint64(info.Revision))
-	binary.BigEndian.PutUint64(hdr[40:48], info.ClusterID)
-	binary.BigEndian.PutUint64(hdr[48:56], info.MemberID)
-	binary.BigEndian.PutUint64(hdr[56:64], uint64(len(state)))
-	body := headerSize + len(state)
-	pad := make([]byte, (PageSize-body%PageSize)%PageSize)
+// storedInfo is Info as stored in the kuberaft bucket (its Size and
+// SHA256 are empty there: they describe the whole file, known only after).
+type storedInfo struct {
+	Version int
+	Info
+}
 
-	inner := sha256.New()
+// Write writes state (node/kv's Snapshot bytes: metadata and a copy of the
+// bbolt backend) as a snapshot file described by info (Size and SHA256 are
+// ignored) and returns info with Size and SHA256 filled.
+func Write(w io.Writer, info Info, state []byte) (Info, error) {
+	snap := &statepb.Snapshot{}
+	if err := proto.Unmarshal(state, snap); err != nil {
+		return info, fmt.Errorf("snapfile: state: %w", err)
+	}
+	backend := snap.Backend
+	snap.Backend = nil
+	meta, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	if err != nil {
+		return info, fmt.Errorf("snapfile: state metadata: %w", err)
+	}
+	infoJSON, err := json.Marshal(storedInfo{Version: version, Info: info})
+	if err != nil {
+		return info, fmt.Errorf("snapfile: info: %w", err)
+	}
+	var body bytes.Buffer
+	err = withDB(backend, func(db *bolt.DB) error {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			m, err := tx.CreateBucketIfNotExists(schema.Meta.Name())
+			if err != nil {
+				return err
+			}
+			// etcd's UnsafeUpdateConsistentIndex encoding.
+			if err := m.Put(schema.MetaConsistentIndexKeyName, binary.BigEndian.AppendUint64(nil, info.AppliedIndex)); err != nil {
+				return err
+			}
+			if err := m.Put(schema.MetaTermKeyName, binary.BigEndian.AppendUint64(nil, info.Term)); err != nil {
+				return err
+			}
+			k, err := tx.CreateBucketIfNotExists(bucketName)
+			if err != nil {
+				return err
+			}
+			return errors.Join(k.Put(infoKey, infoJSON), k.Put(stateKey, meta))
+		}); err != nil {
+			return err
+		}
+		return db.View(func(tx *bolt.Tx) error { _, err := tx.WriteTo(&body); return err })
+	})
+	if err != nil {
+		return info, fmt.Errorf("snapfile: build database: %w", err)
+	}
+	if body.Len()%PageSize != 0 {
+		return info, fmt.Errorf("snapfile: database of %d bytes is not whole %d-byte pages", body.Len(), PageSize)
+	}
+	sum := sha256.Sum256(body.Bytes())
 	whole := sha256.New()
-	out := io.MultiWriter(w, inner, whole)
-	for _, b := range [][]byte{hdr[:], state, pad} {
+	out := io.MultiWriter(w, whole)
+	for _, b := range [][]byte{body.Bytes(), sum[:]} {
 		if _, err := out.Write(b); err != nil {
 			return info, fmt.Errorf("snapfile: write: %w", err)
 		}
 	}
-	sum := inner.Sum(nil)
-	if _, err := io.MultiWriter(w, whole).Write(sum); err != nil {
-		return info, fmt.Errorf("snapfile: write checksum: %w", err)
-	}
-	info.Size = int64(body + len(pad) + TrailerSize)
+	info.Size = int64(body.Len() + TrailerSize)
 	info.SHA256 = hex.EncodeToString(whole.Sum(nil))
 	return info, nil
 }
 
-// Read parses and verifies a whole snapshot file: size, checksum, magic,
-// version, padding. Any failure wraps ErrCorrupt with the reason.
+// Read parses and verifies a whole snapshot file (size, checksum, the
+// kuberaft bucket and its version) and returns its description and the
+// state as node/kv's Snapshot bytes. Any failure wraps ErrCorrupt with the
+// reason.
 func Read(data []byte) (Info, []byte, error) {
 	size := len(data)
-	if size < headerSize+TrailerSize || (size-TrailerSize)%PageSize != 0 {
+	if size < PageSize+TrailerSize || (size-TrailerSize)%PageSize != 0 {
 		return Info{}, nil, fmt.Errorf("%w: size %d is not a multiple of %d plus a %d-byte checksum", ErrCorrupt, size, PageSize, TrailerSize)
 	}
 	body, trailer := data[:size-TrailerSize], data[size-TrailerSize:]
 	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], trailer) {
 		return Info{}, nil, fmt.Errorf("%w: SHA-256 mismatch (stored %x, computed %x)", ErrCorrupt, trailer, sum)
 	}
-	if string(body[0:8]) != magic {
-		return Info{}, nil, fmt.Errorf("%w: not a kuberaft snapshot (magic %q; an etcd bbolt snapshot cannot be restored here)", ErrCorrupt, body[0:8])
+	var (
+		stored storedInfo
+		snap   = &statepb.Snapshot{}
+		be     bytes.Buffer
+	)
+	err := withDB(body, func(db *bolt.DB) error {
+		if err := db.Update(func(tx *bolt.Tx) error {
+			k := tx.Bucket(bucketName)
+			if k == nil {
+				return errors.New("no kuberaft bucket (an etcd member's snapshot cannot be restored here)")
+			}
+			if err := json.Unmarshal(k.Get(infoKey), &stored); err != nil {
+				return fmt.Errorf("info: %w", err)
+			}
+			if stored.Version != version {
+				return fmt.Errorf("format version %d, this node reads %d", stored.Version, version)
+			}
+			if err := proto.Unmarshal(k.Get(stateKey), snap); err != nil {
+				return fmt.Errorf("state: %w", err)
+			}
+			return tx.DeleteBucket(bucketName)
+		}); err != nil {
+			return err
+		}
+		return db.View(func(tx *bolt.Tx) error { _, err := tx.WriteTo(&be); return err })
+	})
+	if err != nil {
+		return Info{}, nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	if v := binary.BigEndian.Uint32(body[8:12]); v != version {
-		return Info{}, nil, fmt.Errorf("%w: format version %d, this node reads %d", ErrCorrupt, v, version)
-	}
-	n := binary.BigEndian.Uint64(body[56:64])
-	if n > uint64(len(body)-headerSize) {
-		return Info{}, nil, fmt.Errorf("%w: state length %d exceeds the file", ErrCorrupt, n)
-	}
-	state := body[headerSize : headerSize+int(n)]
-	if !allZero(body[headerSize+int(n):]) {
-		return Info{}, nil, fmt.Errorf("%w: non-zero padding", ErrCorrupt)
+	snap.Backend = be.Bytes()
+	state, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	if err != nil {
+		return Info{}, nil, fmt.Errorf("snapfile: state: %w", err)
 	}
 	whole := sha256.Sum256(data)
-	return Info{
-		AppliedIndex: binary.BigEndian.Uint64(body[16:24]),
-		Term:         binary.BigEndian.Uint64(body[24:32]),
-		Revision:     int64(binary.BigEndian.Uint64(body[32:40])),
-		ClusterID:    binary.BigEndian.Uint64(body[40:48]),
-		MemberID:     binary.BigEndian.Uint64(body[48:56]),
-		Size:         int64(size),
-		SHA256:       hex.EncodeToString(whole[:]),
-	}, state, nil
+	info := stored.Info
+	info.Size, info.SHA256 = int64(size), hex.EncodeToString(whole[:])
+	return info, state, nil
 }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
+// withDB opens a temporary copy of the bbolt database db (empty: a new
+// one), runs fn on it and removes it. bbolt works on files, not bytes.
+func withDB(db []byte, fn func(*bolt.DB) error) (err error) {
+	dir, err := os.MkdirTemp("", "kuberaft-snapfile-")
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
+	path := filepath.Join(dir, "db")
+	if len(db) > 0 {
+		if err := os.WriteFile(path, db, 0o600); err != nil {
+			return err
 		}
 	}
-	return true
+	// NoSync: the copy is scratch; the caller writes the result elsewhere.
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout, NoSync: true})
+	if err != nil {
+		return err
+	}
+	return errors.Join(fn(b), b.Close())
 }
