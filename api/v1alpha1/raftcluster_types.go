@@ -9,6 +9,7 @@ import (
 // RaftClusterSpec is the desired state of a Raft cluster.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.version) || has(self.image)",message="one of spec.version or spec.image must be set"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.bootstrap) == has(self.bootstrap)",message="bootstrap can only be set when the cluster is created"
 type RaftClusterSpec struct {
 	// replicas is the number of voting members. Scaling out adds learners
 	// first and promotes them in one joint-consensus change; scaling in moves
@@ -69,6 +70,21 @@ type RaftClusterSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="tls is immutable: a member's peer URL scheme is fixed for its lifetime; create a new cluster to change it"
 	// +optional
 	TLS TLSSpec `json:"tls,omitzero"`
+
+	// backup takes scheduled RaftBackups of this cluster (backup & recovery,
+	// raftcluster_dr_types.go).
+	// +optional
+	Backup *ScheduledBackupSpec `json:"backup,omitempty"`
+
+	// bootstrap seeds a new cluster, e.g. from a backup. It can only be set
+	// at creation: restoring into an existing cluster is refused.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="bootstrap is immutable"
+	// +optional
+	Bootstrap *BootstrapSpec `json:"bootstrap,omitempty"`
+
+	// recovery opts into quorum-loss recovery: Preview, then Apply.
+	// +optional
+	Recovery *RecoverySpec `json:"recovery,omitempty"`
 }
 
 // TLSMode says where a cluster's certificates come from.
@@ -337,6 +353,12 @@ type RaftClusterStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// lastScheduledBackupTime is when spec.backup last created a RaftBackup.
+	// +optional
+	LastScheduledBackupTime *metav1.Time `json:"lastScheduledBackupTime,omitempty"`
+	// recovery reports quorum loss and the recovery plan.
+	// +optional
+	Recovery *RecoveryStatus `json:"recovery,omitempty"`
 }
 
 // CertificateStatus is one TLS Secret's certificate.

@@ -22,7 +22,9 @@ import (
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers"
+	"github.com/kuberaft/kuberaft/controllers/backup"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/controllers/recovery"
 	"github.com/kuberaft/kuberaft/controllers/specs"
 )
 
@@ -93,6 +95,9 @@ func run() error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up controller: %w", err)
 	}
+	if err := setupBackups(mgr, nodes); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
@@ -131,4 +136,24 @@ func metricsOptions(o options) metricsserver.Options {
 		FilterProvider: filters.WithAuthenticationAndAuthorization,
 		TLSOpts:        []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
 	}
+}
+
+// setupBackups registers the RaftBackup controller, the backup schedule
+// controller (controllers/backup) and the quorum-loss recovery reporter
+// (controllers/recovery).
+func setupBackups(mgr ctrl.Manager, nodes *nodeclient.GRPC) error {
+	b := &backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-controller"),
+		Secrets: mgr.GetAPIReader(), Dial: backup.GRPCDialer(nodes), Address: nodes.Address}
+	if err := b.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the backup controller: %w", err)
+	}
+	s := &backup.ScheduleReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-schedule")}
+	if err := s.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the backup schedule controller: %w", err)
+	}
+	rec := &recovery.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftcluster-recovery")}
+	if err := rec.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the recovery controller: %w", err)
+	}
+	return nil
 }

@@ -49,6 +49,9 @@ type options struct {
 	enablePprof            bool
 	clientTLS, peerTLS     tlsconfig.Files
 	membershipAllowedCNs   []string
+	restoreFrom            string
+	forceNewCluster        bool
+	forceNewClusterID      string
 
 	// Derived by validate.
 	peers       []raftnode.Peer
@@ -92,6 +95,9 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.DurationVar(&o.fencedGracePeriod, "fenced-grace-period", 30*time.Second, "How long a fenced node keeps serving /livez and /readyz (so Kubernetes sees why) before it exits with code 3.")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "Bound on the graceful stop after SIGTERM (leadership transfer, draining client calls).")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve runtime profiling data at /debug/pprof/ on --listen-metrics-urls.")
+	fs.StringVar(&o.restoreFrom, "restore-from", "", "Seed an empty data dir from this snapshot file (from Maintenance.Snapshot / etcdctl snapshot save): a new single-member cluster with new cluster and member IDs. Refuses a corrupt file and a data dir that holds other data; a restart with the same file is a normal restart.")
+	fs.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "Restart this member's existing data as the only voter of a new cluster (new cluster ID; old peers cannot rejoin). Acts once per --force-new-cluster-id: a restart with the same ID is a normal restart.")
+	fs.StringVar(&o.forceNewClusterID, "force-new-cluster-id", "default", "Identifies one forced recovery; the data dir records it so --force-new-cluster acts once. Use a new value to force again.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 	addTLSFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
@@ -197,6 +203,12 @@ func (o *options) validateRaft() error {
 	}
 	if err := o.limits.Validate(); err != nil {
 		return err
+	}
+	if o.restoreFrom != "" && o.forceNewCluster {
+		return errors.New("--restore-from and --force-new-cluster are mutually exclusive")
+	}
+	if o.forceNewCluster && o.forceNewClusterID == "" {
+		return errors.New("--force-new-cluster-id must not be empty")
 	}
 	if o.fencedGracePeriod < 0 || o.stopTimeout <= 0 {
 		return errors.New("--fenced-grace-period must be >= 0 and --stop-timeout > 0")

@@ -1,6 +1,8 @@
 // Command raftnode runs one member of a kuberaft cluster: an etcd-raft
 // replica that speaks the etcd v3 gRPC API subset on its client port and
 // serves probes, status and metrics over HTTP. Flags follow etcd's names.
+// `raftnode backup save|delete` is the operator's backup agent for volume
+// destinations (backup.go).
 //
 // Exit codes:
 //
@@ -46,6 +48,9 @@ func main() {
 // run is main without the process: it returns the exit code. ctx is
 // cancelled by SIGTERM/SIGINT.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "backup" {
+		return runBackup(ctx, args[1:], stdout, stderr)
+	}
 	opts, err := parseFlags(args, stderr)
 	if errors.Is(err, pflag.ErrHelp) {
 		return exitOK

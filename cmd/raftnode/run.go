@@ -140,6 +140,9 @@ func (o options) nodeConfig(reg *prometheus.Registry, log *zap.Logger) raftnode.
 		Registry:               reg,
 		Logger:                 log,
 		Version:                version,
+		RestoreFrom:            o.restoreFrom,
+		ForceNewCluster:        o.forceNewCluster,
+		ForceID:                o.forceNewClusterID,
 	}
 }
 

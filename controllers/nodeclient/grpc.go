@@ -103,6 +103,11 @@ func (c *GRPC) Address(ep Endpoint) string {
 	return fmt.Sprintf("%s.%s.%s.svc.%s:%d", ep.Pod, ep.Service, ep.Namespace, c.opts.ClusterDomain, c.opts.Port)
 }
 
+// Conn is the cached connection to ep, for callers that speak the node's
+// other services over the same credentials (the backup controller streams
+// Maintenance.Snapshot through it).
+func (c *GRPC) Conn(ep Endpoint) (grpc.ClientConnInterface, error) { return c.conn(ep) }
+
 // conn returns the cached connection to ep, creating it on first use.
 // grpc.NewClient does not dial; the first RPC does.
 func (c *GRPC) conn(ep Endpoint) (*grpc.ClientConn, error) {

@@ -2,6 +2,7 @@ package nodeclient_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 )
@@ -213,9 +216,20 @@ func TestAgainstRaftnodeProcesses(t *testing.T) {
 	for _, n := range names[1:] {
 		changes = append(changes, nodeclient.Change{Type: nodeclient.Promote, ID: ids[n]})
 	}
-	if _, err := c.ChangeMembers(ctx, ep("kv-0"), changes); err != nil {
-		t.Fatalf("promote: %v", err)
-	}
+	// The leader's verdict decides, not the match seen above: it also
+	// refuses a learner that rejected an append within an election
+	// timeout (as a freshly joined one does), so retry while it says "not
+	// ready", bounded.
+	eventually(t, 30*time.Second, "learners promoted", func() (bool, string) {
+		_, err := c.ChangeMembers(ctx, ep("kv-0"), changes)
+		if errors.Is(err, rpctypes.ErrGRPCLearnerNotReady) {
+			return false, err.Error()
+		}
+		if err != nil {
+			t.Fatalf("promote: %v", err)
+		}
+		return true, ""
+	})
 	if st := status("kv-0"); st == nil || len(st.Voters) != 5 || st.Joint || len(st.Learners) != 0 {
 		t.Fatalf("after the promotion: %+v", st)
 	}

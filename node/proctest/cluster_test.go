@@ -35,6 +35,8 @@ type member struct {
 	peerProxy *tcpProxy
 	// scheme is https in a TLS cluster (tls_test.go), else http.
 	scheme string
+	// extra are flags added to every start (e.g. --restore-from).
+	extra []string
 }
 
 func (m *member) clientURL() string { return fmt.Sprintf("%s://127.0.0.1:%d", m.scheme, m.clientPort) }
@@ -132,6 +134,7 @@ func (c *cluster) start(m *member, state, initialCluster string) {
 	if c.tls != nil {
 		args = append(args, c.tls.memberFlags(c.t, m)...)
 	}
+	args = append(args, m.extra...)
 	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.t.Fatal(err)

@@ -41,7 +41,7 @@ func TestProofWatchStreams(t *testing.T) {
 		startWatch(t, c, "all", "/w/", initRev, false),
 		startWatch(t, c, "k0-prev", "/w/k0", initRev, true),
 	}
-	waitAcked(t, w, 20)
+	waitAcked(t, &w.acked, 20, 30*time.Second)
 	leader := c.waitLeader(30 * time.Second)
 	c.kill9(leader)
 	time.Sleep(700 * time.Millisecond)
@@ -51,21 +51,21 @@ func TestProofWatchStreams(t *testing.T) {
 	// The put is part of the history: every revision must be explained.
 	midRev := w.recordedPut(t, ctx, cli, hist, "mid")
 	watchers = append(watchers, startWatch(t, c, "late-prev", "/w/", midRev, true))
-	waitAcked(t, w, w.acked.Load()+20)
+	waitAcked(t, &w.acked, w.acked.Load()+20, 30*time.Second)
 
 	leader = c.waitLeader(30 * time.Second)
 	c.partition(leader)
 	time.Sleep(3 * time.Second)
 	c.heal(leader)
 	c.waitLeader(30 * time.Second)
-	waitAcked(t, w, w.acked.Load()+20)
+	waitAcked(t, &w.acked, w.acked.Load()+20, 30*time.Second)
 
 	leader = c.waitLeader(30 * time.Second)
 	c.pause(leader)
 	time.Sleep(2 * time.Second)
 	c.resume(leader)
 	c.waitLeader(30 * time.Second)
-	waitAcked(t, w, w.acked.Load()+20)
+	waitAcked(t, &w.acked, w.acked.Load()+20, 30*time.Second)
 	w.stop()
 
 	// Every write the clients issued is decided once a later write is
@@ -247,19 +247,6 @@ func (w *writers) ack(wr watchcheck.Write) {
 	w.mu.Lock()
 	w.acks = append(w.acks, wr)
 	w.mu.Unlock()
-}
-
-// waitAcked waits until the writers have n acknowledged writes: the
-// cluster is making progress again before the next fault.
-func waitAcked(t *testing.T, w *writers, n int64) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for w.acked.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d writes acknowledged within 30s: the cluster made no progress", w.acked.Load(), n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // watchRecorder records one watcher's events; it resumes from its last

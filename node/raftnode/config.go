@@ -76,6 +76,16 @@ type Config struct {
 	Registry               *prometheus.Registry
 	Logger                 *zap.Logger
 	Version                string
+	// RestoreFrom, if set, names a snapshot file (node/snapfile) that an
+	// empty data dir is seeded from: a new single-member cluster with new
+	// cluster and member IDs (seed.go).
+	RestoreFrom string
+	// ForceNewCluster restarts this member's existing data as the only
+	// voter of a new cluster ID (etcd's --force-new-cluster). It acts once
+	// per ForceID: the data dir records the ID it was forced with, and a
+	// restart with the same ID is a normal restart.
+	ForceNewCluster bool
+	ForceID         string
 	// OnApplyConfChange, if set, is called in the Ready loop with every
 	// ConfState this node applies (tests record them). Must be quick.
 	OnApplyConfChange func(*raftpb.ConfState)
@@ -128,6 +138,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.QuotaBackendBytes = DefaultQuotaBackendBytes
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
+	if cfg.RestoreFrom != "" && cfg.ForceNewCluster {
+		return cfg, errors.New("raftnode: RestoreFrom and ForceNewCluster are mutually exclusive")
+	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}

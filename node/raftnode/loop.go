@@ -34,6 +34,8 @@ func (n *Node) run() {
 				n.fail(err)
 				return
 			}
+		case reply := <-n.captureC:
+			reply <- n.capture()
 		case <-n.stopc:
 			return
 		}

@@ -71,6 +71,11 @@ type Node struct {
 	// confSlot holds one token while a membership change runs on this
 	// leader: changes are planned and applied one at a time.
 	confSlot chan struct{}
+	// captureC asks the Ready loop for a consistent state capture (backup.go).
+	captureC chan chan stateCapture
+	// seeded: the data dir came from --restore-from or --force-new-cluster,
+	// not from the initial cluster, whose IDs therefore do not apply.
+	seeded bool
 
 	stopOnce sync.Once
 	stopc    chan struct{} // closed to stop every goroutine

@@ -108,8 +108,17 @@ func newNode(cfg Config) (*Node, error) {
 		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),
 		stopc: make(chan struct{}), done: make(chan struct{}), published: make(chan struct{}),
 		confSlot: make(chan struct{}, 1),
+		captureC: make(chan chan stateCapture),
 	}
 	if n.tr, err = newTransport(cfg); err != nil {
+		return nil, err
+	}
+	// --restore-from / --force-new-cluster swap in a new member directory:
+	// before the store's scratch dir is created under it, or the swap's
+	// crash recovery (storage.RecoverSeed) would take that dir for the
+	// swapped-in data and the store would lose its directory.
+	if err := n.seedBeforeOpen(); err != nil {
+		n.tr.Stop()
 		return nil, err
 	}
 	// The store's bbolt file is scratch under the data dir (on the same
@@ -219,7 +228,7 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 	if err := bootstrap.CheckDataDir(md, n.cfg.Name, n.cfg.InitialClusterToken); err != nil {
 		return nil, err
 	}
-	n.id, n.clusterID = md.MemberID, md.ClusterID
+	n.id, n.clusterID, n.seeded = md.MemberID, md.ClusterID, md.Seed != ""
 	resp, err := n.checkClusterOnRestart(ctx)
 	if err != nil {
 		return nil, err
@@ -255,9 +264,10 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 // checkClusterOnRestart fences a data dir that belongs to another cluster
 // (by the initial cluster's ID, for "new") or a member the cluster removed
 // (asking the peers, best effort: unreachable peers are not an error). It
-// returns the peers' answer, nil if none answered.
+// returns the peers' answer, nil if none answered (or if they answered for
+// the cluster a seeded data dir was forced away from).
 func (n *Node) checkClusterOnRestart(ctx context.Context) (*peerpb.MembersResponse, error) {
-	if n.cfg.InitialClusterState == ClusterStateNew {
+	if n.cfg.InitialClusterState == ClusterStateNew && !n.seeded {
 		if err := bootstrap.CheckInitialCluster(n.cfg.InitialCluster, n.cfg.InitialClusterToken, n.id, n.clusterID); err != nil {
 			return nil, err
 		}
@@ -271,6 +281,12 @@ func (n *Node) checkClusterOnRestart(ctx context.Context) (*peerpb.MembersRespon
 	resp, err := bootstrap.AskOnce(ctx, n.tr, n.cfg.InitialCluster, n.cfg.Name)
 	if err != nil {
 		n.lg.Info("No peer answered the restart check; continuing", zap.Error(err))
+		return nil, nil
+	}
+	if resp.ClusterId != n.clusterID && n.seeded {
+		// A forced member's old peers still answer with the old cluster:
+		// they are the ones fenced out, not this member.
+		n.lg.Info("Peers answer for the cluster this data dir was seeded from; ignoring them", zap.String("peer-cluster", fmt.Sprintf("%x", resp.ClusterId)))
 		return nil, nil
 	}
 	if err := bootstrap.CheckPeersAnswer(resp, n.id, n.clusterID); err != nil {
@@ -339,7 +355,7 @@ func (n *Node) addKnownPeers() bool {
 	for _, m := range n.joinPeers {
 		n.addPeer(m.Id, m.PeerUrls)
 	}
-	if n.cfg.InitialClusterState == ClusterStateNew {
+	if n.cfg.InitialClusterState == ClusterStateNew && !n.seeded {
 		for _, p := range n.cfg.InitialCluster {
 			n.addPeer(MemberID(p.Name, n.cfg.InitialClusterToken), p.PeerURLs)
 		}

@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"io"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/server/v3/storage/mvcc"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
 // Backend is everything the gRPC layer needs from the raft node: the seam
@@ -65,4 +67,12 @@ type Backend interface {
 	NewWatchStream() (mvcc.WatchStream, error)
 	// PrevKV is key as it was at revision rev (nil: absent or compacted).
 	PrevKV(key []byte, rev int64) (*mvccpb.KeyValue, error)
+
+	// Snapshot writes a snapfile of the state at a linearizable point
+	// (every write acknowledged before the call is in it) to w.
+	Snapshot(ctx context.Context, w io.Writer) (snapfile.Info, error)
+	// HashKV is etcd's mvcc HashKV of this member's key space up to
+	// revision rev (0: the current one), with the member's current
+	// revision; nodeerr.ErrCompacted / ErrFutureRev outside its history.
+	HashKV(ctx context.Context, rev int64) (h mvcc.KeyValueHash, currentRev int64, err error)
 }

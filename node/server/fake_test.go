@@ -2,16 +2,21 @@ package server
 
 import (
 	"context"
+	"io"
+	"strings"
 	"sync"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/server/v3/storage/mvcc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
+	"github.com/kuberaft/kuberaft/node/api/statepb"
 	"github.com/kuberaft/kuberaft/node/clientseq"
 	"github.com/kuberaft/kuberaft/node/kv"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
 // fakeBackend records each call and answers with err (when set) or a canned
@@ -226,4 +231,38 @@ func (f *fakeBackend) LeaseLeases(ctx context.Context) (*pb.LeaseLeasesResponse,
 		return nil, err
 	}
 	return &pb.LeaseLeasesResponse{Header: hdr(), Leases: []*pb.LeaseStatus{{ID: 42}}}, nil
+}
+
+// fakeSnapshotState is what the fake's Snapshot serialises (node/kv's
+// snapshot format without a backend: snapfile makes an empty database):
+// big enough to take several stream chunks.
+var fakeSnapshotState = func() []byte {
+	b, err := proto.Marshal(&statepb.Snapshot{ClusterId: 7, Members: []*statepb.Member{{Id: 1, Name: strings.Repeat("kuberaft", 20000)}}})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}()
+
+func (f *fakeBackend) Snapshot(ctx context.Context, w io.Writer) (snapfile.Info, error) {
+	if err := f.record(ctx, "Snapshot"); err != nil {
+		return snapfile.Info{}, err
+	}
+	return snapfile.Write(w, snapfile.Info{AppliedIndex: 10, Revision: 5}, fakeSnapshotState)
+}
+
+func (f *fakeBackend) HashKV(ctx context.Context, rev int64) (mvcc.KeyValueHash, int64, error) {
+	if err := f.record(ctx, "HashKV"); err != nil {
+		return mvcc.KeyValueHash{}, 0, err
+	}
+	switch {
+	case rev != 0 && rev < 3:
+		return mvcc.KeyValueHash{}, 0, nodeerr.ErrCompacted
+	case rev > 5:
+		return mvcc.KeyValueHash{}, 0, nodeerr.ErrFutureRev
+	}
+	if rev == 0 {
+		rev = 5
+	}
+	return mvcc.KeyValueHash{Hash: 0xfeed, CompactRevision: 3, Revision: rev}, 5, nil
 }

@@ -320,6 +320,10 @@ func TestUnimplemented(t *testing.T) {
 	ctx := testCtx(t)
 	maint := pb.NewMaintenanceClient(conn)
 	calls := map[string]func() error{
+		"Downgrade": func() error {
+			_, err := maint.Downgrade(ctx, &pb.DowngradeRequest{Action: pb.DowngradeRequest_VALIDATE, Version: "3.5"})
+			return err
+		},
 		"RangeStream": func() error {
 			s, err := pb.NewKVClient(conn).RangeStream(ctx, &pb.RangeRequest{Key: []byte("a")})
 			if err != nil {
@@ -332,7 +336,6 @@ func TestUnimplemented(t *testing.T) {
 			_, err := pb.NewClusterClient(conn).MemberUpdate(ctx, &pb.MemberUpdateRequest{ID: 1})
 			return err
 		},
-		"HashKV":     func() error { _, err := maint.HashKV(ctx, &pb.HashKVRequest{}); return err },
 		"AuthStatus": func() error { _, err := pb.NewAuthClient(conn).AuthStatus(ctx, &pb.AuthStatusRequest{}); return err },
 	}
 	for name, call := range calls {

@@ -67,6 +67,10 @@ type Metadata struct {
 	Name      string `json:"name"`
 	// Token is the --initial-cluster-token the member was created with.
 	Token string `json:"token,omitempty"`
+	// Seed says how a data dir that was not bootstrapped from the initial
+	// cluster came to be: "restore:<sha256 of the file>" or
+	// "force:<force id>" (seed.go). Empty for a bootstrapped or joined one.
+	Seed string `json:"seed,omitempty"`
 }
 
 // Loaded is what Open read back from disk.

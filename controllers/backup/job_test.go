@@ -1,0 +1,107 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/node/snapfile"
+)
+
+func pvcBackup(name string) *raftv1alpha1.RaftBackup {
+	b := newBackup(name, "c1")
+	b.Spec.Destination = raftv1alpha1.BackupDestination{PVC: &raftv1alpha1.PVCDestination{ClaimName: "backups", Prefix: "pfx"}}
+	return b
+}
+
+// finishJob plays the Job controller and kubelet: the job ends with the
+// container's termination message msg.
+func (f *fixture) finishJob(t *testing.T, name string, ok bool, msg string) {
+	t.Helper()
+	ctx := context.Background()
+	var job batchv1.Job
+	if err := f.c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: name}, &job); err != nil {
+		t.Fatalf("job %s: %v", name, err)
+	}
+	if ok {
+		job.Status.Succeeded = 1
+	} else {
+		job.Status.Failed = 1
+	}
+	if err := f.c.Status().Update(ctx, &job); err != nil {
+		t.Fatal(err)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name + "-x", Labels: map[string]string{batchv1.JobNameLabel: name}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "agent",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: msg}}}}}}
+	if err := f.c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPVCBackupRunsTheAgentJob(t *testing.T) {
+	f := newFixture(t, healthy3, pvcBackup("b1"))
+	f.r.Address = func(ep nodeclient.Endpoint) string { return ep.Pod + ":2379" }
+	b, res := f.drive(t, "b1", 4)
+	if b.Status.Phase != raftv1alpha1.BackupRunning || res.RequeueAfter != waitForJob {
+		t.Fatalf("phase %s requeue %v; want Running, waiting for the job", b.Status.Phase, res.RequeueAfter)
+	}
+	var job batchv1.Job
+	if err := f.c.Get(context.Background(), types.NamespacedName{Namespace: "ns", Name: "b1-save"}, &job); err != nil {
+		t.Fatal(err)
+	}
+	ctr := job.Spec.Template.Spec.Containers[0]
+	wantArgs := []string{"backup", "save", "--dir", "/backup", "--key", "pfx/ns/c1/b1-20261128T120000Z.db", "--endpoint", "c1-1:2379"}
+	if !slices.Equal(ctr.Args, wantArgs) || job.Spec.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "backups" {
+		t.Fatalf("job args %v volume %+v", ctr.Args, job.Spec.Template.Spec.Volumes[0])
+	}
+	if len(job.OwnerReferences) != 1 || job.OwnerReferences[0].Name != "b1" {
+		t.Fatalf("job not owned by the backup: %v", job.OwnerReferences)
+	}
+	info := snapfile.Info{AppliedIndex: 7, Revision: 3, Size: 1056, SHA256: strings.Repeat("ab", 32)}
+	msg, _ := json.Marshal(info)
+	f.finishJob(t, "b1-save", true, string(msg))
+	b, _ = f.drive(t, "b1", 2)
+	if b.Status.Phase != raftv1alpha1.BackupCompleted || b.Status.SHA256 != info.SHA256 ||
+		b.Status.Location != "pvc://backups/pfx/ns/c1/b1-20261128T120000Z.db" || b.Status.AppliedIndex != 7 {
+		t.Fatalf("status %+v", b.Status)
+	}
+
+	// Deleting runs the delete job, then lets the object go.
+	if err := f.c.Delete(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	key := types.NamespacedName{Namespace: "ns", Name: "b1"}
+	res, err := f.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
+	if err != nil || res.RequeueAfter != waitForJob {
+		t.Fatalf("Reconcile = %v, %v; want to wait for the delete job", res, err)
+	}
+	f.finishJob(t, "b1-delete", true, "")
+	if _, err := f.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Get(context.Background(), key, &raftv1alpha1.RaftBackup{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("RaftBackup still there: %v", err)
+	}
+}
+
+func TestPVCBackupJobFailureIsReported(t *testing.T) {
+	f := newFixture(t, healthy3, pvcBackup("b1"))
+	f.drive(t, "b1", 4)
+	f.finishJob(t, "b1-save", false, "snapshot file is corrupt or truncated: SHA-256 mismatch")
+	b, _ := f.drive(t, "b1", 2)
+	if b.Status.Phase != raftv1alpha1.BackupFailed || !strings.Contains(b.Status.Error, "SHA-256 mismatch") {
+		t.Fatalf("phase %s error %q", b.Status.Phase, b.Status.Error)
+	}
+}
