@@ -49,6 +49,9 @@ func (c *Collector) Collect(ctx context.Context, namespace, name string) (Inputs
 		return in, err
 	}
 	in.Events = events
+	if in.Backups, err = c.backups(ctx, in.Cluster); err != nil {
+		return in, err
+	}
 	c.askMembers(ctx, &in)
 	in.Now = c.now()
 	return in, nil
@@ -64,6 +67,22 @@ func (c *Collector) events(ctx context.Context, rc *raftv1alpha1.RaftCluster) ([
 	for _, e := range list.Items {
 		if e.Regarding.Kind == "RaftCluster" && e.Regarding.Name == rc.Name {
 			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// backups are the RaftBackups whose spec.cluster is the cluster, whoever
+// created them (the schedule or a user).
+func (c *Collector) backups(ctx context.Context, rc *raftv1alpha1.RaftCluster) ([]raftv1alpha1.RaftBackup, error) {
+	list := &raftv1alpha1.RaftBackupList{}
+	if err := c.Client.List(ctx, list, client.InNamespace(rc.Namespace)); err != nil {
+		return nil, fmt.Errorf("cannot list RaftBackups: %w", err)
+	}
+	var out []raftv1alpha1.RaftBackup
+	for _, b := range list.Items {
+		if b.Spec.Cluster == rc.Name {
+			out = append(out, b)
 		}
 	}
 	return out, nil

@@ -74,7 +74,7 @@ func RenderText(w io.Writer, r *Report, now time.Time) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	sections := []func(io.Writer, *Report, time.Time) error{renderMembers, renderUnreachable, renderConditions, renderEvents}
+	sections := []func(io.Writer, *Report, time.Time) error{renderMembers, renderUnreachable, renderCertificates, renderBackup, renderConditions, renderEvents}
 	for _, s := range sections {
 		if err := s(w, r, now); err != nil {
 			return err
@@ -112,6 +112,48 @@ func renderUnreachable(w io.Writer, r *Report, _ time.Time) error {
 	for _, u := range r.Unreachable {
 		fmt.Fprintf(w, "  %s: %s\n", u.Pod, u.Error)
 	}
+	return nil
+}
+
+// renderCertificates lists the certificates soonest expiry first; those
+// within the CertificatesReady warning window are flagged.
+func renderCertificates(w io.Writer, r *Report, _ time.Time) error {
+	if len(r.Certificates) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nCertificates (soonest expiry first):\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  SECRET\tNOT AFTER\tEXPIRES IN\tSTATE")
+	for _, c := range r.Certificates {
+		notAfter, state := "-", "ok"
+		if c.NotAfter != nil {
+			notAfter = c.NotAfter.Format(time.RFC3339)
+		}
+		switch {
+		case c.Error != "":
+			state = "INVALID: " + c.Error
+		case c.Expiring:
+			state = "EXPIRING SOON"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Secret, notAfter, orNone(c.ExpiresIn, "-"), state)
+	}
+	return tw.Flush()
+}
+
+func renderBackup(w io.Writer, r *Report, _ time.Time) error {
+	b := r.LastBackup
+	if b == nil {
+		fmt.Fprintf(w, "\nLast backup: none\n")
+		return nil
+	}
+	fmt.Fprintf(w, "\nLast backup: %s, %s, %s ago, size %s", b.Name, b.Phase, b.Age, orNone(b.Size, "-"))
+	if b.Location != "" {
+		fmt.Fprintf(w, ", at %s", b.Location)
+	}
+	if b.Error != "" {
+		fmt.Fprintf(w, ", error: %s", b.Error)
+	}
+	fmt.Fprintln(w)
 	return nil
 }
 

@@ -144,7 +144,29 @@ func goldenCases() map[string]Inputs {
 		Targets: []string{"kv-0"}, Step: "MoveLeader", StartedAt: metav1.NewTime(now.Add(-3*time.Minute - 4*time.Second))}
 	moving.Cluster.Status.Conditions[1] = cond(raftv1alpha1.ConditionProgressing, "True", raftv1alpha1.ReasonMovingLeader, "moving leadership off kv-0 before its upgrade")
 	cases["operation-in-flight"] = moving
+
+	// TLS on: one certificate inside the CertificatesReady warning window,
+	// one unreadable; two backups, the newer one completed.
+	tls := healthyInputs()
+	tls.Cluster.Status.Certificates = []raftv1alpha1.CertificateStatus{
+		{SecretName: "kv-peer-tls", NotAfter: metav1.NewTime(now.Add(90 * 24 * time.Hour))},
+		{SecretName: "kv-client-tls", NotAfter: metav1.NewTime(now.Add(3*24*time.Hour + 30*time.Minute))},
+		{SecretName: "kv-ca", Error: "secret not found"},
+	}
+	tls.Cluster.Status.Conditions = append(tls.Cluster.Status.Conditions, cond(raftv1alpha1.ConditionCertificatesReady, "False",
+		raftv1alpha1.ReasonCertificatesInvalid, "kv-ca: secret not found"))
+	tls.Backups = []raftv1alpha1.RaftBackup{
+		backup("kv-1764324000", now.Add(-2*time.Hour), raftv1alpha1.RaftBackupStatus{Phase: raftv1alpha1.BackupFailed, Error: "no healthy member"}),
+		backup("kv-1764327600", now.Add(-time.Hour), raftv1alpha1.RaftBackupStatus{Phase: raftv1alpha1.BackupCompleted,
+			Size: "1.5Mi", SizeBytes: 1572864, Location: "s3://backups/demo/kv/kv-1764327600.snap"}),
+	}
+	cases["certificates-and-backup"] = tls
 	return cases
+}
+
+func backup(name string, created time.Time, st raftv1alpha1.RaftBackupStatus) raftv1alpha1.RaftBackup {
+	return raftv1alpha1.RaftBackup{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: name, CreationTimestamp: metav1.NewTime(created)},
+		Spec: raftv1alpha1.RaftBackupSpec{Cluster: "kv"}, Status: st}
 }
 
 func TestRenderGolden(t *testing.T) {

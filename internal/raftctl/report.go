@@ -12,6 +12,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/status"
 	"github.com/kuberaft/kuberaft/node/health"
 )
 
@@ -43,7 +44,37 @@ type Report struct {
 	// Unreachable names every member whose live status could not be read,
 	// with why; their rows show the operator's last observation.
 	Unreachable []UnreachableReport `json:"unreachable"`
-	Events      []EventReport       `json:"events"`
+	// Certificates are the TLS Secrets of status.certificates, the soonest
+	// to expire first; empty with TLS disabled.
+	Certificates []CertificateReport `json:"certificates"`
+	// LastBackup is the newest RaftBackup of the cluster, nil when none.
+	LastBackup *BackupReport `json:"lastBackup,omitempty"`
+	Events     []EventReport `json:"events"`
+}
+
+// CertificateReport is one TLS Secret's certificate.
+type CertificateReport struct {
+	Secret string `json:"secret"`
+	// NotAfter is nil when the Secret could not be read (Error says why).
+	NotAfter *time.Time `json:"notAfter,omitempty"`
+	// ExpiresIn is the time left (negative once expired), rounded to the minute.
+	ExpiresIn string `json:"expiresIn,omitempty"`
+	// Expiring is true within status.ExpiryWarning of NotAfter: the window
+	// in which the operator sets CertificatesReady False.
+	Expiring bool   `json:"expiring"`
+	Error    string `json:"error,omitempty"`
+}
+
+// BackupReport is the newest RaftBackup of the cluster.
+type BackupReport struct {
+	Name    string    `json:"name"`
+	Phase   string    `json:"phase"`
+	Created time.Time `json:"created"`
+	Age     string    `json:"age"`
+	// Size is status.size (empty until the file is stored).
+	Size     string `json:"size,omitempty"`
+	Location string `json:"location,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // ConditionReport is one condition of the RaftCluster.
@@ -116,7 +147,9 @@ type Inputs struct {
 	Live map[string]*health.StatusJSON
 	// LiveErrors say why a pod's /status could not be read, by pod name.
 	LiveErrors map[string]error
-	Now        time.Time
+	// Backups are the cluster's RaftBackups (spec.cluster is its name).
+	Backups []raftv1alpha1.RaftBackup
+	Now     time.Time
 }
 
 // Build turns the inputs into a report. It is pure, so every rendering is
@@ -128,6 +161,7 @@ func Build(in Inputs) *Report {
 		Leader: rc.Status.Leader, FailureTolerance: rc.Status.FailureTolerance,
 		Conditions: []ConditionReport{}, Learners: []string{}, Members: []MemberReport{},
 		Unreachable: []UnreachableReport{}, Events: []EventReport{},
+		Certificates: certificates(rc.Status.Certificates, in.Now), LastBackup: lastBackup(in.Backups, in.Now),
 	}
 	for _, c := range rc.Status.Conditions {
 		r.Conditions = append(r.Conditions, ConditionReport{Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message})
@@ -168,6 +202,55 @@ func Build(in Inputs) *Report {
 	}
 	r.Events = recentEvents(in.Events)
 	return r
+}
+
+// certificates are the cluster's certificates, soonest expiry first (an
+// unreadable Secret, with no expiry, first of all: it needs action now).
+func certificates(certs []raftv1alpha1.CertificateStatus, now time.Time) []CertificateReport {
+	out := make([]CertificateReport, 0, len(certs))
+	for _, c := range certs {
+		r := CertificateReport{Secret: c.SecretName, Error: c.Error}
+		if !c.NotAfter.IsZero() {
+			t := c.NotAfter.UTC()
+			left := t.Sub(now)
+			r.NotAfter, r.ExpiresIn = &t, left.Round(time.Minute).String()
+			r.Expiring = c.Error == "" && left < status.ExpiryWarning
+		}
+		out = append(out, r)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].NotAfter, out[j].NotAfter
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case !a.Equal(*b):
+			return a.Before(*b)
+		}
+		return out[i].Secret < out[j].Secret
+	})
+	return out
+}
+
+// lastBackup is the newest backup by creation time (name breaks ties).
+func lastBackup(backups []raftv1alpha1.RaftBackup, now time.Time) *BackupReport {
+	var newest *raftv1alpha1.RaftBackup
+	for i := range backups {
+		b := &backups[i]
+		if newest == nil || b.CreationTimestamp.After(newest.CreationTimestamp.Time) ||
+			(b.CreationTimestamp.Equal(&newest.CreationTimestamp) && b.Name > newest.Name) {
+			newest = b
+		}
+	}
+	if newest == nil {
+		return nil
+	}
+	phase := string(newest.Status.Phase)
+	if phase == "" {
+		phase = string(raftv1alpha1.BackupPending)
+	}
+	return &BackupReport{Name: newest.Name, Phase: phase, Created: newest.CreationTimestamp.UTC(),
+		Age: now.Sub(newest.CreationTimestamp.Time).Round(time.Second).String(), Size: newest.Status.Size,
+		Location: newest.Status.Location, Error: newest.Status.Error}
 }
 
 // phaseOf sums the conditions up in one word: Paused, Degraded,
