@@ -58,7 +58,7 @@ func NewCommandWith(streams genericiooptions.IOStreams, clients ClientsFunc) *co
 	}
 	root.AddCommand(statusCommand(streams, clients), moveLeaderCommand(streams, clients),
 		restartCommand(streams, clients), pauseCommand(streams, clients, true), pauseCommand(streams, clients, false),
-		etcdctlCommand(streams, clients))
+		etcdctlCommand(streams, clients), backupCommand(streams, clients))
 	return root
 }
 
@@ -251,6 +251,50 @@ func pauseCommand(streams genericiooptions.IOStreams, clients ClientsFunc, pause
 			return nil
 		},
 	}
+}
+
+func backupCommand(streams genericiooptions.IOStreams, clients ClientsFunc) *cobra.Command {
+	var opts BackupOptions
+	var waitFor bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "backup NAME (--destination-from-schedule | --pvc CLAIM | --s3-bucket BUCKET --s3-endpoint URL --s3-credentials SECRET)",
+		Short: "Create a RaftBackup of the cluster; the operator takes and stores the snapshot",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := clients()
+			if err != nil {
+				return err
+			}
+			a := &Actions{Client: c.Client}
+			b, err := a.CreateBackup(cmd.Context(), c.Namespace, args[0], opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(streams.Out, "Created RaftBackup %s/%s of cluster %s\n", b.Namespace, b.Name, args[0])
+			if !waitFor {
+				return nil
+			}
+			b, err = a.WaitBackup(cmd.Context(), b.Namespace, b.Name, timeout)
+			if b != nil && finalBackupPhase(b.Status.Phase) {
+				fmt.Fprintf(streams.Out, "%s: phase %s, size %s, sha256 %s, location %s\n", b.Name, b.Status.Phase,
+					orNone(b.Status.Size, "-"), orNone(b.Status.SHA256, "-"), orNone(b.Status.Location, "-"))
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&opts.FromSchedule, "destination-from-schedule", false, "Store where the cluster's spec.backup stores its scheduled backups")
+	f.StringVar(&opts.PVC.ClaimName, "pvc", "", "PersistentVolumeClaim to store the file on")
+	f.StringVar(&opts.PVC.Prefix, "pvc-prefix", "", "Directory on the claim")
+	f.StringVar(&opts.S3.Bucket, "s3-bucket", "", "S3 bucket to store the file in")
+	f.StringVar(&opts.S3.Endpoint, "s3-endpoint", "", "S3 server URL, e.g. https://s3.example.com:9000")
+	f.StringVar(&opts.S3.Prefix, "s3-prefix", "", "Prefix of the object key")
+	f.StringVar(&opts.S3.Region, "s3-region", "", "Bucket region (the API default applies when empty)")
+	f.StringVar(&opts.S3.CredentialsSecret, "s3-credentials", "", "Secret with accessKeyID and secretAccessKey")
+	f.BoolVar(&waitFor, "wait", false, "Wait until the backup is Completed or Failed and print the result")
+	f.DurationVar(&timeout, "timeout", DefaultWaitTimeout, "How long --wait waits")
+	return cmd
 }
 
 func etcdctlCommand(streams genericiooptions.IOStreams, clients ClientsFunc) *cobra.Command {

@@ -299,3 +299,87 @@ func TestEtcdctlNeedsARunningMember(t *testing.T) {
 		t.Errorf("the skipped members are not named:\n%s", out)
 	}
 }
+
+// `backup` creates a RaftBackup with the destination asked for; --wait
+// returns the outcome once the operator (a goroutine here) finishes it,
+// and `status` then shows it as the last backup.
+func TestBackupCreatesARaftBackupAndWaits(t *testing.T) {
+	members := fixture(t, "backup")
+	ctx := context.Background()
+	if out, err := kubectlRaft(ctx, t, "backup", members, "backup", "kv", "--destination-from-schedule"); err == nil ||
+		!strings.Contains(err.Error(), "no spec.backup") {
+		t.Errorf("--destination-from-schedule without spec.backup: err %v\n%s", err, out)
+	}
+	if out, err := kubectlRaft(ctx, t, "backup", members, "backup", "kv"); err == nil {
+		t.Errorf("no destination accepted:\n%s", out)
+	}
+	done := make(chan error, 1)
+	go func() { done <- playBackupOperator(ctx, "backup") }()
+	out, err := kubectlRaft(ctx, t, "backup", members, "backup", "kv", "--pvc", "snaps", "--pvc-prefix", "kv", "--wait", "--timeout", "60s")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	must(t, <-done)
+	if !strings.Contains(out, "phase Completed, size 1.5Mi") {
+		t.Errorf("output:\n%s", out)
+	}
+	list := &raftv1alpha1.RaftBackupList{}
+	must(t, k8s.List(ctx, list, client.InNamespace("backup")))
+	if len(list.Items) != 1 {
+		t.Fatalf("%d RaftBackups, want 1", len(list.Items))
+	}
+	b := list.Items[0]
+	if pvc := b.Spec.Destination.PVC; b.Spec.Cluster != "kv" || pvc == nil || pvc.ClaimName != "snaps" || pvc.Prefix != "kv" {
+		t.Errorf("spec = %+v", b.Spec)
+	}
+	out, err = kubectlRaft(ctx, t, "backup", members, "status", "kv")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "Last backup: "+b.Name+", Completed") {
+		t.Errorf("status does not show the backup:\n%s", out)
+	}
+}
+
+// A Failed backup makes --wait fail with the backup's error.
+func TestBackupWaitReportsFailure(t *testing.T) {
+	members := fixture(t, "backupfail")
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { done <- playBackupOperator(ctx, "backupfail") }()
+	out, err := kubectlRaft(ctx, t, "backupfail", members, "backup", "kv", "--s3-bucket", "failing", "--s3-endpoint", "https://s3.test:9000",
+		"--s3-credentials", "creds", "--wait", "--timeout", "60s")
+	must(t, <-done)
+	if err == nil || !strings.Contains(err.Error(), "bucket does not exist") || !strings.Contains(out, "phase Failed") {
+		t.Errorf("err %v, output:\n%s", err, out)
+	}
+}
+
+// playBackupOperator waits for the namespace's RaftBackup and finishes it
+// as the backup controller would: Failed for bucket "failing", else
+// Completed.
+func playBackupOperator(ctx context.Context, ns string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		list := &raftv1alpha1.RaftBackupList{}
+		if err := k8s.List(ctx, list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if len(list.Items) > 0 {
+			b := &list.Items[0]
+			now := metav1.Now()
+			b.Status = raftv1alpha1.RaftBackupStatus{Phase: raftv1alpha1.BackupCompleted, Size: "1.5Mi", SizeBytes: 1572864,
+				SHA256: strings.Repeat("ab", 32), Location: "pvc://snaps/kv/x.snap", StartTime: &now, CompletionTime: &now}
+			if s3 := b.Spec.Destination.S3; s3 != nil && s3.Bucket == "failing" {
+				b.Status = raftv1alpha1.RaftBackupStatus{Phase: raftv1alpha1.BackupFailed, Error: "bucket does not exist", CompletionTime: &now}
+			}
+			return k8s.Status().Update(ctx, b)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
