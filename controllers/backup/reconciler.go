@@ -21,6 +21,7 @@ import (
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers/backup/policy"
 	"github.com/kuberaft/kuberaft/controllers/backup/store"
+	"github.com/kuberaft/kuberaft/controllers/clustermetrics"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 	"github.com/kuberaft/kuberaft/controllers/specs"
 	"google.golang.org/grpc"
@@ -99,6 +100,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	if b.Status.Phase == raftv1alpha1.BackupCompleted || b.Status.Phase == raftv1alpha1.BackupFailed {
+		// Every finished backup is seen again after an operator restart:
+		// the last-success/failure gauges come back from here.
+		clustermetrics.ObserveBackup(&b)
 		return ctrl.Result{}, nil
 	}
 	var rc raftv1alpha1.RaftCluster
@@ -188,12 +192,16 @@ func (r *Reconciler) take(ctx context.Context, b *raftv1alpha1.RaftBackup, rc *r
 func (r *Reconciler) complete(ctx context.Context, b *raftv1alpha1.RaftBackup, info snapfile.Info, key, location string) error {
 	now := metav1.NewTime(r.now())
 	r.event(b, corev1.EventTypeNormal, "Completed", "Stored %s (%d bytes, applied index %d)", location, info.Size, info.AppliedIndex)
-	return r.patch(ctx, b, func(s *raftv1alpha1.RaftBackupStatus) {
+	if err := r.patch(ctx, b, func(s *raftv1alpha1.RaftBackupStatus) {
 		s.Phase, s.CompletionTime, s.Error = raftv1alpha1.BackupCompleted, &now, ""
 		s.ClusterID, s.AppliedIndex, s.Revision = fmt.Sprintf("%x", info.ClusterID), int64(info.AppliedIndex), info.Revision
 		s.SizeBytes, s.Size = info.Size, resource.NewQuantity(info.Size, resource.BinarySI).String()
 		s.SHA256, s.Key, s.Location = info.SHA256, key, location
-	})
+	}); err != nil {
+		return err
+	}
+	clustermetrics.ObserveBackup(b)
+	return nil
 }
 
 // finalize deletes the stored file, then lets the object go.
@@ -239,9 +247,14 @@ func (r *Reconciler) finalize(ctx context.Context, b *raftv1alpha1.RaftBackup) (
 func (r *Reconciler) fail(ctx context.Context, b *raftv1alpha1.RaftBackup, cause error) error {
 	now := metav1.NewTime(r.now())
 	r.event(b, corev1.EventTypeWarning, "Failed", "%v", cause)
-	return r.patch(ctx, b, func(s *raftv1alpha1.RaftBackupStatus) {
+	if err := r.patch(ctx, b, func(s *raftv1alpha1.RaftBackupStatus) {
 		s.Phase, s.Error, s.CompletionTime = raftv1alpha1.BackupFailed, cause.Error(), &now
-	})
+	}); err != nil {
+		return err
+	}
+	clustermetrics.BackupFailed(b.Namespace, b.Spec.Cluster)
+	clustermetrics.ObserveBackup(b)
+	return nil
 }
 
 // patch re-reads the backup, mutates its status and merge-patches it.

@@ -122,6 +122,9 @@ func TestBackupCompletesFromAHealthyFollowerAndDeletionRemovesTheFile(t *testing
 	if _, err := f.dir.Get(context.Background(), wantKey); err != nil {
 		t.Fatalf("file not stored: %v", err)
 	}
+	if v, _ := metricValue(t, "kuberaft_backup_last_success_timestamp_seconds", "ns", "c1"); v != float64(start.Unix()) {
+		t.Errorf("kuberaft_backup_last_success_timestamp_seconds = %v, want the completion time %d", v, start.Unix())
+	}
 	if err := f.c.Delete(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +151,19 @@ func TestBackupWaitsForAHealthyMember(t *testing.T) {
 
 func TestBackupOfAMissingClusterFails(t *testing.T) {
 	f := newFixture(t, healthy3, newBackup("b1", "nope"))
+	before, _ := metricValue(t, "kuberaft_backup_failures_total", "ns", "nope")
 	b, _ := f.drive(t, "b1", 3)
 	if b.Status.Phase != raftv1alpha1.BackupFailed || !strings.Contains(b.Status.Error, `RaftCluster "nope" not found`) {
 		t.Fatalf("phase %s, error %q", b.Status.Phase, b.Status.Error)
+	}
+	// Counted once, however often the finished backup is reconciled again.
+	if _, err := f.r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "b1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := metricValue(t, "kuberaft_backup_failures_total", "ns", "nope"); after != before+1 {
+		t.Errorf("kuberaft_backup_failures_total went %v -> %v, want +1", before, after)
+	}
+	if v, _ := metricValue(t, "kuberaft_backup_last_failure_timestamp_seconds", "ns", "nope"); v != float64(start.Unix()) {
+		t.Errorf("kuberaft_backup_last_failure_timestamp_seconds = %v, want %d", v, start.Unix())
 	}
 }
