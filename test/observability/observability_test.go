@@ -2,6 +2,7 @@ package observability
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kuberaft/kuberaft/controllers/clustermetrics"
+	"github.com/kuberaft/kuberaft/controllers/status"
 	"github.com/kuberaft/kuberaft/node/metrics"
 )
 
@@ -151,14 +153,42 @@ func TestAlertRulesUseOnlyExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	// The alerts the issue asks for (certificate and backup alerts come
-	// with those features).
+	// The alerts the issue asks for.
 	for _, want := range []string{"KuberaftNoLeader", "KuberaftQuorumAtRisk", "KuberaftMemberUnhealthy", "KuberaftMemberLagging",
-		"KuberaftFrequentLeaderChanges", "KuberaftHighFsyncDurations", "KuberaftVolumeNearlyFull", "KuberaftOperationStuck"} {
+		"KuberaftFrequentLeaderChanges", "KuberaftHighFsyncDurations", "KuberaftVolumeNearlyFull", "KuberaftOperationStuck",
+		"KuberaftCertificateExpiringSoon", "KuberaftCertificateInvalid", "KuberaftBackupFailed", "KuberaftBackupTooOld"} {
 		if !slices.Contains(alerts, want) {
 			t.Errorf("alert %s is missing (have %v)", want, alerts)
 		}
 	}
+}
+
+// KuberaftCertificateExpiringSoon fires in the window in which the
+// operator sets CertificatesReady False: PromQL cannot import the Go
+// constant, so this keeps the two from drifting apart.
+func TestCertificateAlertUsesTheOperatorsWarningWindow(t *testing.T) {
+	want := fmt.Sprintf("< %d", int64(status.ExpiryWarning.Seconds()))
+	for _, path := range files(t, rulesGlob) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rf ruleFile
+		if err := yaml.Unmarshal(raw, &rf); err != nil {
+			t.Fatalf("%s does not parse: %v", path, err)
+		}
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				if r.Alert == "KuberaftCertificateExpiringSoon" {
+					if !strings.Contains(r.Expr, want) {
+						t.Errorf("%s: KuberaftCertificateExpiringSoon is %q, want the threshold %q (status.ExpiryWarning)", path, r.Expr, want)
+					}
+					return
+				}
+			}
+		}
+	}
+	t.Error("no KuberaftCertificateExpiringSoon alert")
 }
 
 // The checker itself must catch a misspelt metric.
