@@ -1,6 +1,6 @@
 // Command kubectl-raft is the kubectl plugin for kuberaft RaftClusters
 // (`kubectl raft status NAME`, `move-leader`, `restart`, `pause`, `resume`,
-// `etcdctl`). The commands live in internal/raftctl.
+// `etcdctl`, `backup`). The commands live in internal/raftctl.
 package main
 
 import (
