@@ -10,6 +10,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
@@ -49,7 +50,12 @@ func (c *Collector) Collect(ctx context.Context, namespace, name string) (Inputs
 		return in, err
 	}
 	in.Events = events
-	if in.Backups, err = c.backups(ctx, in.Cluster); err != nil {
+	switch in.Backups, err = c.backups(ctx, in.Cluster); {
+	case apierrors.IsForbidden(err) || meta.IsNoMatchError(err):
+		// A user who may read clusters but not backups (or a cluster
+		// without the RaftBackup CRD) still gets the rest of the screen.
+		in.BackupsError = err
+	case err != nil:
 		return in, err
 	}
 	c.askMembers(ctx, &in)

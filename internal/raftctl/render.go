@@ -142,6 +142,10 @@ func renderCertificates(w io.Writer, r *Report, _ time.Time) error {
 
 func renderBackup(w io.Writer, r *Report, _ time.Time) error {
 	b := r.LastBackup
+	if r.BackupsError != "" {
+		fmt.Fprintf(w, "\nLast backup: unknown (%s)\n", r.BackupsError)
+		return nil
+	}
 	if b == nil {
 		fmt.Fprintf(w, "\nLast backup: none\n")
 		return nil

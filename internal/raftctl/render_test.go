@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -198,5 +199,21 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the rendering; got:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// Backups that cannot be listed (no RBAC) are reported as unknown, not as
+// "none", and the rest of the screen is still there.
+func TestRenderBackupsUnknown(t *testing.T) {
+	in := healthyInputs()
+	in.BackupsError = errors.New(`cannot list RaftBackups: raftbackups.raft.kuberaft.io is forbidden`)
+	var buf bytes.Buffer
+	if err := Render(&buf, Build(in), OutputText, now); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "Last backup: unknown (cannot list RaftBackups: raftbackups.raft.kuberaft.io is forbidden)") ||
+		strings.Contains(out, "Last backup: none") || !strings.Contains(out, "Members:") {
+		t.Errorf("output:\n%s", out)
 	}
 }

@@ -49,7 +49,10 @@ type Report struct {
 	Certificates []CertificateReport `json:"certificates"`
 	// LastBackup is the newest RaftBackup of the cluster, nil when none.
 	LastBackup *BackupReport `json:"lastBackup,omitempty"`
-	Events     []EventReport `json:"events"`
+	// BackupsError says why the backups could not be read (no RBAC to
+	// list RaftBackups); LastBackup is then unknown, not absent.
+	BackupsError string        `json:"backupsError,omitempty"`
+	Events       []EventReport `json:"events"`
 }
 
 // CertificateReport is one TLS Secret's certificate.
@@ -149,7 +152,9 @@ type Inputs struct {
 	LiveErrors map[string]error
 	// Backups are the cluster's RaftBackups (spec.cluster is its name).
 	Backups []raftv1alpha1.RaftBackup
-	Now     time.Time
+	// BackupsError is why Backups could not be listed, if they could not.
+	BackupsError error
+	Now          time.Time
 }
 
 // Build turns the inputs into a report. It is pure, so every rendering is
@@ -167,6 +172,9 @@ func Build(in Inputs) *Report {
 		r.Conditions = append(r.Conditions, ConditionReport{Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message})
 	}
 	r.Phase = phaseOf(rc)
+	if in.BackupsError != nil {
+		r.BackupsError = in.BackupsError.Error()
+	}
 	if in.PDB != nil {
 		d := in.PDB.Status.DisruptionsAllowed
 		r.PDBAllowedDisruptions = &d
