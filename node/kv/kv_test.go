@@ -13,6 +13,7 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/api/statepb"
+	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
@@ -201,7 +202,7 @@ func TestTxnNestedAndReads(t *testing.T) {
 }
 
 func TestTxnBadInputWritesNothing(t *testing.T) {
-	many := make([]*pb.RequestOp, MaxTxnOps+1)
+	many := make([]*pb.RequestOp, limits.DefaultMaxTxnOps+1)
 	for i := range many {
 		many[i] = putOp(string(rune('a'+i%26))+string(rune('a'+i/26)), "v")
 	}

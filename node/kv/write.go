@@ -15,10 +15,6 @@ import (
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
-// MaxTxnOps bounds the operations of one txn branch (etcd's default
-// --max-txn-ops).
-const MaxTxnOps = 128
-
 // ValidatePut checks what does not depend on the state, so the node can
 // refuse bad input before proposing it.
 func ValidatePut(req *pb.PutRequest) error { return validatePut(req) }
