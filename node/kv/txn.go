@@ -8,7 +8,7 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
-	"github.com/kuberaft/kuberaft/node/txncheck"
+	"github.com/kuberaft/kuberaft/node/reqshape"
 )
 
 // Txn applies a TxnRequest atomically with etcd's txn semantics (compares
@@ -67,7 +67,7 @@ func validateTxn(req *pb.TxnRequest) error {
 		if err := validateOps(ops); err != nil {
 			return err
 		}
-		if err := txncheck.BranchWrites(ops); err != nil {
+		if err := reqshape.BranchWrites(ops); err != nil {
 			return err
 		}
 	}
@@ -83,7 +83,7 @@ func validateOps(ops []*pb.RequestOp) error {
 				err = nodeerr.ErrEmptyKey
 			}
 		case *pb.RequestOp_RequestPut:
-			err = validatePut(r.RequestPut)
+			err = reqshape.Put(r.RequestPut)
 		case *pb.RequestOp_RequestDeleteRange:
 			if len(r.RequestDeleteRange.Key) == 0 {
 				err = nodeerr.ErrEmptyKey

@@ -9,7 +9,7 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
-	"github.com/kuberaft/kuberaft/node/txncheck"
+	"github.com/kuberaft/kuberaft/node/reqshape"
 )
 
 // The validators below are the node's only check of a request's shape: they
@@ -45,18 +45,6 @@ func checkRange(r *pb.RangeRequest) error {
 	return nil
 }
 
-func checkPut(r *pb.PutRequest) error {
-	switch {
-	case len(r.GetKey()) == 0:
-		return nodeerr.ErrEmptyKey
-	case r.GetIgnoreValue() && len(r.GetValue()) != 0:
-		return nodeerr.ErrValueProvided
-	case r.GetIgnoreLease() && r.GetLease() != 0:
-		return nodeerr.ErrLeaseProvided
-	}
-	return nil
-}
-
 func checkDelete(r *pb.DeleteRangeRequest) error {
 	return checkKey(r.GetKey())
 }
@@ -69,7 +57,7 @@ func checkTxn(r *pb.TxnRequest, maxOps int) error {
 		return err
 	}
 	for _, branch := range [][]*pb.RequestOp{r.GetSuccess(), r.GetFailure()} {
-		if err := txncheck.BranchWrites(branch); err != nil {
+		if err := reqshape.BranchWrites(branch); err != nil {
 			return err
 		}
 	}
@@ -101,7 +89,7 @@ func checkRequestOp(op *pb.RequestOp, maxOps int) error {
 	case *pb.RequestOp_RequestRange:
 		return checkRange(v.RequestRange)
 	case *pb.RequestOp_RequestPut:
-		return checkPut(v.RequestPut)
+		return reqshape.Put(v.RequestPut)
 	case *pb.RequestOp_RequestDeleteRange:
 		return checkDelete(v.RequestDeleteRange)
 	case *pb.RequestOp_RequestTxn:

@@ -1,4 +1,4 @@
-package txncheck
+package reqshape
 
 import (
 	"errors"
@@ -39,6 +39,26 @@ func TestBranchWrites(t *testing.T) {
 			err := BranchWrites(tc.ops)
 			if got := errors.Is(err, nodeerr.ErrDuplicateKey); got != tc.dup || (err != nil && !got) {
 				t.Fatalf("BranchWrites = %v, want duplicate=%v", err, tc.dup)
+			}
+		})
+	}
+}
+
+func TestPut(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		req  *pb.PutRequest
+		want error
+	}{
+		{"plain", &pb.PutRequest{Key: []byte("k"), Value: []byte("v")}, nil},
+		{"no key", &pb.PutRequest{Value: []byte("v")}, nodeerr.ErrEmptyKey},
+		{"ignore_value with a value", &pb.PutRequest{Key: []byte("k"), Value: []byte("v"), IgnoreValue: true}, nodeerr.ErrValueProvided},
+		{"ignore_lease with a lease", &pb.PutRequest{Key: []byte("k"), Lease: 7, IgnoreLease: true}, nodeerr.ErrLeaseProvided},
+		{"ignore both, nothing given", &pb.PutRequest{Key: []byte("k"), IgnoreValue: true, IgnoreLease: true}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := Put(tc.req); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("Put = %v, want %v", err, tc.want)
 			}
 		})
 	}

@@ -3,7 +3,7 @@
 // put inside a range the same branch deletes, nested txns included. The rule
 // depends only on the request, so the client server checks it before
 // proposing and the store checks it again before applying; both call here.
-package txncheck
+package reqshape
 
 import (
 	"bytes"
@@ -12,6 +12,21 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
+
+// Put follows etcd's checkPutRequest (server/etcdserver/api/v3rpc/key.go);
+// the state-dependent checks (lease exists, key exists for ignore_*) are
+// etcd's txn.Put's, at apply.
+func Put(r *pb.PutRequest) error {
+	switch {
+	case len(r.GetKey()) == 0:
+		return nodeerr.ErrEmptyKey
+	case r.GetIgnoreValue() && len(r.GetValue()) != 0:
+		return nodeerr.ErrValueProvided
+	case r.GetIgnoreLease() && r.GetLease() != 0:
+		return nodeerr.ErrLeaseProvided
+	}
+	return nil
+}
 
 // BranchWrites returns nodeerr.ErrDuplicateKey when ops, one branch of a
 // Txn, write a key twice. It uses the nil-safe getters, so it may run on a
