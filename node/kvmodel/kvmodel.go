@@ -1,8 +1,9 @@
 // Package kvmodel is the porcupine model of kuberaft's linearizable KV
 // (Get, Put, Append per key) and a concurrent History checked against it.
 // It is shared by the in-process harness (node/nodetest), the multi-process
-// tests (node/proctest) and the e2e checks (test/e2e/e2echeck), none of
-// which needs the others to check a history.
+// tests (node/proctest), the e2e checks (test/e2e/e2echeck) and, for its
+// Recorder, node/watchcheck; none of them needs the others to check a
+// history.
 package kvmodel
 
 import (
