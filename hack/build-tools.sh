@@ -42,7 +42,7 @@ stamp_of() {
 # build_if_stale NAME STAMP FUNC: runs FUNC unless BIN/.NAME.stamp holds STAMP.
 build_if_stale() {
   local name=$1 stamp=$2 fn=$3 start
-  # One builder per tool and cache key: engineers and make targets share
+  # One builder per tool and cache key: checkouts and make targets share
   # the cache, and a second builder waits for the first, then finds it done.
   exec 9>"$KEY_DIR/.lock-$name"
   flock 9

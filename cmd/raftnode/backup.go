@@ -108,7 +108,7 @@ func saveBackup(ctx context.Context, endpoint, path, result string, stdout io.Wr
 	if err != nil {
 		return err // verified before anything is written
 	}
-	if err := writeAtomically(path, buf.Bytes()); err != nil {
+	if err := snapfile.WriteFile(path, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
 		return err
 	}
 	out, err := json.Marshal(info)
@@ -117,29 +117,4 @@ func saveBackup(ctx context.Context, endpoint, path, result string, stdout io.Wr
 	}
 	fmt.Fprintf(stdout, "%s\n", out)
 	return os.WriteFile(result, out, 0o644)
-}
-
-// writeAtomically writes path.part, fsyncs it and renames it to path.
-func writeAtomically(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path+".part", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(path+".part", path)
-	}
-	if err != nil {
-		_ = os.Remove(path + ".part")
-	}
-	return err
 }

@@ -18,12 +18,7 @@ import (
 )
 
 func unstructuredBackup(ns, name string, spec map[string]any) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-	u.SetAPIVersion(raftv1alpha1.GroupVersion.String())
-	u.SetKind("RaftBackup")
-	u.SetNamespace(ns)
-	u.SetName(name)
-	return u
+	return unstructuredOf("RaftBackup", ns, name, spec)
 }
 
 func s3Dest() map[string]any {

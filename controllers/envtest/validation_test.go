@@ -42,16 +42,20 @@ func namespace(t *testing.T, ctx context.Context) string {
 	return ns.Name
 }
 
-// unstructuredCluster builds a RaftCluster from a JSON-like spec map, so
+// unstructuredOf builds one of our kinds from a JSON-like spec map, so
 // tests can send what the Go types cannot express (missing required
 // fields, wrong types).
-func unstructuredCluster(ns, name string, spec map[string]any) *unstructured.Unstructured {
+func unstructuredOf(kind, ns, name string, spec map[string]any) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
 	u.SetAPIVersion(raftv1alpha1.GroupVersion.String())
-	u.SetKind("RaftCluster")
+	u.SetKind(kind)
 	u.SetNamespace(ns)
 	u.SetName(name)
 	return u
+}
+
+func unstructuredCluster(ns, name string, spec map[string]any) *unstructured.Unstructured {
+	return unstructuredOf("RaftCluster", ns, name, spec)
 }
 
 func validSpec() map[string]any {

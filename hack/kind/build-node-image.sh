@@ -80,7 +80,7 @@ build_kubeadm() {
 
 # build_image_tools builds mkimage and runcwrap from this tree into KBIN:
 # the shared tool dir may briefly hold another checkout's older mkimage
-# (engineers share .cache), and these two must match this script.
+# (checkouts share .cache), and these two must match this script.
 build_image_tools() {
   (cd "$ROOT/hack/tools/images" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false "$GO" build -trimpath -ldflags "-s -w" -o "$KBIN/" ./mkimage ./runcwrap)
 }

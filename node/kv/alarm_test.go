@@ -78,14 +78,7 @@ func TestNoSpaceAlarm(t *testing.T) {
 		t.Fatalf("delete under NOSPACE = %v, %v", r.Resp, r.Err)
 	}
 	// The alarm survives a snapshot (a member restored from it refuses too).
-	data, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored := newStore(t)
-	if err := restored.Restore(data); err != nil {
-		t.Fatal(err)
-	}
+	restored := restoredCopy(t, s)
 	if r := restored.Apply(put("c")); !errors.Is(r.Err, nodeerr.ErrNoSpace) {
 		t.Fatalf("restored member took a put under NOSPACE: %v", r.Err)
 	}

@@ -25,6 +25,21 @@ func newStore(t testing.TB) *Store {
 	return s
 }
 
+// restoredCopy returns a new store restored from s's snapshot, as a member
+// that catches up from a snapshot would be.
+func restoredCopy(t testing.TB, s *Store) *Store {
+	t.Helper()
+	data, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newStore(t)
+	if err := r.Restore(data); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // commitForTest flushes the backend's pending batch, so its size is current.
 func (s *Store) commitForTest() { s.eng.kv.Commit() }
 

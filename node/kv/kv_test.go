@@ -13,6 +13,7 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/api/statepb"
+	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 )
 
@@ -201,7 +202,7 @@ func TestTxnNestedAndReads(t *testing.T) {
 }
 
 func TestTxnBadInputWritesNothing(t *testing.T) {
-	many := make([]*pb.RequestOp, MaxTxnOps+1)
+	many := make([]*pb.RequestOp, limits.DefaultMaxTxnOps+1)
 	for i := range many {
 		many[i] = putOp(string(rune('a'+i%26))+string(rune('a'+i/26)), "v")
 	}
@@ -282,14 +283,7 @@ func TestApplyAtMostOnce(t *testing.T) {
 	}
 	// The session table survives a snapshot: a retry after restore is
 	// still answered from it.
-	data, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newStore(t)
-	if err := r.Restore(data); err != nil {
-		t.Fatal(err)
-	}
+	r := restoredCopy(t, s)
 	dup := r.Apply(appendCmd("c1", 2, "k", "b"))
 	if v := string(dup.Resp.(*nodepb.AppendResponse).Value); v != "ab" || r.Revision() != s.Revision() {
 		t.Fatalf("restored duplicate = %q rev %d, want ab rev %d", v, r.Revision(), s.Revision())
@@ -309,14 +303,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err := s.ApplyConfChange(addNode(1, false), []*statepb.Member{{Id: 1, Name: "n1"}}); err != nil {
 		t.Fatal(err)
 	}
-	data, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newStore(t)
-	if err := r.Restore(data); err != nil {
-		t.Fatal(err)
-	}
+	r := restoredCopy(t, s)
 	if !sameState(t, s, r) {
 		t.Fatal("restored store differs")
 	}
@@ -387,14 +374,7 @@ func TestMembership(t *testing.T) {
 	}
 	// A removed member's address is kept (and survives a snapshot): it may
 	// still be an outgoing voter of a joint configuration.
-	data, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newStore(t)
-	if err := r.Restore(data); err != nil {
-		t.Fatal(err)
-	}
+	r := restoredCopy(t, s)
 	if m, ok := r.RemovedMember(2); !ok || m.Name != "b" {
 		t.Fatalf("removed member metadata %v, %v", m, ok)
 	}

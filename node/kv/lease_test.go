@@ -52,14 +52,7 @@ func TestLeaseGrantPutRevoke(t *testing.T) {
 	if unknown, _ := s.LeaseTimeToLive(&pb.LeaseTimeToLiveRequest{ID: 8}); unknown.TTL != -1 {
 		t.Fatalf("unknown lease TTL %d, want -1 (etcd)", unknown.TTL)
 	}
-	data, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored := newStore(t)
-	if err := restored.Restore(data); err != nil {
-		t.Fatal(err)
-	}
+	restored := restoredCopy(t, s)
 	for name, st := range map[string]*Store{"original": s, "restored": restored} {
 		rev := st.Revision()
 		r := st.Apply(leaseCmd(t, &pb.LeaseRevokeRequest{ID: 7}))

@@ -60,14 +60,7 @@ func TestSessionsEvictLRUAndSurviveSnapshot(t *testing.T) {
 	if r := s.Apply(incCmd("c0", 2, "n", 1)); r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	data, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored := newStore(t)
-	if err := restored.Restore(data); err != nil {
-		t.Fatal(err)
-	}
+	restored := restoredCopy(t, s)
 	for name, st := range map[string]*Store{"original": s, "restored": restored} {
 		if r := st.Apply(incCmd("new", 1, "n", 1)); r.Err != nil {
 			t.Fatal(r.Err)

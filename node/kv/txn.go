@@ -1,13 +1,14 @@
 package kv
 
 import (
-	"bytes"
 	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/etcdserver/txn"
 
+	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/reqshape"
 )
 
 // Txn applies a TxnRequest atomically with etcd's txn semantics (compares
@@ -58,14 +59,15 @@ func validateTxn(req *pb.TxnRequest) error {
 		}
 	}
 	for _, ops := range [][]*pb.RequestOp{req.Success, req.Failure} {
-		if len(ops) > MaxTxnOps {
+		// The store holds every applied txn to the default bound
+		// (node/limits); the server checks the configured one first.
+		if len(ops) > limits.DefaultMaxTxnOps {
 			return nodeerr.ErrTooManyOps
 		}
 		if err := validateOps(ops); err != nil {
 			return err
 		}
-		var b branchWrites
-		if err := b.collect(ops); err != nil {
+		if err := reqshape.BranchWrites(ops); err != nil {
 			return err
 		}
 	}
@@ -81,7 +83,7 @@ func validateOps(ops []*pb.RequestOp) error {
 				err = nodeerr.ErrEmptyKey
 			}
 		case *pb.RequestOp_RequestPut:
-			err = validatePut(r.RequestPut)
+			err = reqshape.Put(r.RequestPut)
 		case *pb.RequestOp_RequestDeleteRange:
 			if len(r.RequestDeleteRange.Key) == 0 {
 				err = nodeerr.ErrEmptyKey
@@ -96,53 +98,4 @@ func validateOps(ops []*pb.RequestOp) error {
 		}
 	}
 	return nil
-}
-
-// branchWrites gathers the writes of one branch, nested txns included, to
-// refuse a key put twice or put inside a deleted range.
-type branchWrites struct {
-	puts    map[string]bool
-	deletes [][2][]byte
-}
-
-func (b *branchWrites) collect(ops []*pb.RequestOp) error {
-	if b.puts == nil {
-		b.puts = map[string]bool{}
-	}
-	for _, op := range ops {
-		switch r := op.Request.(type) {
-		case *pb.RequestOp_RequestPut:
-			k := string(r.RequestPut.Key)
-			if b.puts[k] {
-				return nodeerr.ErrDuplicateKey
-			}
-			b.puts[k] = true
-		case *pb.RequestOp_RequestDeleteRange:
-			b.deletes = append(b.deletes, [2][]byte{r.RequestDeleteRange.Key, r.RequestDeleteRange.RangeEnd})
-		case *pb.RequestOp_RequestTxn:
-			// Only one nested branch runs, but etcd refuses conflicts with
-			// either, which keeps the check state-independent.
-			if err := b.collect(append(append([]*pb.RequestOp{}, r.RequestTxn.Success...), r.RequestTxn.Failure...)); err != nil {
-				return err
-			}
-		}
-	}
-	for k := range b.puts {
-		for _, d := range b.deletes {
-			if inRange([]byte(k), d[0], d[1]) {
-				return nodeerr.ErrDuplicateKey
-			}
-		}
-	}
-	return nil
-}
-
-func inRange(k, key, end []byte) bool {
-	if len(end) == 0 {
-		return bytes.Equal(k, key)
-	}
-	if bytes.Compare(k, key) < 0 {
-		return false
-	}
-	return (len(end) == 1 && end[0] == 0) || bytes.Compare(k, end) < 0
 }

@@ -13,15 +13,12 @@ import (
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/api/statepb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/reqshape"
 )
-
-// MaxTxnOps bounds the operations of one txn branch (etcd's default
-// --max-txn-ops).
-const MaxTxnOps = 128
 
 // ValidatePut checks what does not depend on the state, so the node can
 // refuse bad input before proposing it.
-func ValidatePut(req *pb.PutRequest) error { return validatePut(req) }
+func ValidatePut(req *pb.PutRequest) error { return reqshape.Put(req) }
 
 // ValidateDeleteRange is ValidatePut for DeleteRange.
 func ValidateDeleteRange(req *pb.DeleteRangeRequest) error {
@@ -31,24 +28,9 @@ func ValidateDeleteRange(req *pb.DeleteRangeRequest) error {
 	return nil
 }
 
-// validatePut follows etcd's checkPutRequest (server/etcdserver/api/v3rpc/
-// key.go); the state-dependent checks (lease exists, key exists for
-// ignore_*) are etcd's txn.Put's, at apply.
-func validatePut(req *pb.PutRequest) error {
-	switch {
-	case len(req.Key) == 0:
-		return nodeerr.ErrEmptyKey
-	case req.IgnoreValue && len(req.Value) != 0:
-		return nodeerr.ErrValueProvided
-	case req.IgnoreLease && req.Lease != 0:
-		return nodeerr.ErrLeaseProvided
-	}
-	return nil
-}
-
 // Put applies a PutRequest.
 func (s *Store) Put(req *pb.PutRequest) (*pb.PutResponse, error) {
-	if err := validatePut(req); err != nil {
+	if err := reqshape.Put(req); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()

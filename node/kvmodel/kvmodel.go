@@ -1,18 +1,17 @@
 // Package kvmodel is the porcupine model of kuberaft's linearizable KV
 // (Get, Put, Append per key) and a concurrent History checked against it.
 // It is shared by the in-process harness (node/nodetest), the multi-process
-// tests (node/proctest) and the e2e checks (test/e2e/e2echeck), none of
-// which needs the others to check a history.
+// tests (node/proctest), the e2e checks (test/e2e/e2echeck) and, for its
+// Recorder, node/watchcheck; none of them needs the others to check a
+// history.
 package kvmodel
 
 import (
 	"fmt"
 	"hash/fnv"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,46 +98,15 @@ var Model = porcupine.Model{
 
 // History records the operations of concurrent clients, with a monotonic
 // clock, for a porcupine check.
-type History struct {
-	mu    sync.Mutex
-	start time.Time
-	ops   []porcupine.Operation
-}
+type History struct{ Recorder }
 
 // NewHistory returns an empty history.
-func NewHistory() *History { return &History{start: time.Now()} }
-
-// Now is the history's clock (monotonic nanoseconds).
-func (h *History) Now() int64 { return int64(time.Since(h.start)) }
+func NewHistory() *History { return &History{} }
 
 // Add records one completed operation. A write with an unknown outcome
-// must be added with out.Unknown set; it then may take effect any time
-// after call (etcd's robustness tests do the same). A read whose outcome is
-// unknown observed nothing and is dropped.
+// must be added with out.Unknown set (see Recorder.Record).
 func (h *History) Add(client int, in Input, out Output, call, ret int64) {
-	if out.Unknown && in.Op == OpGet {
-		return
-	}
-	if out.Unknown {
-		ret = math.MaxInt64
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret})
-}
-
-// Operations returns a copy of what was recorded.
-func (h *History) Operations() []porcupine.Operation {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]porcupine.Operation(nil), h.ops...)
-}
-
-// Len is the number of recorded operations.
-func (h *History) Len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.ops)
+	h.Record(client, in, out, in.Op == OpGet, out.Unknown, call, ret)
 }
 
 // CheckLinearizable fails t if the history is not linearizable, writing a
@@ -146,9 +114,7 @@ func (h *History) Len() int {
 // times out is logged, not failed (porcupine could not decide).
 func (h *History) CheckLinearizable(t testing.TB, timeout time.Duration) {
 	t.Helper()
-	h.mu.Lock()
-	ops := append([]porcupine.Operation(nil), h.ops...)
-	h.mu.Unlock()
+	ops := h.Operations()
 	res, info := porcupine.CheckOperationsVerbose(Model, ops, timeout)
 	switch res {
 	case porcupine.Ok:

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/kuberaft/kuberaft/node/reqshape"
 )
 
 // kvServer is etcd's KV service. RangeStream (etcd 3.7's streamed Range)
@@ -25,7 +27,7 @@ func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, 
 	if err := checkSize(r, k.s.cfg.Limits.MaxRequestBytes); err != nil {
 		return nil, ToGRPCError(err)
 	}
-	if err := checkPut(r); err != nil {
+	if err := reqshape.Put(r); err != nil {
 		return nil, ToGRPCError(err)
 	}
 	resp, err := k.s.cfg.Backend.Put(ctx, r)

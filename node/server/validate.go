@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"fmt"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
+	"github.com/kuberaft/kuberaft/node/reqshape"
 )
 
 // The validators below are the node's only check of a request's shape: they
@@ -45,18 +45,6 @@ func checkRange(r *pb.RangeRequest) error {
 	return nil
 }
 
-func checkPut(r *pb.PutRequest) error {
-	switch {
-	case len(r.GetKey()) == 0:
-		return nodeerr.ErrEmptyKey
-	case r.GetIgnoreValue() && len(r.GetValue()) != 0:
-		return nodeerr.ErrValueProvided
-	case r.GetIgnoreLease() && r.GetLease() != 0:
-		return nodeerr.ErrLeaseProvided
-	}
-	return nil
-}
-
 func checkDelete(r *pb.DeleteRangeRequest) error {
 	return checkKey(r.GetKey())
 }
@@ -69,8 +57,7 @@ func checkTxn(r *pb.TxnRequest, maxOps int) error {
 		return err
 	}
 	for _, branch := range [][]*pb.RequestOp{r.GetSuccess(), r.GetFailure()} {
-		var b branchWrites
-		if err := b.collect(branch); err != nil {
+		if err := reqshape.BranchWrites(branch); err != nil {
 			return err
 		}
 	}
@@ -102,7 +89,7 @@ func checkRequestOp(op *pb.RequestOp, maxOps int) error {
 	case *pb.RequestOp_RequestRange:
 		return checkRange(v.RequestRange)
 	case *pb.RequestOp_RequestPut:
-		return checkPut(v.RequestPut)
+		return reqshape.Put(v.RequestPut)
 	case *pb.RequestOp_RequestDeleteRange:
 		return checkDelete(v.RequestDeleteRange)
 	case *pb.RequestOp_RequestTxn:
@@ -110,57 +97,6 @@ func checkRequestOp(op *pb.RequestOp, maxOps int) error {
 	default:
 		return nodeerr.ErrEmptyOperation
 	}
-}
-
-// branchWrites gathers the writes of one branch, nested txns included, to
-// refuse a key put twice or put inside a deleted range.
-type branchWrites struct {
-	puts    map[string]bool
-	deletes [][2][]byte
-}
-
-func (b *branchWrites) collect(ops []*pb.RequestOp) error {
-	if b.puts == nil {
-		b.puts = map[string]bool{}
-	}
-	for _, op := range ops {
-		switch r := op.GetRequest().(type) {
-		case *pb.RequestOp_RequestPut:
-			k := string(r.RequestPut.GetKey())
-			if b.puts[k] {
-				return nodeerr.ErrDuplicateKey
-			}
-			b.puts[k] = true
-		case *pb.RequestOp_RequestDeleteRange:
-			b.deletes = append(b.deletes, [2][]byte{r.RequestDeleteRange.GetKey(), r.RequestDeleteRange.GetRangeEnd()})
-		case *pb.RequestOp_RequestTxn:
-			// Only one nested branch runs, but etcd refuses conflicts with
-			// either, which keeps the check state-independent.
-			if err := b.collect(append(append([]*pb.RequestOp{}, r.RequestTxn.GetSuccess()...), r.RequestTxn.GetFailure()...)); err != nil {
-				return err
-			}
-		}
-	}
-	for k := range b.puts {
-		for _, d := range b.deletes {
-			if inRange([]byte(k), d[0], d[1]) {
-				return nodeerr.ErrDuplicateKey
-			}
-		}
-	}
-	return nil
-}
-
-// inRange tells whether k is in [key, end), etcd's range convention: no end
-// means key alone, end "\x00" means every key from key on.
-func inRange(k, key, end []byte) bool {
-	if len(end) == 0 {
-		return bytes.Equal(k, key)
-	}
-	if bytes.Compare(k, key) < 0 {
-		return false
-	}
-	return (len(end) == 1 && end[0] == 0) || bytes.Compare(k, end) < 0
 }
 
 // checkPeerURLs accepts what etcd accepts: http(s)://host:port without a

@@ -2,14 +2,14 @@ package watchcheck
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/kuberaft/kuberaft/node/kvmodel"
 )
 
 // Operation kinds of KVModel.
@@ -102,39 +102,18 @@ func describeOp(input, output any) string {
 	return fmt.Sprintf("delete(k%d) -> deleted %d, %s", in.Key, out.Deleted, res)
 }
 
-// History records concurrent clients' operations with a monotonic clock.
-type History struct {
-	mu    sync.Mutex
-	start time.Time
-	ops   []porcupine.Operation
-}
+// History records concurrent clients' operations with a monotonic clock
+// (kvmodel.Recorder: one home for the unknown-outcome rule).
+type History struct{ kvmodel.Recorder }
 
 // NewHistory returns an empty history.
-func NewHistory() *History { return &History{start: time.Now()} }
-
-// Now is the history's clock (monotonic nanoseconds).
-func (h *History) Now() int64 { return int64(time.Since(h.start)) }
+func NewHistory() *History { return &History{} }
 
 // Add records one operation. A write with an unknown outcome may take
 // effect any time after its call (it never returns); a read with an
 // unknown outcome observed nothing and is dropped.
 func (h *History) Add(client int, in Input, out Output, call, ret int64) {
-	if out.Unknown && in.Op == OpGet {
-		return
-	}
-	if out.Unknown {
-		ret = math.MaxInt64
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: in, Output: out, Call: call, Return: ret})
-}
-
-// Len is the number of recorded operations.
-func (h *History) Len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.ops)
+	h.Record(client, in, out, in.Op == OpGet, out.Unknown, call, ret)
 }
 
 // CheckLinearizable fails t unless porcupine proves the history
@@ -143,9 +122,7 @@ func (h *History) Len() int {
 // is not a proof; keep histories small enough to decide.
 func (h *History) CheckLinearizable(t testing.TB, initialRev int64, timeout time.Duration) {
 	t.Helper()
-	h.mu.Lock()
-	ops := append([]porcupine.Operation(nil), h.ops...)
-	h.mu.Unlock()
+	ops := h.Operations()
 	model := KVModel(initialRev)
 	res, info := porcupine.CheckOperationsVerbose(model, ops, timeout)
 	if res == porcupine.Ok {
@@ -170,22 +147,19 @@ func (h *History) CheckLinearizable(t testing.TB, initialRev int64, timeout time
 // after its call and shifts every later revision, which makes porcupine's
 // search explode after a few faults; a decided one pins its revision.
 func (h *History) ResolveUnknownPuts(revOf func(in Input) (int64, bool)) (resolved, dropped int) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	kept := h.ops[:0]
-	for _, op := range h.ops {
+	h.Rewrite(func(op *porcupine.Operation) bool {
 		in, out := op.Input.(Input), op.Output.(Output)
-		if in.Op == OpPut && out.Unknown {
-			rev, ok := revOf(in)
-			if !ok {
-				dropped++
-				continue
-			}
-			op.Output = Output{Rev: rev}
-			resolved++
+		if in.Op != OpPut || !out.Unknown {
+			return true
 		}
-		kept = append(kept, op)
-	}
-	h.ops = kept
+		rev, ok := revOf(in)
+		if !ok {
+			dropped++
+			return false
+		}
+		op.Output = Output{Rev: rev}
+		resolved++
+		return true
+	})
 	return resolved, dropped
 }

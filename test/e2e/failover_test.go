@@ -35,17 +35,7 @@ func testLeaderFailover(t *testing.T) {
 	begin := time.Now()
 	s.mustKubectl(t, "", "-n", sc.ns, "delete", "pod", leaderPod, "--wait=false")
 
-	eventually(t, 2*time.Minute, 200*time.Millisecond, "a new leader among the other members", func(ctx context.Context) (bool, string) {
-		snap, _ := s.snapshot(ctx, rc.d, sc.ns)
-		var others []e2echeck.Sample
-		for _, smp := range snap {
-			if smp.Pod != leaderPod {
-				others = append(others, smp)
-			}
-		}
-		l := e2echeck.LeaderAt(others)
-		return l != 0 && l != oldLeader, fmt.Sprintf("leader %x (old %x)", l, oldLeader)
-	})
+	eventually(t, 2*time.Minute, 200*time.Millisecond, "a new leader among the other members", s.leaderMovedOff(rc.d, sc.ns, leaderPod, oldLeader))
 	sc.figure("new leader elected %s after deleting leader %s", time.Since(begin).Round(100*time.Millisecond), leaderPod)
 
 	snap = rc.waitConverged(t, 3, 5*time.Minute)

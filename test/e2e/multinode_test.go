@@ -211,17 +211,7 @@ func testNodeDrainUnderLoad(t *testing.T) {
 	s.mustKubectl(t, "", "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=10m")
 	sc.figure("drain returned after %s", time.Since(from).Round(100*time.Millisecond))
 
-	eventually(t, 3*time.Minute, 200*time.Millisecond, "a new leader on another node", func(ctx context.Context) (bool, string) {
-		snap, _ := s.snapshot(ctx, rc.d, sc.ns)
-		var others []e2echeck.Sample
-		for _, smp := range snap {
-			if smp.Pod != leaderPod {
-				others = append(others, smp)
-			}
-		}
-		l := e2echeck.LeaderAt(others)
-		return l != 0 && l != oldLeader, fmt.Sprintf("leader %x (old %x)", l, oldLeader)
-	})
+	eventually(t, 3*time.Minute, 200*time.Millisecond, "a new leader on another node", s.leaderMovedOff(rc.d, sc.ns, leaderPod, oldLeader))
 	before := load.ops.Load()
 	eventually(t, 2*time.Minute, 200*time.Millisecond, "writes go on with the node drained", func(context.Context) (bool, string) {
 		n := load.ops.Load()

@@ -192,3 +192,20 @@ func httpStatus(ctx context.Context, ip string) string {
 	}
 	return fmt.Sprintf("HTTP %d\n%s", resp.StatusCode, body)
 }
+
+// leaderMovedOff is the condition, for eventually, that the members other
+// than pod (the old leader's, which may be gone or stale) agree on a leader
+// other than oldLeader.
+func (s *suite) leaderMovedOff(d *nodeDialer, ns, pod string, oldLeader uint64) func(ctx context.Context) (bool, string) {
+	return func(ctx context.Context) (bool, string) {
+		snap, _ := s.snapshot(ctx, d, ns)
+		var others []e2echeck.Sample
+		for _, smp := range snap {
+			if smp.Pod != pod {
+				others = append(others, smp)
+			}
+		}
+		l := e2echeck.LeaderAt(others)
+		return l != 0 && l != oldLeader, fmt.Sprintf("leader %x (old %x)", l, oldLeader)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
 // Dir stores files under a directory: a PersistentVolumeClaim mounted by
@@ -36,28 +38,7 @@ func (d *Dir) Put(_ context.Context, key string, r io.Reader, size int64) error 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-		return fmt.Errorf("pvc put %s: %w", key, err)
-	}
-	f, err := os.OpenFile(p+".part", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
-	if err != nil {
-		return fmt.Errorf("pvc put %s: %w", key, err)
-	}
-	n, err := io.Copy(f, r)
-	if err == nil && n != size {
-		err = fmt.Errorf("wrote %d bytes, want %d", n, size)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(p+".part", p)
-	}
-	if err != nil {
-		_ = os.Remove(p + ".part")
+	if err := snapfile.WriteFile(p, r, size); err != nil {
 		return fmt.Errorf("pvc put %s: %w", key, err)
 	}
 	return nil

@@ -1,5 +1,5 @@
 // Builds a standalone etcd server and etcdctl, at the version Kubernetes pins,
-// for the cluster's datastore and for the node team's benchmarks and tests.
+// for the cluster's datastore and for the node's benchmarks and tests.
 module github.com/kuberaft/kuberaft/hack/tools/etcd
 
 go 1.26.0

@@ -2,7 +2,7 @@
 # Builds promtool from the Prometheus Go module and installs it into BINDIR.
 # `go install pkg@version` runs outside any module, so Prometheus's own
 # go.mod decides the dependency versions (as hack/build-tools.sh does for
-# helm and kind). A flock lets engineers and make targets share the cache.
+# helm and kind). A flock lets checkouts and make targets share the cache.
 #
 # Usage: hack/tools/promtool/install.sh BINDIR VERSION
 set -euo pipefail
