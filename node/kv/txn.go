@@ -6,7 +6,6 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/etcdserver/txn"
 
-	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
 	"github.com/kuberaft/kuberaft/node/reqshape"
 )
@@ -50,8 +49,11 @@ func IsReadOnlyTxn(req *pb.TxnRequest) bool {
 // ValidateTxn is ValidatePut for Txn.
 func ValidateTxn(req *pb.TxnRequest) error { return validateTxn(req) }
 
-// validateTxn checks what does not depend on the state: keys present, op
-// counts, and no key written twice in one branch (etcd's checkIntervals).
+// validateTxn checks what does not depend on the state: keys present and
+// no key written twice in one branch (etcd's checkIntervals). The number
+// of operations is the server's check alone, against the configured
+// --max-txn-ops: checking it here too, against the default, refused at
+// apply a txn the server had accepted under a larger configured bound.
 func validateTxn(req *pb.TxnRequest) error {
 	for _, c := range req.Compare {
 		if len(c.Key) == 0 {
@@ -59,11 +61,6 @@ func validateTxn(req *pb.TxnRequest) error {
 		}
 	}
 	for _, ops := range [][]*pb.RequestOp{req.Success, req.Failure} {
-		// The store holds every applied txn to the default bound
-		// (node/limits); the server checks the configured one first.
-		if len(ops) > limits.DefaultMaxTxnOps {
-			return nodeerr.ErrTooManyOps
-		}
 		if err := validateOps(ops); err != nil {
 			return err
 		}
