@@ -11,6 +11,8 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -29,6 +31,8 @@ type Metrics struct {
 	AppliedIndex       prometheus.Gauge
 	CommittedIndex     prometheus.Gauge
 	ProposalsPending   prometheus.Gauge
+	PeerRoundTrip      *prometheus.HistogramVec
+	QuotaBackendBytes  prometheus.Gauge
 }
 
 // New creates the collectors and registers them on reg (nil: not
@@ -72,6 +76,16 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		ProposalsPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "etcd", Subsystem: "server", Name: "proposals_pending",
 			Help: "The current number of pending proposals to commit."}),
+		// etcd times a prober's ping over the peer connection; we time a
+		// leader's heartbeat to its response, which crosses the same
+		// connection both ways. Buckets are etcd's (0.1 ms doubling).
+		PeerRoundTrip: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "etcd", Subsystem: "network", Name: "peer_round_trip_time_seconds",
+			Help:    "Round-Trip-Time histogram between peers (leader heartbeat to its response).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"To"}),
+		QuotaBackendBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "etcd", Subsystem: "server", Name: "quota_backend_bytes",
+			Help: "Current backend storage quota size in bytes (--quota-backend-bytes; negative: none)."}),
 	}
 	if reg == nil {
 		return m, nil
@@ -91,7 +105,24 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.FsyncDuration, m.ApplyDuration, m.SnapshotDuration,
 		m.ProposalsCommitted, m.ProposalsFailed, m.LeaderChanges, m.IsLeader, m.HasLeader,
-		m.AppliedIndex, m.CommittedIndex, m.ProposalsPending}
+		m.AppliedIndex, m.CommittedIndex, m.ProposalsPending, m.PeerRoundTrip, m.QuotaBackendBytes}
+}
+
+// ObservePeerRoundTrip records one round trip to peer to (hex ID, as etcd
+// labels it).
+func (m *Metrics) ObservePeerRoundTrip(to uint64, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.PeerRoundTrip.WithLabelValues(strconv.FormatUint(to, 16)).Observe(d.Seconds())
+}
+
+// SetQuota records the configured space quota.
+func (m *Metrics) SetQuota(bytes int64) {
+	if m == nil {
+		return
+	}
+	m.QuotaBackendBytes.Set(float64(bytes))
 }
 
 // SetLeader records this node's view of the leader after a change.

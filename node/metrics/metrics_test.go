@@ -3,6 +3,7 @@ package metrics
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -50,8 +51,14 @@ func TestRegisterAndLeader(t *testing.T) {
 	}
 	var none *Metrics
 	none.SetLeader(true, true, true) // must not panic
-	if families, err := reg.Gather(); err != nil || len(families) != 11 {
-		t.Fatalf("gathered %d families (%v), want 11", len(families), err)
+	none.ObservePeerRoundTrip(2, time.Millisecond)
+	m.SetQuota(5)
+	if got := value(t, reg, "etcd_server_quota_backend_bytes"); got != 5 {
+		t.Fatalf("quota %v, want 5", got)
+	}
+	m.ObservePeerRoundTrip(2, time.Millisecond) // a vector is gathered once it has a series
+	if families, err := reg.Gather(); err != nil || len(families) != 13 {
+		t.Fatalf("gathered %d families (%v), want 13", len(families), err)
 	}
 }
 

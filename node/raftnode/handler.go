@@ -31,6 +31,7 @@ func (h handler) Process(ctx context.Context, m *raftpb.Message) error {
 		h.n.lastReject[m.GetFrom()] = time.Now()
 	}
 	h.n.heardMu.Unlock()
+	h.n.rtt.received(m)
 	wait := h.n.cfg.ElectionTimeout
 	if m.GetType() == raftpb.MessageType_MsgProp {
 		if h.n.Leader() == 0 {

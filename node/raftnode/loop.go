@@ -76,6 +76,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	n.refreshSnapshots(rd.Messages)
 	msgs := rd.Messages
 	if isLeader {
+		n.rtt.sent(msgs)
 		n.tr.Send(msgs)
 	} else {
 		// Forwarded requests promise nothing about our log or vote, so

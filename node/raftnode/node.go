@@ -34,6 +34,7 @@ type Node struct {
 	kv      *kv.Store
 	tr      transport.Transport
 	metrics *metrics.Metrics
+	rtt     *rttTracker // heartbeat round trips (rtt.go)
 
 	reqIDs    *requestIDs
 	leaderRPC leaderConns     // client connections to the leader (lease.go)

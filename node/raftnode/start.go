@@ -63,6 +63,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	n.reqIDs = newRequestIDs()
+	n.rtt = newRTTTracker(cfg.ElectionTimeout, n.metrics.ObservePeerRoundTrip)
+	n.metrics.SetQuota(cfg.QuotaBackendBytes)
 	n.kv.SetClusterID(n.clusterID)
 	if err := n.tr.Start(handler{n}, n.id, n.clusterID); err != nil {
 		rn.Stop()
