@@ -121,7 +121,7 @@ type phase struct {
 // (controllerutil.CreateOrUpdate) and garbage-collected through owner
 // references, pods are patched (role label) and deleted (upgrade,
 // replace), PVCs deleted, Secrets read live and written, status patched.
-// +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters,verbs=get;list;watch
+// +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=raft.kuberaft.io,resources=raftclusters/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;update
