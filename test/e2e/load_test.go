@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
 
 	"github.com/kuberaft/kuberaft/node/kvmodel"
 	"github.com/kuberaft/kuberaft/test/e2e/e2echeck"
@@ -48,12 +49,19 @@ type workload struct {
 // newEtcdClient connects to endpoint, with the TLS identity registered
 // for it (tls_test.go).
 func newEtcdClient(endpoint string) (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:   []string{endpoint},
 		DialTimeout: 5 * time.Second,
 		TLS:         tlsFor(endpoint),
 		Logger:      zap.NewNop(),
-	})
+	}
+	if cfg.TLS != nil {
+		// clientv3 verifies the server against the dialed authority (the
+		// ClusterIP or pod IP), not tls.Config.ServerName; the certificates
+		// name DNS names, so the authority is set to the registered name.
+		cfg.DialOptions = []grpc.DialOption{grpc.WithAuthority(cfg.TLS.ServerName)}
+	}
+	return clientv3.New(cfg)
 }
 
 // startLoad starts the clients against endpoint until stop is called.
