@@ -19,7 +19,11 @@ kind-host-packages: ## Install docker.io, mmdebstrap, jq (Debian; idempotent)
 kind-node-image: kind-host-packages ## Build kind's node image offline (cached under .cache/kind)
 	hack/kind/build-node-image.sh
 
-e2e-kind: kind-host-packages ## e2e on a 3-node kind cluster (fails if kind cannot be provisioned)
+# kind and the offline cluster change the same iptables and cannot run at
+# once; in `make test` the offline cluster is still up from cluster-smoke
+# and e2e, so it is stopped first (down is a no-op when nothing runs).
+e2e-kind: kind-host-packages ## e2e on a 3-node kind cluster (stops the offline cluster first; fails if kind cannot be provisioned)
+	hack/local-cluster.sh down
 	PATH="$(E2E_PATH)" E2E_TIMEOUT="$(E2E_TIMEOUT)" E2E_RUN="$(E2E_KIND_RUN)" HELM="$(HELM)" MAKE="$(MAKE)" hack/kind/e2e.sh
 
 TEST_TARGETS += e2e-kind
