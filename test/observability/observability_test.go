@@ -124,17 +124,20 @@ func TestDashboardsUseOnlyExportedMetrics(t *testing.T) {
 
 type ruleFile struct {
 	Groups []struct {
-		Name  string `json:"name"`
-		Rules []struct {
-			Alert string `json:"alert"`
-			Expr  string `json:"expr"`
-		} `json:"rules"`
+		Name  string      `json:"name"`
+		Rules []alertRule `json:"rules"`
 	} `json:"groups"`
 }
 
-func TestAlertRulesUseOnlyExportedMetrics(t *testing.T) {
-	known := exported(t)
-	var alerts []string
+type alertRule struct {
+	Alert string `json:"alert"`
+	Expr  string `json:"expr"`
+}
+
+// alertRules reads every rule of the chart's rule files, each with the
+// file it is in (for messages).
+func alertRules(t *testing.T) (rules []alertRule, paths []string) {
+	t.Helper()
 	for _, path := range files(t, rulesGlob) {
 		raw, err := os.ReadFile(path)
 		if err != nil {
@@ -146,11 +149,21 @@ func TestAlertRulesUseOnlyExportedMetrics(t *testing.T) {
 		}
 		for _, g := range rf.Groups {
 			for _, r := range g.Rules {
-				alerts = append(alerts, r.Alert)
-				if _, unknown := unknownMetrics(r.Expr, known); len(unknown) > 0 {
-					t.Errorf("%s: alert %s uses %v, which no component exports", path, r.Alert, unknown)
-				}
+				rules, paths = append(rules, r), append(paths, path)
 			}
+		}
+	}
+	return rules, paths
+}
+
+func TestAlertRulesUseOnlyExportedMetrics(t *testing.T) {
+	known := exported(t)
+	var alerts []string
+	rules, paths := alertRules(t)
+	for i, r := range rules {
+		alerts = append(alerts, r.Alert)
+		if _, unknown := unknownMetrics(r.Expr, known); len(unknown) > 0 {
+			t.Errorf("%s: alert %s uses %v, which no component exports", paths[i], r.Alert, unknown)
 		}
 	}
 	// The alerts the issue asks for.
@@ -168,24 +181,13 @@ func TestAlertRulesUseOnlyExportedMetrics(t *testing.T) {
 // constant, so this keeps the two from drifting apart.
 func TestCertificateAlertUsesTheOperatorsWarningWindow(t *testing.T) {
 	want := fmt.Sprintf("< %d", int64(status.ExpiryWarning.Seconds()))
-	for _, path := range files(t, rulesGlob) {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rf ruleFile
-		if err := yaml.Unmarshal(raw, &rf); err != nil {
-			t.Fatalf("%s does not parse: %v", path, err)
-		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Alert == "KuberaftCertificateExpiringSoon" {
-					if !strings.Contains(r.Expr, want) {
-						t.Errorf("%s: KuberaftCertificateExpiringSoon is %q, want the threshold %q (status.ExpiryWarning)", path, r.Expr, want)
-					}
-					return
-				}
+	rules, paths := alertRules(t)
+	for i, r := range rules {
+		if r.Alert == "KuberaftCertificateExpiringSoon" {
+			if !strings.Contains(r.Expr, want) {
+				t.Errorf("%s: KuberaftCertificateExpiringSoon is %q, want the threshold %q (status.ExpiryWarning)", paths[i], r.Expr, want)
 			}
+			return
 		}
 	}
 	t.Error("no KuberaftCertificateExpiringSoon alert")
