@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -369,3 +370,41 @@ func copyFile(from, to string) error {
 	}
 	return nil
 }
+
+// Capture is the whole state at one point, taken cheaply (a bbolt read
+// transaction and the metadata) so the caller can copy it out later,
+// outside whatever it must not stall. Close it when done.
+type Capture struct {
+	meta *statepb.Snapshot
+	db   *DB
+}
+
+// OpenCapture captures the state as applied now.
+func (s *Store) OpenCapture() (*Capture, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	meta, err := s.metadataLocked()
+	if err != nil {
+		return nil, err
+	}
+	s.eng.saveIndex()
+	return &Capture{meta: meta, db: &DB{snap: s.eng.be.Snapshot()}}, nil
+}
+
+// Whole is the captured state in Snapshot's form.
+func (c *Capture) Whole() ([]byte, error) {
+	var be bytes.Buffer
+	be.Grow(int(c.db.Size()))
+	if _, err := c.db.WriteTo(&be); err != nil {
+		return nil, fmt.Errorf("kv: copy backend: %w", err)
+	}
+	snap := proto.Clone(c.meta).(*statepb.Snapshot)
+	snap.Backend = be.Bytes()
+	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+}
+
+// Close releases the capture.
+func (c *Capture) Close() error { return c.db.Close() }
