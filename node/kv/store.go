@@ -78,8 +78,13 @@ func Open(lg *zap.Logger, dir string) (*Store, error) {
 
 // New returns an empty store in a fresh temporary directory, removed by
 // Close (for tests and tools).
-func New() (*Store, error) {
-	dir, err := os.MkdirTemp("", "kuberaft-kv-")
+func New() (*Store, error) { return NewIn("") }
+
+// NewIn is New with the temporary directory under parent ("" : the
+// system's): a node puts it in its data dir, since its root file system
+// may be read-only and /tmp small or in memory.
+func NewIn(parent string) (*Store, error) {
+	dir, err := os.MkdirTemp(parent, "kuberaft-kv-")
 	if err != nil {
 		return nil, fmt.Errorf("kv: temp dir: %w", err)
 	}

@@ -66,7 +66,7 @@ func (n *Node) seedFromFile() error {
 	if err != nil {
 		return fmt.Errorf("raftnode: --restore-from %s: %w", n.cfg.RestoreFrom, err)
 	}
-	store, err := kv.New()
+	store, err := kv.NewIn(n.cfg.DataDir)
 	if err != nil {
 		return err
 	}
