@@ -110,6 +110,11 @@ func testHelmInstall(t *testing.T) {
 	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
+	// The operator's namespace enforces the restricted profile too (helm's
+	// --create-namespace would make it unlabelled).
+	if err := s.ensureRestrictedNamespace(ctx, s.opNS); err != nil {
+		t.Fatalf("namespace %s: %v", s.opNS, err)
+	}
 	_, err := s.run(ctx, "", s.helm, "upgrade", "--install", s.release, filepath.Join(s.root, "charts/kuberaft"),
 		"--namespace", s.opNS, "--create-namespace",
 		"--set", "image.tag="+s.tagA, "--set", "image.pullPolicy=IfNotPresent",
