@@ -121,6 +121,11 @@ func testHelmInstall(t *testing.T) {
 		// The kubectl-plugin scenario holds a step with the operator's
 		// test hook; it acts only on clusters that ask for it.
 		"--set", "extraArgs[0]=--enable-test-holds",
+		// ca-rotation-under-load: both CAs trusted for this long, twice.
+		// It must exceed the kubelet's Secret refresh: the offline cluster's
+		// kubelet syncs every 10s; hack/kind/e2e.sh sets a longer one for
+		// kind's default 1 min (+ jitter).
+		"--set", "extraArgs[1]=--ca-rotation-overlap="+s.caOverlap,
 		"--wait", "--timeout", "5m")
 	took := time.Since(begin)
 	res := summaryRow{name: "install-helm", result: "PASS", took: took, figures: []string{fmt.Sprintf("operator (helm install) available in %s", took.Round(100*time.Millisecond))}}
