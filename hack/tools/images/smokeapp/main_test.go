@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
-	"time"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestEnsureIDKeepsFirstBoot is the property the smoke test relies on: a pod
