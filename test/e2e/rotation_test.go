@@ -287,7 +287,7 @@ func testCARotationUnderLoad(t *testing.T) {
 		n := load.ackedSince(done)
 		return n >= 20, fmt.Sprintf("%d acknowledged since", n)
 	})
-	rep := load.stopAndVerify(t, endpoint, "rotate", filepath.Join(s.artifacts, "rotate-history.html"), from, time.Now())
+	rep := load.stopAndVerify(t, endpoint, "rotate", filepath.Join(s.artifacts, "rotate-porcupine.html"), from, time.Now())
 	sc.report(rep)
 	rc.waitConverged(t, 3, time.Minute)
 }
