@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -208,7 +209,8 @@ func (rc *raftCluster) everyMember(ctx context.Context, ports []int, cond func(c
 // the old one, every leaf (server, peer, client, operator) is re-issued from
 // it with a new key and the members reload them without a restart, then
 // the old CA is dropped, after which the application certificate of before
-// the rotation is refused. The clients follow the application Secret (as an
+// the rotation is refused. Then one leaf alone is rotated by deleting its
+// Secret (`kubectl delete secret rot-server-tls`). The clients follow the application Secret (as an
 // app that re-reads its mounted files does). No acknowledged write is lost
 // and the history is linearizable; the cluster stays converged.
 func testCARotationUnderLoad(t *testing.T) {
@@ -279,8 +281,27 @@ func testCARotationUnderLoad(t *testing.T) {
 			return nil
 		})
 	})
+	sc.figure("old CA dropped, old application certificate refused %s after the request", time.Since(from).Round(100*time.Millisecond))
+
+	// A leaf alone (same CA): deleting its Secret makes the operator issue
+	// a new one, which the members load without a restart.
+	oldSerial := rc.servingSerial(t)
+	begin := time.Now()
+	s.mustKubectl(t, "", "-n", rc.ns, "delete", "secret", rc.name+"-server-tls")
+	eventually(t, 2*time.Minute, 2*time.Second, "every member to serve the re-issued server leaf", func(ctx context.Context) (bool, string) {
+		return rc.everyMember(ctx, []int{clientPort}, func(ctx context.Context, addr string) error {
+			leaf, err := servedLeaf(ctx, addr, f.cur.Load())
+			if err != nil {
+				return err
+			}
+			if leaf.SerialNumber.Cmp(oldSerial) == 0 || leaf.CheckSignatureFrom(next) != nil {
+				return fmt.Errorf("still serves serial %s of %q", leaf.SerialNumber, leaf.Issuer.CommonName)
+			}
+			return nil
+		})
+	})
 	done := time.Now()
-	sc.figure("old CA dropped, old application certificate refused %s after the request", done.Sub(from).Round(100*time.Millisecond))
+	sc.figure("server leaf re-issued after its Secret was deleted, served by every member %s later", done.Sub(begin).Round(100*time.Millisecond))
 
 	// Writes acknowledged after the rotation: the clients went on through it.
 	eventually(t, time.Minute, time.Second, "writes acknowledged after the rotation", func(context.Context) (bool, string) {
@@ -290,6 +311,22 @@ func testCARotationUnderLoad(t *testing.T) {
 	rep := load.stopAndVerify(t, endpoint, "rotate", filepath.Join(s.artifacts, "rotate-porcupine.html"), from, time.Now())
 	sc.report(rep)
 	rc.waitConverged(t, 3, time.Minute)
+}
+
+// servingSerial is the serial of the server leaf in <name>-server-tls.
+func (rc *raftCluster) servingSerial(t *testing.T) *big.Int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var sec corev1.Secret
+	if err := rc.s.c.Get(ctx, client.ObjectKey{Namespace: rc.ns, Name: rc.name + "-server-tls"}, &sec); err != nil {
+		t.Fatal(err)
+	}
+	kp, err := certs.ParseKeyPair(sec.Data[certs.KeyCert], sec.Data[certs.KeyKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp.Cert.SerialNumber
 }
 
 // testNoClientCertRefused: a pod in the cluster's namespace that connects
