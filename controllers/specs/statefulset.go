@@ -79,6 +79,7 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 			EnableServiceLinks:            ptr.To(false),
 			// The node never calls the Kubernetes API.
 			AutomountServiceAccountToken: ptr.To(false),
+			SecurityContext:              podSecurityContext(),
 		},
 	}
 	if t.Annotations == nil {
@@ -123,17 +124,38 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 		StartupProbe:   probe("/livez", 40),
 		LivenessProbe:  probe("/livez", 3),
 		ReadinessProbe: probe("/readyz", 1),
-		// The restricted Pod Security profile except runAsNonRoot: the node
-		// image runs as root because volumes from hostPath-based
-		// provisioners (the offline test cluster's) are created 0750
-		// root-owned and ignore fsGroup, so a non-root node could not
-		// write its data dir there.
+		// The restricted Pod Security profile; the pod-level part (user,
+		// group, fsGroup, seccomp) is in podSecurityContext.
 		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptr.To(true),
 			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			ReadOnlyRootFilesystem:   ptr.To(true),
 			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
+	}
+}
+
+// NodeUID is the node's user and group: distroless's "nonroot" (65532),
+// numeric so that the kubelet can check runAsNonRoot against it.
+const NodeUID int64 = 65532
+
+// podSecurityContext runs the node as NodeUID. fsGroup makes the data
+// volume and the TLS Secret volumes (mode 0440) the node's group's; where
+// a volume plugin ignores fsGroup (hostPath-based provisioners), the
+// provisioner must create world-writable directories, as
+// local-path-provisioner and the offline test cluster's do.
+// OnRootMismatch: the recursive chown runs only when the volume's root
+// is not already the group's (a member's volume after the change from
+// root to NodeUID), not at every start.
+func podSecurityContext() *corev1.PodSecurityContext {
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot:        ptr.To(true),
+		RunAsUser:           ptr.To(NodeUID),
+		RunAsGroup:          ptr.To(NodeUID),
+		FSGroup:             ptr.To(NodeUID),
+		FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch),
+		SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 }
 
