@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/recovery/planner"
 )
 
 // StatefulSet builds the members' StatefulSet with the given replica count
@@ -174,9 +175,24 @@ func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
 	if r.SnapshotCount > 0 {
 		args = append(args, fmt.Sprintf("--snapshot-count=%d", r.SnapshotCount))
 	}
+	args = append(args, forceArgs(rc)...)
 	return append(args, tlsArgs(rc)...)
 }
 
+// forceArgs are the flags of a recorded quorum-loss recovery (Apply):
+// every member's pod carries them (an Apply cancelled before anything
+// was deleted never forced, so it has none), and the node forces only
+// as the named survivor with data, once per plan ID (see raftnode's
+// --force-new-cluster-member). They stay after the recovery: a restart
+// with the same ID is a normal restart, and dropping them would restart
+// every member for a template change.
+func forceArgs(rc *raftv1alpha1.RaftCluster) []string {
+	if rc.Status.Recovery == nil || rc.Status.Recovery.Apply == nil || rc.Status.Recovery.Apply.Step == string(planner.Cancel) {
+		return nil
+	}
+	a := rc.Status.Recovery.Apply
+	return []string{"--force-new-cluster", "--force-new-cluster-id=" + a.PlanID, "--force-new-cluster-member=" + a.Survivor}
+}
 func env(rc *raftv1alpha1.RaftCluster) []corev1.EnvVar {
 	fromCM := func(key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
