@@ -174,8 +174,9 @@ type RecoveryApplyStatus struct {
 	// Apply started (they may hold a volume being deleted).
 	// +optional
 	DiscardedPods []string `json:"discardedPods,omitempty"`
-	// step is the last step taken (DeleteVolume, DeletePod, ForceSurvivor,
-	// WaitSurvivor, GrowBack, Done or Cancel).
+	// step is the last step recorded, before it acts: DeleteVolume(<member>),
+	// DeletePod(<member>), ForceSurvivor(<survivor>), WaitSurvivor(<survivor>),
+	// GrowBack, Done or Cancel.
 	// +optional
 	Step string `json:"step,omitempty"`
 	// startedAt is when the Apply was recorded.

@@ -80,26 +80,3 @@ func TestStatus(t *testing.T) {
 		})
 	}
 }
-
-func TestCheckApply(t *testing.T) {
-	st := &raftv1alpha1.RecoveryStatus{Plan: &raftv1alpha1.RecoveryPlanStatus{ID: "abc"}}
-	for _, tt := range []struct {
-		name string
-		spec *raftv1alpha1.RecoverySpec
-		want error
-	}{
-		{"no recovery", nil, nil},
-		{"preview", &raftv1alpha1.RecoverySpec{Mode: raftv1alpha1.RecoveryPreview}, nil},
-		{"apply the shown plan", &raftv1alpha1.RecoverySpec{Mode: raftv1alpha1.RecoveryApply, PlanID: "abc"}, nil},
-		{"apply a stale plan", &raftv1alpha1.RecoverySpec{Mode: raftv1alpha1.RecoveryApply, PlanID: "old"}, ErrPlanMismatch},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := CheckApply(st, tt.spec); !errors.Is(err, tt.want) {
-				t.Fatalf("CheckApply = %v, want %v", err, tt.want)
-			}
-		})
-	}
-	if err := CheckApply(&raftv1alpha1.RecoveryStatus{}, &raftv1alpha1.RecoverySpec{Mode: raftv1alpha1.RecoveryApply, PlanID: "abc"}); !errors.Is(err, ErrPlanMismatch) {
-		t.Fatal("Apply accepted without any plan")
-	}
-}

@@ -172,8 +172,14 @@ func TestApplyNext(t *testing.T) {
 		mutate func(*ApplyObserved)
 		want   Step
 	}{
-		{"old volume first", func(o *ApplyObserved) { o.OldVolumes = map[string]bool{"c": true}; o.OldPods = map[string]bool{"b": true} }, Step{DeletePod, "b"}},
-		{"volume before its pod", func(o *ApplyObserved) { o.OldVolumes = map[string]bool{"b": true}; o.OldPods = map[string]bool{"b": true} }, Step{DeleteVolume, "b"}},
+		{"old volume first", func(o *ApplyObserved) {
+			o.OldVolumes = map[string]bool{"c": true}
+			o.OldPods = map[string]bool{"b": true}
+		}, Step{DeletePod, "b"}},
+		{"volume before its pod", func(o *ApplyObserved) {
+			o.OldVolumes = map[string]bool{"b": true}
+			o.OldPods = map[string]bool{"b": true}
+		}, Step{DeleteVolume, "b"}},
 		{"a pod left holding a deleted volume", func(o *ApplyObserved) { o.OldPods = map[string]bool{"c": true} }, Step{DeletePod, "c"}},
 		{"force the survivor", func(o *ApplyObserved) {}, Step{ForceSurvivor, "a"}},
 		{"wait for it to lead", func(o *ApplyObserved) { o.SurvivorForced = true }, Step{WaitSurvivor, "a"}},
