@@ -29,7 +29,7 @@ const quorumLossKeys = 200
 // and every acknowledged write that was on the survivor is still there.
 func testQuorumLossRecovery(t *testing.T) {
 	s := env
-	sc := s.newScenario(t, "quorum-loss")
+	sc := s.newScenario(t, "quorum-loss-recovery")
 	rc := s.applyCluster(t, sc.ns, "ql", 3, s.tagA)
 	snap := rc.waitConverged(t, 3, 5*time.Minute)
 	survivor, lost := "ql-0", []string{"ql-1", "ql-2"}
