@@ -201,7 +201,10 @@ func (r *RaftClusterReconciler) continueRecovery(ctx context.Context, s *reconci
 	}
 	switch step.Kind {
 	case planner.Done, planner.Cancel:
-		return reconcile.Result{}, nil
+		// This loop observed (and built the desired template) with the
+		// Apply still active; a cancelled one changes the template back,
+		// so the membership phase must not act on this loop's view.
+		return reconcile.Result{RequeueAfter: ActedRequeue}, nil
 	case planner.GrowBack:
 		return reconcile.Result{}, nil // the membership phase adds and promotes
 	case planner.WaitSurvivor:

@@ -2,8 +2,11 @@ package controllers_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -137,4 +140,54 @@ func TestRecoveryCrashAtEveryStep(t *testing.T) {
 		}
 	}
 	golden(t, "crash-recovery-every-step", traces)
+}
+
+// TestRecoveryCancelledWhenQuorumReturns: two members are down with their
+// volumes intact; an Apply is recorded, and they come back before the
+// first step: the Apply is cancelled, nothing is deleted, and the
+// template does not carry the force flags.
+func TestRecoveryCancelledWhenQuorumReturns(t *testing.T) {
+	e := newConverged(t, 3)
+	e.world.SetLeader("kv-1")
+	e.world.Stopped["kv-1"], e.world.Stopped["kv-2"] = true, true
+	for range 3 {
+		e.tick()
+	}
+	pvcs := map[string]string{}
+	for _, o := range e.list(&corev1.PersistentVolumeClaimList{}) {
+		pvcs[o.GetName()] = string(o.GetUID())
+	}
+	e.update(applyPlan(preview(t, e).ID))
+	e.onTick = func() { // the members return right after the Apply is recorded
+		if r := e.get().Status.Recovery; r != nil && r.Apply != nil {
+			delete(e.world.Stopped, "kv-1")
+			delete(e.world.Stopped, "kv-2")
+		}
+	}
+	e.converge(30)
+	rc := e.get()
+	if a := rc.Status.Recovery.Apply; a == nil || a.Step != "Cancel" || a.CompletedAt == nil {
+		t.Fatalf("apply %+v, want cancelled", a)
+	}
+	if c := meta.FindStatusCondition(rc.Status.Conditions, v1alpha1.ConditionRecovering); c == nil || c.Reason != v1alpha1.ReasonRecoveryCancelled {
+		t.Errorf("Recovering %+v", c)
+	}
+	for _, o := range e.list(&corev1.PersistentVolumeClaimList{}) {
+		if pvcs[o.GetName()] != string(o.GetUID()) {
+			t.Errorf("PVC %s was replaced", o.GetName())
+		}
+	}
+	sts := &appsv1.StatefulSet{}
+	if err := e.c.Get(e.ctx, e.key, sts); err != nil {
+		t.Fatal(err)
+	}
+	if args := sts.Spec.Template.Spec.Containers[0].Args; slices.Contains(args, "--force-new-cluster") {
+		t.Errorf("a cancelled Apply left the force flags: %v", args)
+	}
+	for _, l := range e.trace {
+		if strings.Contains(l, "DeletePod") {
+			t.Errorf("a cancelled Apply restarted a member: %s", l)
+		}
+	}
+	golden(t, "recovery-cancelled", e.actions())
 }
