@@ -61,3 +61,6 @@ func (rc *RaftCluster) VolumeReclaimPolicy() ReclaimPolicy {
 func (rc *RaftCluster) Condition(conditionType string) *metav1.Condition {
 	return meta.FindStatusCondition(rc.Status.Conditions, conditionType)
 }
+
+// Active reports whether the Apply is still under way.
+func (a *RecoveryApplyStatus) Active() bool { return a != nil && a.CompletedAt == nil }

@@ -89,3 +89,31 @@ func TestRestoreRequestIsNotSilentlyIgnored(t *testing.T) {
 		t.Fatal("no event for an ignored restore request")
 	}
 }
+
+// TestApplyRecordIsKept: status.recovery.apply belongs to the RaftCluster
+// reconciler; this one's patch of status.recovery must not drop it.
+func TestApplyRecordIsKept(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := raftv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	rc := &raftv1alpha1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "u1"}}
+	rc.Status.Members = []raftv1alpha1.MemberStatus{member("c-0", raftv1alpha1.RoleLeader, true, 10)}
+	rc.Status.Recovery = &raftv1alpha1.RecoveryStatus{Apply: &raftv1alpha1.RecoveryApplyStatus{PlanID: "p1", Survivor: "c-0", Step: "Done"}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(rc).WithStatusSubresource(rc).Build()
+	r := &Reconciler{Client: c}
+	key := types.NamespacedName{Namespace: "ns", Name: "c"}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err != nil {
+		t.Fatal(err)
+	}
+	var got raftv1alpha1.RaftCluster
+	if err := c.Get(context.Background(), key, &got); err != nil {
+		t.Fatal(err)
+	}
+	if st := got.Status.Recovery; st == nil || st.Apply == nil || st.Apply.PlanID != "p1" || !st.QuorumLost {
+		t.Fatalf("status.recovery %+v", st)
+	}
+}

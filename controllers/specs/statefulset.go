@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/recovery/planner"
 )
 
 // StatefulSet builds the members' StatefulSet with the given replica count
@@ -70,7 +71,7 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: maps.Clone(o.Annotations)},
 		Spec: corev1.PodSpec{
 			Containers:                    []corev1.Container{container(rc, opts)},
-			Volumes:                       tlsVolumes(rc),
+			Volumes:                       append(tlsVolumes(rc), forceVolumes(rc)...),
 			Affinity:                      affinity(rc),
 			Tolerations:                   o.Tolerations,
 			NodeSelector:                  o.NodeSelector,
@@ -116,7 +117,7 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 			{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
 		},
 		Resources:    rc.Spec.Resources,
-		VolumeMounts: volumeMounts(rc),
+		VolumeMounts: append(volumeMounts(rc), forceMounts(rc)...),
 		// Startup allows a long WAL replay; liveness then only restarts a
 		// wedged process; readiness reflects /readyz (which also reports
 		// fencing), while the peer Service publishes not-ready pods so that
@@ -196,9 +197,45 @@ func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
 	if r.SnapshotCount > 0 {
 		args = append(args, fmt.Sprintf("--snapshot-count=%d", r.SnapshotCount))
 	}
+	args = append(args, forceArgs(rc)...)
 	return append(args, tlsArgs(rc)...)
 }
 
+// forceTmpVolume is a writable /tmp for the forced restart: the node
+// rebuilds the survivor's state machine offline in a temporary store there,
+// and the container's root file system is read-only. Only templates that
+// carry the force flags have it, so existing clusters' templates (and pod
+// hashes) are unchanged.
+const forceTmpVolume = "tmp"
+
+func forceVolumes(rc *raftv1alpha1.RaftCluster) []corev1.Volume {
+	if forceArgs(rc) == nil {
+		return nil
+	}
+	return []corev1.Volume{{Name: forceTmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+}
+
+func forceMounts(rc *raftv1alpha1.RaftCluster) []corev1.VolumeMount {
+	if forceArgs(rc) == nil {
+		return nil
+	}
+	return []corev1.VolumeMount{{Name: forceTmpVolume, MountPath: "/tmp"}}
+}
+
+// forceArgs are the flags of a recorded quorum-loss recovery (Apply):
+// every member's pod carries them (an Apply cancelled before anything
+// was deleted never forced, so it has none), and the node forces only
+// as the named survivor with data, once per plan ID (see raftnode's
+// --force-new-cluster-member). They stay after the recovery: a restart
+// with the same ID is a normal restart, and dropping them would restart
+// every member for a template change.
+func forceArgs(rc *raftv1alpha1.RaftCluster) []string {
+	if rc.Status.Recovery == nil || rc.Status.Recovery.Apply == nil || rc.Status.Recovery.Apply.Step == string(planner.Cancel) {
+		return nil
+	}
+	a := rc.Status.Recovery.Apply
+	return []string{"--force-new-cluster", "--force-new-cluster-id=" + a.PlanID, "--force-new-cluster-member=" + a.Survivor}
+}
 func env(rc *raftv1alpha1.RaftCluster) []corev1.EnvVar {
 	fromCM := func(key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{

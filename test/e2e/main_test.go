@@ -177,6 +177,7 @@ func TestE2E(t *testing.T) {
 		{"kubectl-plugin", testKubectlPlugin},
 		{"no-client-cert-refused", testNoClientCertRefused},
 		{"ca-rotation-under-load", testCARotationUnderLoad},
+		{"quorum-loss-recovery", testQuorumLossRecovery},
 	}
 	steps = append(steps, multiNodeSteps()...) // E2E_MULTINODE=1 (make e2e-kind)
 	steps = append(steps, struct {
