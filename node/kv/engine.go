@@ -49,11 +49,6 @@ const minLeaseTTL = 2
 // backendFile is the bbolt file's name in the store's directory.
 const backendFile = "kv.db"
 
-// initialMmapBytes is bbolt's initial memory map. etcd maps 10 GiB of
-// address space up front; the store grows it on demand, so a small start
-// keeps many in-process test members cheap.
-const initialMmapBytes = 64 << 20
-
 // clusterVersion satisfies the lessor's cluster interface: ≥ 3.6 makes it
 // persist lease checkpoints, as etcd 3.6 does.
 type clusterVersion struct{}
@@ -119,7 +114,12 @@ func (e *engine) swapBackend(lg *zap.Logger, path string) error {
 // conf state, which lives in our raft snapshots).
 func openBackend(lg *zap.Logger, path string, ci cindex.ConsistentIndexer) backend.Backend {
 	cfg := backend.DefaultBackendConfig(lg)
-	cfg.Path, cfg.MmapSize = path, initialMmapBytes
+	// etcd's default map (10 GiB of address space, not memory): bbolt
+	// maps with MAP_POPULATE, so every remap as the file grows would fault
+	// the whole file in and keep it resident; one large map made at open,
+	// while the file is small, leaves pages to be faulted in as read, as
+	// etcd's are (a smaller map doubled the resident size at ~256 MB).
+	cfg.Path = path
 	cfg.Hooks = backend.NewHooks(ci.UnsafeSave)
 	return backend.New(cfg)
 }

@@ -313,7 +313,7 @@ func discardIfUnindexed(lg *zap.Logger, path string) error {
 		return nil // none yet
 	}
 	cfg := backend.DefaultBackendConfig(lg)
-	cfg.Path, cfg.MmapSize = path, initialMmapBytes
+	cfg.Path = path
 	be := backend.New(cfg)
 	idx, _ := schema.ReadConsistentIndex(be.ReadTx())
 	if err := be.Close(); err != nil {
