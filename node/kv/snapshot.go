@@ -186,7 +186,8 @@ func (s *Store) SaveIncoming(index uint64, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("kv: create incoming snapshot file: %w", err)
 	}
-	_, werr := io.Copy(f, r)
+	// Large writes (os.File's own ReadFrom would copy 32 KiB at a time).
+	_, werr := io.CopyBuffer(struct{ io.Writer }{f}, r, make([]byte, 1<<20))
 	serr := f.Sync()
 	if err := errors.Join(werr, serr, f.Close()); err != nil {
 		return errors.Join(fmt.Errorf("kv: receive snapshot %d: %w", index, err), os.Remove(f.Name()))
