@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"strconv"
@@ -33,19 +32,11 @@ func tlsFor(endpoint string) *tls.Config {
 // clientTLS reads the application certificate of the cluster and verifies
 // servers as serverName.
 func (rc *raftCluster) clientTLS(ctx context.Context, serverName string) (*tls.Config, error) {
-	var sec corev1.Secret
-	if err := rc.s.c.Get(ctx, client.ObjectKey{Namespace: rc.ns, Name: rc.name + "-client-tls"}, &sec); err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
-	}
-	pair, err := tls.X509KeyPair(sec.Data["tls.crt"], sec.Data["tls.key"])
+	id, err := rc.readIdentity(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
+		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(sec.Data["ca.crt"]) {
-		return nil, fmt.Errorf("client certificate: ca.crt has no certificate")
-	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}, RootCAs: pool, ServerName: serverName}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{id.pair}, RootCAs: id.pool, ServerName: serverName}, nil
 }
 
 // registerService registers the client Service endpoint.
