@@ -61,3 +61,12 @@ func (rc *RaftCluster) VolumeReclaimPolicy() ReclaimPolicy {
 func (rc *RaftCluster) Condition(conditionType string) *metav1.Condition {
 	return meta.FindStatusCondition(rc.Status.Conditions, conditionType)
 }
+
+// RestoreSource is spec.bootstrap.restore, nil when the cluster starts
+// empty.
+func (rc *RaftCluster) RestoreSource() *RestoreSource {
+	if rc.Spec.Bootstrap == nil {
+		return nil
+	}
+	return rc.Spec.Bootstrap.Restore
+}

@@ -31,9 +31,13 @@ const backupTimeout = 10 * time.Minute
 //	        description (JSON of snapfile.Info) to --result (the pod's
 //	        termination message, which the operator reads).
 //	delete: remove --dir/--key (missing is fine).
+//	fetch:  what a restore Job runs (fetch.go).
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fetch" {
+		return runFetch(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "save" && args[0] != "delete") {
-		fmt.Fprintln(stderr, "raftnode backup: want save or delete")
+		fmt.Fprintln(stderr, "raftnode backup: want save, delete or fetch")
 		return exitUsage
 	}
 	fs := pflag.NewFlagSet("raftnode backup "+args[0], pflag.ContinueOnError)

@@ -183,3 +183,36 @@ func TestParseFlagsTLSSchemes(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreMemberSelectsTheSeededMember: every pod of a restored
+// cluster carries the same --restore-from and --restore-member; only the
+// named member restores, the others start (and join) normally.
+func TestRestoreMemberSelectsTheSeededMember(t *testing.T) {
+	tests := []struct {
+		name, self, member string
+		wantRestore        string
+		wantErr            string
+	}{
+		{name: "the seeded member restores", self: "kv-0", member: "kv-0", wantRestore: "/r/s.db"},
+		{name: "another member ignores the file", self: "kv-1", member: "kv-0", wantRestore: ""},
+		{name: "no --restore-member: every member restores (etcd's meaning)", self: "kv-1", wantRestore: "/r/s.db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"--name", tt.self, "--initial-cluster", tt.self + "=http://127.0.0.1:2380", "--restore-from", "/r/s.db"}
+			if tt.member != "" {
+				args = append(args, "--restore-member", tt.member)
+			}
+			o, err := parseFlags(args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.restoreFrom != tt.wantRestore {
+				t.Errorf("restoreFrom = %q, want %q", o.restoreFrom, tt.wantRestore)
+			}
+		})
+	}
+	if _, err := parseFlags([]string{"--name", "kv-0", "--initial-cluster", "kv-0=http://127.0.0.1:2380", "--restore-member", "kv-0"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--restore-member needs --restore-from") {
+		t.Errorf("--restore-member alone: err = %v", err)
+	}
+}

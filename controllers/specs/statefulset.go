@@ -40,14 +40,28 @@ func StatefulSet(rc *raftv1alpha1.RaftCluster, opts Options, replicas int32) *ap
 			Template: PodTemplate(rc, opts),
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
 				ObjectMeta: metav1.ObjectMeta{Name: DataVolume, Labels: volumeLabels(rc)},
-				Spec: corev1.PersistentVolumeClaimSpec{
-					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-					StorageClassName: rc.Spec.Storage.StorageClassName,
-					Resources: corev1.VolumeResourceRequirements{
-						Requests: corev1.ResourceList{corev1.ResourceStorage: rc.Spec.Storage.Size},
-					},
-				},
+				Spec:       claimSpec(rc),
 			}},
+		},
+	}
+}
+
+// MemberClaim is the data PVC of member pod exactly as the StatefulSet's
+// claim template would create it, so the StatefulSet adopts it: a restore
+// creates the first member's volume early to put the snapshot on it.
+func MemberClaim(rc *raftv1alpha1.RaftCluster, pod string) *corev1.PersistentVolumeClaim {
+	return &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: PVCName(pod), Namespace: rc.Namespace, Labels: volumeLabels(rc)},
+		Spec:       claimSpec(rc),
+	}
+}
+
+func claimSpec(rc *raftv1alpha1.RaftCluster) corev1.PersistentVolumeClaimSpec {
+	return corev1.PersistentVolumeClaimSpec{
+		AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		StorageClassName: rc.Spec.Storage.StorageClassName,
+		Resources: corev1.VolumeResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceStorage: rc.Spec.Storage.Size},
 		},
 	}
 }
@@ -173,6 +187,13 @@ func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
 	}
 	if r.SnapshotCount > 0 {
 		args = append(args, fmt.Sprintf("--snapshot-count=%d", r.SnapshotCount))
+	}
+	if rc.RestoreSource() != nil {
+		// Every pod carries the flags; only the first member (whose volume
+		// the restore Job put the file on) acts on them, and only while
+		// its data dir is empty: a restart finds the data seeded from the
+		// same file and starts normally.
+		args = append(args, "--restore-from="+RestoreFile, "--restore-member="+RestoreMember(rc))
 	}
 	return append(args, tlsArgs(rc)...)
 }
