@@ -448,8 +448,11 @@ const (
 	// ReasonRestoreFailed: the restore Job failed (missing file, checksum
 	// mismatch, corrupt snapshot); delete the Job to retry.
 	ReasonRestoreFailed = "RestoreFailed"
-	// ReasonRestoreSeeded: the snapshot was verified and the first member
-	// starts from it; the others join as learners.
+	// ReasonRestoreSeeding: the snapshot was verified and placed; the
+	// first member starts from it.
+	ReasonRestoreSeeding = "SeedingFirstMember"
+	// ReasonRestoreSeeded (True): the first member formed a new cluster
+	// from the snapshot; the others join as learners.
 	ReasonRestoreSeeded = "Restored"
 )
 

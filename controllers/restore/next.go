@@ -27,9 +27,12 @@ type JobState struct {
 type Observed struct {
 	// Spec is spec.bootstrap.restore (non-nil).
 	Spec *raftv1alpha1.RestoreSource
-	// Bootstrapped: the bootstrap record exists, so the restore finished
+	// Bootstrapped: the bootstrap record exists, so the fetch finished
 	// (or the cluster runs and a restore must never touch it again).
 	Bootstrapped bool
+	// Formed: the seeded member formed the cluster (the record says
+	// "existing").
+	Formed bool
 	// Backup is the named RaftBackup, nil when absent or not named.
 	Backup *raftv1alpha1.RaftBackup
 	// ClaimExists: the first member's PVC exists.
@@ -81,9 +84,13 @@ type Fetched struct {
 // order a restore meets them, so each Wait or Fail names the first thing
 // missing.
 func Next(o Observed) Step {
-	if o.Bootstrapped {
+	switch {
+	case o.Formed:
 		return Step{Action: Done, Reason: raftv1alpha1.ReasonRestoreSeeded,
-			Message: "the first member was seeded from the snapshot; the others join as learners"}
+			Message: "the first member was seeded from the snapshot and leads a new cluster; the others join as learners"}
+	case o.Bootstrapped:
+		return Step{Action: Done, Reason: raftv1alpha1.ReasonRestoreSeeding,
+			Message: "the first member starts from the verified snapshot"}
 	}
 	src, step, ok := resolve(o)
 	if !ok {

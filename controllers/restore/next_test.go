@@ -28,8 +28,10 @@ func TestNext(t *testing.T) {
 		wantReason string
 		wantMsg    string
 	}{
-		{name: "bootstrapped: done, never again",
-			o: Observed{Spec: byName, Bootstrapped: true}, want: Done, wantReason: raftv1alpha1.ReasonRestoreSeeded},
+		{name: "formed: done, never again",
+			o: Observed{Spec: byName, Bootstrapped: true, Formed: true}, want: Done, wantReason: raftv1alpha1.ReasonRestoreSeeded},
+		{name: "recorded, the member starts: done, not yet restored",
+			o: Observed{Spec: byName, Bootstrapped: true}, want: Done, wantReason: raftv1alpha1.ReasonRestoreSeeding},
 		{name: "the backup does not exist yet",
 			o: Observed{Spec: byName}, want: Wait, wantReason: raftv1alpha1.ReasonRestoreWaitingForBackup, wantMsg: `"b1" not found`},
 		{name: "the backup is still running",
