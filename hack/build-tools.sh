@@ -6,6 +6,7 @@
 #
 # Usage: hack/build-tools.sh [all|k8s|etcd|coredns|helm|kind|images|minio]...
 #        hack/build-tools.sh print-bin     # prints the bin dir, builds nothing
+#        hack/build-tools.sh print-minio-image  # the S3 server's image reference
 #
 # Versions come from the environment (the Makefile passes them):
 #   K8S_VERSION ETCD_VERSION COREDNS_VERSION HELM_VERSION KIND_VERSION MINIO_VERSION
@@ -146,6 +147,8 @@ build_one() {
 
 main() {
   if [[ "${1:-}" == print-bin ]]; then echo "$BIN"; return; fi
+  # The image tag is the module version's commit (no tags on the proxy).
+  if [[ "${1:-}" == print-minio-image ]]; then echo "kuberaft.local/minio:${MINIO_VERSION##*-}"; return; fi
   local targets=("$@")
   [[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd images k8s clusterconfig coredns helm kind)
   mkdir -p "$BIN"
