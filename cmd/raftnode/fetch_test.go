@@ -124,3 +124,14 @@ func TestFetchFromS3(t *testing.T) {
 		t.Fatalf("placed file differs (%v)", err)
 	}
 }
+
+// TestSaveCredentials: no files is plaintext; given files must load (a
+// TLS member refuses a client without a certificate).
+func TestSaveCredentials(t *testing.T) {
+	if c, err := (clientTLSFiles{}).credentials(); err != nil || c.Info().SecurityProtocol != "insecure" {
+		t.Errorf("no files: %v, %v; want plaintext", c, err)
+	}
+	if _, err := (clientTLSFiles{cert: "/nope/tls.crt", key: "/nope/tls.key", ca: "/nope/ca.crt"}).credentials(); err == nil {
+		t.Error("missing certificate files were accepted")
+	}
+}

@@ -27,6 +27,9 @@ const (
 	agentDelete = "delete"
 	// volumeMount is where the agent mounts the destination claim.
 	volumeMount = "/backup"
+	// tlsMount holds the operator's client certificate for the cluster
+	// (save on a TLS cluster: the members require a client certificate).
+	tlsMount = "/tls"
 	// jobDeadline bounds one agent Job.
 	jobDeadline = int64(15 * 60)
 )
@@ -43,11 +46,21 @@ func agentJobName(b *raftv1alpha1.RaftBackup, mode string) string {
 	return fmt.Sprintf("%s-%s", b.Name, mode)
 }
 
-// agentJob builds the Job that runs `raftnode backup <mode>`.
-func agentJob(b *raftv1alpha1.RaftBackup, image, mode, key, endpoint string) *batchv1.Job {
+// agentJob builds the Job that runs `raftnode backup <mode>`. tlsSecret,
+// when set, is the operator's client certificate Secret the agent dials
+// the member with (the member verifies it as it does the operator's).
+func agentJob(b *raftv1alpha1.RaftBackup, image, mode, key, endpoint, tlsSecret string) *batchv1.Job {
 	args := []string{"backup", mode, "--dir", volumeMount, "--key", key}
 	if mode == agentSave {
 		args = append(args, "--endpoint", endpoint)
+	}
+	mounts := []corev1.VolumeMount{{Name: "destination", MountPath: volumeMount}}
+	volumes := []corev1.Volume{{Name: "destination", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Spec.Destination.PVC.ClaimName}}}}
+	if mode == agentSave && tlsSecret != "" {
+		args = append(args, "--cert-file", tlsMount+"/tls.crt", "--key-file", tlsMount+"/tls.key", "--trusted-ca-file", tlsMount+"/ca.crt")
+		mounts = append(mounts, corev1.VolumeMount{Name: "tls", MountPath: tlsMount, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: tlsSecret}}})
 	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: agentJobName(b, mode),
@@ -60,21 +73,20 @@ func agentJob(b *raftv1alpha1.RaftBackup, image, mode, key, endpoint string) *ba
 				Containers: []corev1.Container{{
 					Name: "agent", Image: image, Args: args,
 					TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-					VolumeMounts:             []corev1.VolumeMount{{Name: "destination", MountPath: volumeMount}},
+					VolumeMounts:             mounts,
 				}},
-				Volumes: []corev1.Volume{{Name: "destination", VolumeSource: corev1.VolumeSource{
-					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Spec.Destination.PVC.ClaimName}}}},
+				Volumes: volumes,
 			}},
 		},
 	}
 }
 
 // runAgent ensures the agent Job exists and reports its outcome.
-func (r *Reconciler) runAgent(ctx context.Context, b *raftv1alpha1.RaftBackup, image, mode, key, endpoint string) (jobOutcome, error) {
+func (r *Reconciler) runAgent(ctx context.Context, b *raftv1alpha1.RaftBackup, image, mode, key, endpoint, tlsSecret string) (jobOutcome, error) {
 	var job batchv1.Job
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: agentJobName(b, mode)}, &job)
 	if apierrors.IsNotFound(err) {
-		want := agentJob(b, image, mode, key, endpoint)
+		want := agentJob(b, image, mode, key, endpoint, tlsSecret)
 		if err := controllerutil.SetControllerReference(b, want, r.Client.Scheme()); err != nil {
 			return jobOutcome{}, err
 		}

@@ -62,9 +62,17 @@ func TestPVCBackupRunsTheAgentJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctr := job.Spec.Template.Spec.Containers[0]
-	wantArgs := []string{"backup", "save", "--dir", "/backup", "--key", "pfx/ns/c1/b1-20261128T120000Z.db", "--endpoint", "c1-1:2379"}
-	if !slices.Equal(ctr.Args, wantArgs) || job.Spec.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "backups" {
-		t.Fatalf("job args %v volume %+v", ctr.Args, job.Spec.Template.Spec.Volumes[0])
+	// c1 has TLS (the default): its members refuse a client without a
+	// certificate, so the agent dials with the operator's, verifying the
+	// member against the cluster's CA.
+	wantArgs := []string{"backup", "save", "--dir", "/backup", "--key", "pfx/ns/c1/b1-20261128T120000Z.db", "--endpoint", "c1-1:2379",
+		"--cert-file", "/tls/tls.crt", "--key-file", "/tls/tls.key", "--trusted-ca-file", "/tls/ca.crt"}
+	vols := job.Spec.Template.Spec.Volumes
+	if !slices.Equal(ctr.Args, wantArgs) || vols[0].PersistentVolumeClaim.ClaimName != "backups" {
+		t.Fatalf("job args %v volume %+v", ctr.Args, vols[0])
+	}
+	if len(vols) != 2 || vols[1].Secret == nil || vols[1].Secret.SecretName != "c1-operator-tls" {
+		t.Fatalf("the operator's client certificate is not mounted: %+v", vols)
 	}
 	if len(job.OwnerReferences) != 1 || job.OwnerReferences[0].Name != "b1" {
 		t.Fatalf("job not owned by the backup: %v", job.OwnerReferences)

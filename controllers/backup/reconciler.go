@@ -129,7 +129,11 @@ const waitForJob = 5 * time.Second
 func (r *Reconciler) takeViaJob(ctx context.Context, b *raftv1alpha1.RaftBackup, rc *raftv1alpha1.RaftCluster) (ctrl.Result, error) {
 	key := policy.ObjectKey(b.Spec.Destination.PVC.Prefix, b.Namespace, rc.Name, b.Name, b.Status.StartTime.Time)
 	ep := nodeclient.Endpoint{Namespace: rc.Namespace, Service: specs.PeerServiceName(rc), Pod: b.Status.Member}
-	out, err := r.runAgent(ctx, b, rc.DesiredImage(), agentSave, key, r.address(ep))
+	tlsSecret := ""
+	if rc.TLSEnabled() {
+		tlsSecret = specs.OperatorSecretName(rc)
+	}
+	out, err := r.runAgent(ctx, b, rc.DesiredImage(), agentSave, key, r.address(ep), tlsSecret)
 	switch {
 	case err != nil:
 		return ctrl.Result{}, err
@@ -220,7 +224,7 @@ func (r *Reconciler) finalize(ctx context.Context, b *raftv1alpha1.RaftBackup) (
 			// stays; say so rather than block the deletion forever.
 			r.event(b, corev1.EventTypeWarning, "FileKept", "RaftCluster %s is gone; delete %s by hand", b.Spec.Cluster, b.Status.Location)
 		} else {
-			out, err := r.runAgent(ctx, b, image, agentDelete, b.Status.Key, "")
+			out, err := r.runAgent(ctx, b, image, agentDelete, b.Status.Key, "", "")
 			switch {
 			case err != nil:
 				return ctrl.Result{}, err
