@@ -173,6 +173,7 @@ func TestE2E(t *testing.T) {
 		{"scale-under-load", testScaleUnderLoad},
 		{"operator-restart-mid-scale", testOperatorRestartMidScale},
 		{"kubectl-plugin", testKubectlPlugin},
+		{"backups", testBackups}, // backup-restore and scheduled-backups, in parallel
 	}
 	steps = append(steps, multiNodeSteps()...) // E2E_MULTINODE=1 (make e2e-kind)
 	steps = append(steps, struct {
