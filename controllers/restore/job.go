@@ -31,8 +31,8 @@ func FetchJob(rc *raftv1alpha1.RaftCluster, src Source) *batchv1.Job {
 		args = append(args, "--sha256", src.SHA256)
 	}
 	volumes := []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
-		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: specs.PVCName(specs.RestoreMember(rc))}}}}
-	mounts := []corev1.VolumeMount{{Name: "data", MountPath: specs.DataDir}}
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: specs.PVCName(specs.RestoreMember(rc))}}}, specs.ScratchVolume}
+	mounts := []corev1.VolumeMount{{Name: "data", MountPath: specs.DataDir}, specs.ScratchMount}
 	var env []corev1.EnvVar
 	switch d := src.Destination; {
 	case d.PVC != nil:

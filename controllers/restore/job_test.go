@@ -38,6 +38,9 @@ func TestFetchJobS3(t *testing.T) {
 	if job.Name != "kv-restore" || *job.Spec.BackoffLimit != 0 || c.Image != newCluster().DesiredImage() {
 		t.Errorf("job %s backoff %d image %s", job.Name, *job.Spec.BackoffLimit, c.Image)
 	}
+	if !slices.Contains(c.VolumeMounts, specs.ScratchMount) {
+		t.Errorf("no writable /tmp under a read-only root filesystem (snapfile checks the file there): %+v", c.VolumeMounts)
+	}
 	if !slices.ContainsFunc(job.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool {
 		return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == "data-kv-0"
 	}) {
@@ -53,7 +56,7 @@ func TestFetchJobPVC(t *testing.T) {
 		t.Errorf("args %q", args)
 	}
 	vols := job.Spec.Template.Spec.Volumes
-	if len(vols) != 2 || vols[1].PersistentVolumeClaim.ClaimName != "backups" || !vols[1].PersistentVolumeClaim.ReadOnly {
+	if len(vols) != 3 || vols[2].PersistentVolumeClaim.ClaimName != "backups" || !vols[2].PersistentVolumeClaim.ReadOnly {
 		t.Errorf("the source claim must be mounted read-only: %+v", vols)
 	}
 }

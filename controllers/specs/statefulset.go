@@ -46,6 +46,15 @@ func StatefulSet(rc *raftv1alpha1.RaftCluster, opts Options, replicas int32) *ap
 	}
 }
 
+// ScratchVolume and ScratchMount give a container with a read-only root
+// filesystem a writable /tmp: a snapshot file's bbolt database is built
+// and checked in a scratch copy there (node/snapfile), by the node serving
+// Maintenance.Snapshot and by `raftnode backup fetch`.
+var (
+	ScratchVolume = corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+	ScratchMount  = corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"}
+)
+
 // MemberClaim is the data PVC of member pod exactly as the StatefulSet's
 // claim template would create it, so the StatefulSet adopts it: a restore
 // creates the first member's volume early to put the snapshot on it.
@@ -84,7 +93,7 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: maps.Clone(o.Annotations)},
 		Spec: corev1.PodSpec{
 			Containers:                    []corev1.Container{container(rc, opts)},
-			Volumes:                       tlsVolumes(rc),
+			Volumes:                       append([]corev1.Volume{ScratchVolume}, tlsVolumes(rc)...),
 			Affinity:                      affinity(rc),
 			Tolerations:                   o.Tolerations,
 			NodeSelector:                  o.NodeSelector,
