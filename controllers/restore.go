@@ -99,6 +99,11 @@ func (r *RaftClusterReconciler) observeRestore(ctx context.Context, s *reconcile
 		}
 		o.Job.Message = msg
 	}
+	if o.Job.Succeeded && o.Job.Message == "" {
+		// The pod's termination message may reach the cache after the
+		// Job's success (two informers); fetch always writes one.
+		o.Job.Succeeded = false
+	}
 	return o, nil
 }
 

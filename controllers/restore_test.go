@@ -142,3 +142,23 @@ func TestRestoreWaitsForTheBackup(t *testing.T) {
 		t.Errorf("Restored = %+v", r)
 	}
 }
+
+// TestRestoreWaitsForTheJobMessage: a Job seen Succeeded before its pod's
+// termination message (two informers) is still running, not a failure.
+func TestRestoreWaitsForTheJobMessage(t *testing.T) {
+	e := newRestoreEnv(t, raftv1alpha1.BackupCompleted)
+	for range 3 {
+		e.tick()
+	}
+	e.finishJob(true, "")
+	for range 2 {
+		e.tick()
+	}
+	conds := e.get().Status.Conditions
+	if r := meta.FindStatusCondition(conds, raftv1alpha1.ConditionRestored); r == nil || r.Reason != raftv1alpha1.ReasonRestoreFetching {
+		t.Errorf("Restored = %+v, want still FetchingSnapshot", r)
+	}
+	if meta.IsStatusConditionTrue(conds, raftv1alpha1.ConditionDegraded) {
+		t.Errorf("Degraded while the message is on its way: %+v", meta.FindStatusCondition(conds, raftv1alpha1.ConditionDegraded))
+	}
+}

@@ -102,6 +102,13 @@ func (r *Reconciler) runAgent(ctx context.Context, b *raftv1alpha1.RaftBackup, i
 	if out.done || out.failed {
 		out.message, err = r.terminationMessage(ctx, &job)
 	}
+	if out.done && out.message == "" && mode == agentSave {
+		// The Job and its pod come through different informers: the Job
+		// can be seen Succeeded before the pod's termination message is
+		// in the cache. A successful save always writes one; wait for it
+		// rather than fail the backup.
+		out.done = false
+	}
 	return out, err
 }
 

@@ -113,3 +113,33 @@ func TestPVCBackupJobFailureIsReported(t *testing.T) {
 		t.Fatalf("phase %s error %q", b.Status.Phase, b.Status.Error)
 	}
 }
+
+// TestPVCBackupWaitsForTheTerminationMessage: the Job is seen Succeeded
+// before its pod's termination message (two informers): the backup must
+// wait for the message, not fail for want of it.
+func TestPVCBackupWaitsForTheTerminationMessage(t *testing.T) {
+	f := newFixture(t, healthy3, pvcBackup("b1"))
+	f.drive(t, "b1", 4)
+	ctx := context.Background()
+	var job batchv1.Job
+	if err := f.c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "b1-save"}, &job); err != nil {
+		t.Fatal(err)
+	}
+	job.Status.Succeeded = 1
+	if err := f.c.Status().Update(ctx, &job); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := f.drive(t, "b1", 2); b.Status.Phase != raftv1alpha1.BackupRunning {
+		t.Fatalf("phase %s (%s) before the pod's message arrived; want Running", b.Status.Phase, b.Status.Error)
+	}
+	msg, _ := json.Marshal(snapfile.Info{AppliedIndex: 7, Size: 1056, SHA256: strings.Repeat("ab", 32)})
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b1-save-x", Labels: map[string]string{batchv1.JobNameLabel: "b1-save"}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "agent",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: string(msg)}}}}}}
+	if err := f.c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := f.drive(t, "b1", 2); b.Status.Phase != raftv1alpha1.BackupCompleted {
+		t.Fatalf("phase %s (%s) once the message is there; want Completed", b.Status.Phase, b.Status.Error)
+	}
+}
