@@ -296,7 +296,7 @@ func (sc *scenario) checkRestored(rc *raftCluster, snap []e2echeck.Sample, befor
 // the stored file's sha256 is the recorded one, the member IDs are new.
 func testBackupRestore(t *testing.T) {
 	s := env
-	sc := s.newScenario(t, "backup")
+	sc := s.newScenario(t, "backup-restore")
 	srv := s.deployS3(t, sc.ns)
 	s.deleteBackupsFirst(t, sc.ns)
 	s.mustKubectl(t, fmt.Sprintf(`apiVersion: v1
@@ -368,7 +368,7 @@ spec:
 // more slots ran.
 func testScheduledBackups(t *testing.T) {
 	s := env
-	sc := s.newScenario(t, "sched")
+	sc := s.newScenario(t, "scheduled-backups")
 	srv := s.deployS3(t, sc.ns)
 	s.deleteBackupsFirst(t, sc.ns, "sched")
 	rc := s.applyClusterWith(t, sc.ns, "sched", 1, "  backup:\n    schedule: \"* * * * *\"\n    retention: {keepLast: 2}\n    destination:\n"+
