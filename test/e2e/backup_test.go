@@ -297,7 +297,9 @@ func (sc *scenario) checkRestored(rc *raftCluster, snap []e2echeck.Sample, befor
 func testBackupRestore(t *testing.T) {
 	s := env
 	sc := s.newScenario(t, "backup-restore")
+	s3Begin := time.Now()
 	srv := s.deployS3(t, sc.ns)
+	sc.figure("S3 server (MinIO) ready with its bucket in %s", time.Since(s3Begin).Round(100*time.Millisecond))
 	s.deleteBackupsFirst(t, sc.ns)
 	s.mustKubectl(t, fmt.Sprintf(`apiVersion: v1
 kind: PersistentVolumeClaim
@@ -369,7 +371,9 @@ spec:
 func testScheduledBackups(t *testing.T) {
 	s := env
 	sc := s.newScenario(t, "scheduled-backups")
+	s3Begin := time.Now()
 	srv := s.deployS3(t, sc.ns)
+	sc.figure("S3 server (MinIO) ready with its bucket in %s", time.Since(s3Begin).Round(100*time.Millisecond))
 	s.deleteBackupsFirst(t, sc.ns, "sched")
 	rc := s.applyClusterWith(t, sc.ns, "sched", 1, "  backup:\n    schedule: \"* * * * *\"\n    retention: {keepLast: 2}\n    destination:\n"+
 		s3Destination(srv, "sched", "      "))
