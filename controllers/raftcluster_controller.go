@@ -78,6 +78,10 @@ type RaftClusterReconciler struct {
 	// SecretReader reads Secrets uncached (the manager's API reader), so
 	// the operator neither lists nor watches every Secret; nil uses Client.
 	SecretReader client.Reader
+	// JobPods reads the restore Job's pod (its termination message)
+	// uncached: the cache holds only member pods (CacheOptions); nil uses
+	// Client.
+	JobPods client.Reader
 	// CertPolicy sets the managed certificates' lifetimes; zero means
 	// certs.DefaultPolicy.
 	CertPolicy certs.Policy

@@ -144,8 +144,12 @@ func (r *RaftClusterReconciler) createFetchJob(ctx context.Context, s *reconcile
 
 // jobMessage is the termination message of the Job's container.
 func (r *RaftClusterReconciler) jobMessage(ctx context.Context, job *batchv1.Job) (string, error) {
+	var reader client.Reader = r.Client
+	if r.JobPods != nil {
+		reader = r.JobPods
+	}
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+	if err := reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
 		return "", fmt.Errorf("list restore Job pods: %w", err)
 	}
 	for _, p := range pods.Items {

@@ -124,8 +124,12 @@ func jobFailed(job *batchv1.Job) bool {
 // terminationMessage reads the agent container's termination message
 // from the Job's pod.
 func (r *Reconciler) terminationMessage(ctx context.Context, job *batchv1.Job) (string, error) {
+	var reader client.Reader = r.Client
+	if r.JobPods != nil {
+		reader = r.JobPods
+	}
 	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+	if err := reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
 		return "", err
 	}
 	for _, p := range pods.Items {

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
@@ -141,5 +142,32 @@ func TestPVCBackupWaitsForTheTerminationMessage(t *testing.T) {
 	}
 	if b, _ := f.drive(t, "b1", 2); b.Status.Phase != raftv1alpha1.BackupCompleted {
 		t.Fatalf("phase %s (%s) once the message is there; want Completed", b.Status.Phase, b.Status.Error)
+	}
+}
+
+// TestPVCBackupReadsTheJobPodUncached: the manager's cache holds only
+// member pods (controllers.CacheOptions), so the agent Job's pod, and its
+// termination message, must be read through JobPods (the API reader);
+// through the cache every PVC backup stayed Running for ever.
+func TestPVCBackupReadsTheJobPodUncached(t *testing.T) {
+	f := newFixture(t, healthy3, pvcBackup("b1"))
+	f.drive(t, "b1", 4)
+	ctx := context.Background()
+	var job batchv1.Job
+	if err := f.c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "b1-save"}, &job); err != nil {
+		t.Fatal(err)
+	}
+	job.Status.Succeeded = 1
+	if err := f.c.Status().Update(ctx, &job); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := json.Marshal(snapfile.Info{AppliedIndex: 7, Size: 1056, SHA256: strings.Repeat("ab", 32)})
+	// The pod exists only for the API reader, as for the real cache.
+	f.r.JobPods = fake.NewClientBuilder().WithObjects(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b1-save-x", Labels: map[string]string{batchv1.JobNameLabel: "b1-save"}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "agent",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: string(msg)}}}}}}).Build()
+	if b, _ := f.drive(t, "b1", 2); b.Status.Phase != raftv1alpha1.BackupCompleted {
+		t.Fatalf("phase %s (%s); want Completed from the uncached pod's message", b.Status.Phase, b.Status.Error)
 	}
 }

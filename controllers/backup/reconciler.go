@@ -59,7 +59,11 @@ type Reconciler struct {
 	// Secrets reads the credentials Secrets uncached (the manager's
 	// APIReader), so the operator does not cache every Secret of the
 	// cluster; nil means Client.
-	Secrets  client.Reader
+	Secrets client.Reader
+	// JobPods reads the agent Jobs' pods (their termination messages)
+	// uncached: the manager's cache holds only member pods (see
+	// controllers.CacheOptions). nil means Client (unit tests).
+	JobPods  client.Reader
 	Recorder events.EventRecorder
 	Dial     Dialer
 	// Address is a member's client host:port as seen from a pod in the

@@ -167,9 +167,13 @@ func (s *suite) waitBackup(t *testing.T, ns, name string, timeout time.Duration)
 // deleteBackupsFirst deletes the namespace's RaftBackups (their finalizers
 // delete the stored files) while the S3 server still runs: the namespace's
 // deletion would otherwise take the server first and leave the
-// finalizers retrying against nothing.
+// finalizers retrying against nothing. A failed scenario keeps its
+// namespace as it is, for the dump.
 func (s *suite) deleteBackupsFirst(t *testing.T, ns string, clusters ...string) {
 	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		for _, c := range clusters { // a schedule would create more
