@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers/specs"
@@ -160,5 +161,31 @@ func TestRestoreWaitsForTheJobMessage(t *testing.T) {
 	}
 	if meta.IsStatusConditionTrue(conds, raftv1alpha1.ConditionDegraded) {
 		t.Errorf("Degraded while the message is on its way: %+v", meta.FindStatusCondition(conds, raftv1alpha1.ConditionDegraded))
+	}
+}
+
+// TestRestoreReadsTheJobPodUncached: the manager caches member pods only
+// (CacheOptions); the fetch Job's pod is read through JobPods.
+func TestRestoreReadsTheJobPodUncached(t *testing.T) {
+	e := newRestoreEnv(t, raftv1alpha1.BackupCompleted)
+	for range 3 {
+		e.tick()
+	}
+	var job batchv1.Job
+	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: testNS, Name: "kv-restore"}, &job); err != nil {
+		t.Fatal(err)
+	}
+	job.Status.Succeeded = 1
+	if err := e.c.Status().Update(e.ctx, &job); err != nil {
+		t.Fatal(err)
+	}
+	msg := `{"AppliedIndex":42,"Revision":9,"SHA256":"` + backupSum + `","location":"s3://b/p/old/b1.db"}`
+	e.r.JobPods = fake.NewClientBuilder().WithObjects(&corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "kv-restore-x", Namespace: testNS, Labels: map[string]string{batchv1.JobNameLabel: job.Name}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "fetch", State: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{Message: msg}}}}}}).Build()
+	e.tick()
+	if got := strings.Join(e.actions(), "\n"); !strings.Contains(got, "Bootstrapping a cluster of kv-0") {
+		t.Errorf("the verified fetch was not seen through JobPods:\n%s", got)
 	}
 }
