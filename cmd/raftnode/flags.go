@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -213,6 +214,15 @@ func (o *options) validateRaft() error {
 		// Another member of a restored cluster: it joins the seeded one.
 		o.restoreFrom = ""
 	}
+	if o.restoreMember != "" && o.initialClusterState == raftnode.ClusterStateExisting && !fileExists(o.restoreFrom) {
+		// The seeded member of a cluster that formed, on a volume without
+		// the file: a replacement after its volume was lost. It must start
+		// as any member on an empty volume does (fenced, then replaced
+		// through a learner), not crash on the missing file. While the
+		// cluster is new the file must be there: starting without it
+		// would bootstrap an empty cluster the user believes restored.
+		o.restoreFrom = ""
+	}
 	if o.restoreFrom != "" && o.forceNewCluster {
 		return errors.New("--restore-from and --force-new-cluster are mutually exclusive")
 	}
@@ -223,6 +233,11 @@ func (o *options) validateRaft() error {
 		return errors.New("--fenced-grace-period must be >= 0 and --stop-timeout > 0")
 	}
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (o *options) inInitialCluster() bool {
