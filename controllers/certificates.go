@@ -105,7 +105,7 @@ func (r *RaftClusterReconciler) ensureCA(ctx context.Context, s *reconcileState,
 			return ca, reconcile.TerminalError(fmt.Errorf("secret %s: %w; delete it to start a new CA (every certificate is then re-issued)", name, err))
 		}
 	}
-	next, did, err := certs.StepCA(p, ca, s.rc.Name+"-ca", now)
+	next, did, err := certs.StepCA(p, ca, s.rc.Name+"-ca", s.rc.Annotations[raftv1alpha1.AnnotationRotateCA], now)
 	if err != nil {
 		return ca, err
 	}

@@ -67,6 +67,13 @@ var scenarios = []scenario{
 		}
 	}, hits: []string{controllers.FailpointAfterRemove, controllers.FailpointAfterAddLearners,
 		controllers.FailpointAfterWipeVolume, controllers.FailpointAfterPromote}},
+	// Quorum-loss recovery: a crash at each step of the Apply (recorded,
+	// a step recorded, a volume deleted before its pod) and of the
+	// grow-back that follows.
+	{name: "recover-quorum-loss", size: 3, start: loseQuorumAndApply,
+		hits: []string{controllers.FailpointAfterRecoveryRecorded, controllers.FailpointAfterRecoveryStepRecorded,
+			controllers.FailpointAfterDiscardedVolumeDeleted, controllers.FailpointAfterOperationRecorded,
+			controllers.FailpointAfterAddLearners, controllers.FailpointAfterPromote}},
 }
 
 // stopWhileJoint stops pod's node once the configuration is joint and

@@ -20,12 +20,21 @@ const (
 	FailpointAfterDeletePod = "afterDeletePod"
 	// FailpointAfterWipeVolume: a fenced learner's PVC deleted, its pod not.
 	FailpointAfterWipeVolume = "afterWipeVolume"
+	// FailpointAfterRecoveryRecorded: a recovery Apply recorded in status,
+	// the force flags not yet on the template, nothing deleted.
+	FailpointAfterRecoveryRecorded = "afterRecoveryRecorded"
+	// FailpointAfterRecoveryStepRecorded: a recovery step recorded, not taken.
+	FailpointAfterRecoveryStepRecorded = "afterRecoveryStepRecorded"
+	// FailpointAfterDiscardedVolumeDeleted: a discarded member's volume
+	// deleted, the pod holding it not.
+	FailpointAfterDiscardedVolumeDeleted = "afterDiscardedVolumeDeleted"
 )
 
 // Failpoints lists every failpoint, for tests that visit them all.
 var Failpoints = []string{
 	FailpointAfterOperationRecorded, FailpointAfterAddLearners, FailpointAfterPromote, FailpointAfterRemove,
 	FailpointAfterMoveLeader, FailpointAfterDeletePod, FailpointAfterWipeVolume,
+	FailpointAfterRecoveryRecorded, FailpointAfterRecoveryStepRecorded, FailpointAfterDiscardedVolumeDeleted,
 }
 
 func (r *RaftClusterReconciler) failpoint(name string) {

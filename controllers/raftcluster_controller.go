@@ -174,6 +174,7 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		{"labelRoles", r.labelRoles},
 		{"cleanupVolumes", r.cleanupVolumes},
 		{"reconcileRequests", r.reconcileRequests},
+		{"reconcileRecovery", r.reconcileRecovery},
 		{"reconcileMembership", r.reconcileMembership},
 	} {
 		start := time.Now()

@@ -3,6 +3,7 @@ package controllers
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers/membership"
@@ -52,6 +53,10 @@ type reconcileState struct {
 
 	// Filled by ensureObjects: the StatefulSet size decided this loop.
 	stsReplicas int
+
+	// Filled by reconcileRecovery: the Recovering condition to write, nil
+	// to leave it as it is.
+	recovering *metav1.Condition
 
 	// Filled by reconcileMembership.
 	step membership.Step

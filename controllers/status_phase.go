@@ -38,6 +38,7 @@ func (r *RaftClusterReconciler) writeStatus(ctx context.Context, s *reconcileSta
 		if s.observed || terminal != nil {
 			status.SetDegraded(&st.Conditions, s.health(), terminal, gen)
 		}
+		setRecovering(&st.Conditions, s.recovering, gen)
 		if s.restore != nil {
 			status.SetRestored(&st.Conditions, s.restore.Reason, s.restore.Message, gen)
 		}

@@ -244,6 +244,9 @@ func (e *env) notConverged() string {
 		return fmt.Sprintf("%d healthy members of %d, Degraded %+v", rc.Status.ReadyReplicas, want,
 			meta.FindStatusCondition(rc.Status.Conditions, raftv1alpha1.ConditionDegraded))
 	}
+	if rc.Status.Recovery != nil && rc.Status.Recovery.Apply.Active() {
+		return fmt.Sprintf("recovery still under way: %+v", rc.Status.Recovery.Apply)
+	}
 	if rc.Status.Operation != nil {
 		return fmt.Sprintf("operation still recorded: %+v", rc.Status.Operation)
 	}

@@ -25,8 +25,8 @@ cd "$ROOT"
 BIN=$("$ROOT/hack/build-tools.sh" print-bin)
 mkdir -p "$IMAGES_DIR" "$ROOT/bin"
 
-pack() { # pack NAME TAG BINARY
-  "$BIN/mkimage" -tag "$REPO/$1:$2" -o "$IMAGES_DIR/$1-$2.tar" -file "$3:/$1"
+pack() { # pack NAME TAG BINARY [mkimage flags]
+  "$BIN/mkimage" -tag "$REPO/$1:$2" -o "$IMAGES_DIR/$1-$2.tar" -file "$3:/$1" "${@:4}"
 }
 
 for name in raftnode operator; do
@@ -35,7 +35,9 @@ for name in raftnode operator; do
     continue
   fi
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "bin/$name" "./cmd/$name"
-  pack "$name" "$TAG" "bin/$name"
+  # distroless's nonroot user, numeric so that the kubelet can verify
+  # runAsNonRoot; the pod specs name it as well (restricted Pod Security).
+  pack "$name" "$TAG" "bin/$name" -user 65532:65532
 done
 pack smokeapp "$TAG" "$BIN/smokeapp"
 "$BIN/mkimage" -tag "$REPO/pause:3.10" -o "$IMAGES_DIR/pause.tar" -file "$BIN/pause:/pause"

@@ -124,7 +124,7 @@ build_kind() { go_install_to_bin "sigs.k8s.io/kind@$KIND_VERSION" "-s -w"; }
 build_minio() { go_install_to_bin "github.com/minio/minio@$MINIO_VERSION" "-s -w"; }
 
 build_clusterconfig() {
-  (cd "$TOOLS/k8s" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/clusterconfig" ./clusterconfig)
+  (cd "$TOOLS/k8s" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" ./clusterconfig ./hostpathprovisioner)
 }
 
 build_images_tools() {
@@ -139,7 +139,7 @@ build_one() {
     helm) build_if_stale helm "$(stamp_of "$HELM_VERSION" "$K8S_VERSION" "$go_version")" build_helm ;;
     kind) build_if_stale kind "$(stamp_of "$KIND_VERSION" "$go_version")" build_kind ;;
     minio) build_if_stale minio "$(stamp_of "$MINIO_VERSION" "$go_version")" build_minio ;;
-    clusterconfig) build_if_stale clusterconfig "$(stamp_of "$go_version" "$TOOLS/k8s/go.mod" "$TOOLS/k8s/go.sum" "$TOOLS"/k8s/clusterconfig/*.go)" build_clusterconfig ;;
+    clusterconfig) build_if_stale clusterconfig "$(stamp_of "$go_version" "$TOOLS/k8s/go.mod" "$TOOLS/k8s/go.sum" "$TOOLS"/k8s/clusterconfig/*.go "$TOOLS"/k8s/hostpathprovisioner/*.go)" build_clusterconfig ;;
     images) build_if_stale images "$(stamp_of "$go_version" "$TOOLS/images/go.mod" "$TOOLS/images/go.sum" "$TOOLS"/images/*/*.go)" build_images_tools ;;
     *) echo "build-tools: unknown tool $1 (want all|k8s|etcd|coredns|helm|kind|images|clusterconfig|minio|print-bin)" >&2; exit 2 ;;
   esac

@@ -46,10 +46,13 @@ ETCD_PEER=127.0.0.1:12380
 CONTAINERD_STATE=/run/kuberaft/containerd
 CONTAINERD_SOCK=$CONTAINERD_STATE/containerd.sock
 PAUSE_IMAGE=kuberaft.local/pause:3.10
-HOSTPATH_PV_DIR=/tmp/hostpath_pv # hard-coded in the in-tree hostPath provisioner
+# Volumes of StorageClass standard: one directory each, made mode 0777 by
+# hack/tools/k8s/hostpathprovisioner (so non-root pods can write them).
+HOSTPATH_PV_DIR=/tmp/hostpath_pv
+HOSTPATH_PROVISIONER=kuberaft.io/hostpath
 
 # Started in this order, stopped in reverse.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy coredns)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager hostpath-provisioner kube-scheduler containerd kubelet kube-proxy coredns)
 # Host settings kubelet, kube-proxy or we change; restored by down.
 SYSCTLS=(net.ipv4.ip_forward net.ipv4.conf.all.route_localnet kernel.panic kernel.panic_on_oops
   vm.overcommit_memory vm.panic_on_oom kernel.keys.root_maxkeys kernel.keys.root_maxbytes

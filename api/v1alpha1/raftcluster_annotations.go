@@ -15,6 +15,18 @@ const (
 	AnnotationRestart = "raft.kuberaft.io/restart"
 )
 
+// AnnotationRotateCA asks for the managed CA (spec.tls.mode Managed) to
+// be rotated now rather than when it is due: any new value starts one
+// rotation (a timestamp is a good value; `kubectl annotate --overwrite`).
+// The rotation is the scheduled one: a new CA trusted next to the old for
+// the operator's --ca-rotation-overlap, then every leaf re-issued from it
+// (new keys), then the old CA dropped after another overlap; members
+// reload the files without a restart. Unlike the requests above, the
+// annotation stays: the value last served is recorded on the CA Secret
+// (raft.kuberaft.io/ca-rotation-served), so it is never served twice. A
+// request made during a rotation starts the next one after it.
+const AnnotationRotateCA = "raft.kuberaft.io/rotate-ca"
+
 // ReasonRestartingMember is the Progressing reason while the operator
 // restarts a member on request (AnnotationRestart).
 const ReasonRestartingMember = "RestartingMember"

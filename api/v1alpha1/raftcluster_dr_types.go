@@ -146,7 +146,43 @@ type RecoveryStatus struct {
 	// plan is the current plan (mode Preview or Apply).
 	// +optional
 	Plan *RecoveryPlanStatus `json:"plan,omitempty"`
-	// step is the Apply step in progress.
+	// apply is the progress of mode Apply: recorded before its first
+	// destructive step and kept once done, so that a restarted operator
+	// resumes it and the survivor keeps its one-shot force ID.
+	// +optional
+	Apply *RecoveryApplyStatus `json:"apply,omitempty"`
+}
+
+// RecoveryApplyStatus is one Apply of a recovery plan.
+type RecoveryApplyStatus struct {
+	// planID is the plan being applied; it is also the survivor's
+	// --force-new-cluster-id, which makes the forced restart one-shot.
+	// +required
+	PlanID string `json:"planID"`
+	// survivor is the member restarted as the only voter of a new cluster.
+	// +required
+	Survivor string `json:"survivor"`
+	// discarded are the members whose volumes and pods are deleted.
+	// +optional
+	Discarded []string `json:"discarded,omitempty"`
+	// discardedVolumes are the UIDs of the discarded members' PVCs when
+	// the Apply started: exactly these are deleted (a PVC the StatefulSet
+	// creates afterwards is a fresh, empty one).
+	// +optional
+	DiscardedVolumes []string `json:"discardedVolumes,omitempty"`
+	// discardedPods are the UIDs of the discarded members' pods when the
+	// Apply started (they may hold a volume being deleted).
+	// +optional
+	DiscardedPods []string `json:"discardedPods,omitempty"`
+	// step is the last step recorded, before it acts: DeleteVolume(<member>),
+	// DeletePod(<member>), ForceSurvivor(<survivor>), WaitSurvivor(<survivor>),
+	// GrowBack, Done or Cancel.
 	// +optional
 	Step string `json:"step,omitempty"`
+	// startedAt is when the Apply was recorded.
+	// +required
+	StartedAt metav1.Time `json:"startedAt"`
+	// completedAt is when it finished (Done or Cancel).
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
 }

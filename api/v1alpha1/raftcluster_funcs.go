@@ -62,6 +62,9 @@ func (rc *RaftCluster) Condition(conditionType string) *metav1.Condition {
 	return meta.FindStatusCondition(rc.Status.Conditions, conditionType)
 }
 
+// Active reports whether the Apply is still under way.
+func (a *RecoveryApplyStatus) Active() bool { return a != nil && a.CompletedAt == nil }
+
 // RestoreSource is spec.bootstrap.restore, nil when the cluster starts
 // empty.
 func (rc *RaftCluster) RestoreSource() *RestoreSource {

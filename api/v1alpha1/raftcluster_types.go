@@ -393,6 +393,38 @@ const (
 	// verified (or when it cannot be), True once the first member was
 	// seeded from it.
 	ConditionRestored = "Restored"
+	// ConditionRecovering is True while a quorum-loss recovery
+	// (spec.recovery.mode Apply) is carried out; its reason names the step.
+	// False once it completed, was cancelled or was refused; absent when
+	// no recovery was ever applied.
+	ConditionRecovering = "Recovering"
+)
+
+// Reasons of the Recovering condition.
+const (
+	// ReasonRecoveryPlanMismatch: spec.recovery.planID is not the plan
+	// computed now; nothing was changed.
+	ReasonRecoveryPlanMismatch = "PlanMismatch"
+	// ReasonRecoveryDeletingVolume: a discarded member's volume (then its
+	// pod) is being deleted.
+	ReasonRecoveryDeletingVolume = "DeletingDiscardedVolume"
+	// ReasonRecoveryDeletingPod: a discarded member's pod still holds its
+	// deleted volume and is being deleted.
+	ReasonRecoveryDeletingPod = "DeletingDiscardedPod"
+	// ReasonRecoveryForcingSurvivor: the survivor restarts with
+	// --force-new-cluster as the only voter of a new cluster.
+	ReasonRecoveryForcingSurvivor = "ForcingSurvivor"
+	// ReasonRecoveryWaitingSurvivor: waiting for the survivor to lead its
+	// new cluster.
+	ReasonRecoveryWaitingSurvivor = "WaitingForSurvivor"
+	// ReasonRecoveryGrowingBack: fresh members join as learners and are
+	// promoted up to spec.replicas.
+	ReasonRecoveryGrowingBack = "GrowingBack"
+	// ReasonRecovered: the cluster has spec.replicas healthy voters again.
+	ReasonRecovered = "Recovered"
+	// ReasonRecoveryCancelled: quorum came back before anything was
+	// deleted; the Apply stopped without changing anything.
+	ReasonRecoveryCancelled = "Cancelled"
 )
 
 // Reasons of the CertificatesReady condition.

@@ -23,6 +23,7 @@ import (
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers"
 	"github.com/kuberaft/kuberaft/controllers/backup"
+	"github.com/kuberaft/kuberaft/controllers/certs"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
 	"github.com/kuberaft/kuberaft/controllers/recovery"
 	"github.com/kuberaft/kuberaft/controllers/specs"
@@ -38,7 +39,7 @@ func main() {
 type options struct {
 	metricsAddr, probeAddr, clusterDomain string
 	leaderElect, testHolds, metricsSecure bool
-	callTimeout, changeTimeout            time.Duration
+	callTimeout, changeTimeout, caOverlap time.Duration
 	watchNamespaces                       string
 }
 
@@ -53,10 +54,16 @@ func run() error {
 	flag.DurationVar(&o.changeTimeout, "node-change-timeout", nodeclient.DefaultChangeTimeout, "Timeout of one membership change or leader move.")
 	flag.StringVar(&o.watchNamespaces, "watch-namespaces", "",
 		"Comma-separated namespaces whose RaftClusters the operator manages; empty means all (needs cluster-wide RBAC).")
+	flag.DurationVar(&o.caOverlap, "ca-rotation-overlap", certs.DefaultPolicy.Overlap,
+		"How long both CAs are trusted in a managed CA rotation, before the leaves move to the new CA and again before the old one is dropped; "+
+			"it must exceed the time the kubelet takes to update Secret volumes in pods (about 1-1.5 min by default).")
 	flag.BoolVar(&o.testHolds, "enable-test-holds", false, "Honour the raft.kuberaft.io/test-hold-before annotation (e2e tests only).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if o.caOverlap <= 0 {
+		return fmt.Errorf("--ca-rotation-overlap must be positive, got %s", o.caOverlap)
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	scheme := runtime.NewScheme()
@@ -90,7 +97,8 @@ func run() error {
 	r := &controllers.RaftClusterReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("raftcluster-controller"),
 		Nodes: nodes, Specs: specs.Options{ClusterDomain: o.clusterDomain}, TestHolds: o.testHolds,
-		TLS: identities, SecretReader: mgr.GetAPIReader(), JobPods: mgr.GetAPIReader(),
+		TLS: identities, SecretReader: mgr.GetAPIReader(), CertPolicy: certPolicy(o.caOverlap),
+		JobPods: mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up controller: %w", err)
@@ -107,6 +115,13 @@ func run() error {
 	ctrl.Log.Info("Starting manager", "clusterDomain", o.clusterDomain, "leaderElect", o.leaderElect,
 		"watchNamespaces", o.watchNamespaces)
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// certPolicy is the default PKI policy with the CA overlap of the flag.
+func certPolicy(overlap time.Duration) certs.Policy {
+	p := certs.DefaultPolicy
+	p.Overlap = overlap
+	return p
 }
 
 // splitNamespaces parses --watch-namespaces: names separated by commas,

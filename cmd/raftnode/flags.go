@@ -17,6 +17,7 @@ import (
 	"github.com/kuberaft/kuberaft/node/compactor"
 	"github.com/kuberaft/kuberaft/node/limits"
 	"github.com/kuberaft/kuberaft/node/raftnode"
+	"github.com/kuberaft/kuberaft/node/storage"
 	"github.com/kuberaft/kuberaft/node/tlsconfig"
 )
 
@@ -54,6 +55,7 @@ type options struct {
 	restoreMember          string
 	forceNewCluster        bool
 	forceNewClusterID      string
+	forceNewClusterMember  string
 
 	// Derived by validate.
 	peers       []raftnode.Peer
@@ -101,6 +103,7 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.StringVar(&o.restoreMember, "restore-member", "", "With --restore-from: only the member of this --name restores; any other starts as if --restore-from were not given. Lets every pod of a StatefulSet carry the same flags while only the first member is seeded.")
 	fs.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "Restart this member's existing data as the only voter of a new cluster (new cluster ID; old peers cannot rejoin). Acts once per --force-new-cluster-id: a restart with the same ID is a normal restart.")
 	fs.StringVar(&o.forceNewClusterID, "force-new-cluster-id", "default", "Identifies one forced recovery; the data dir records it so --force-new-cluster acts once. Use a new value to force again.")
+	fs.StringVar(&o.forceNewClusterMember, "force-new-cluster-member", "", "With --force-new-cluster: force only when --name is this member (every member of a StatefulSet shares one pod template), and only when its data dir holds data (a fresh member joins normally). Empty: force whatever the name.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 	addTLSFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
@@ -233,6 +236,21 @@ func (o *options) validateRaft() error {
 		return errors.New("--fenced-grace-period must be >= 0 and --stop-timeout > 0")
 	}
 	return nil
+}
+
+// forcesNewCluster tells whether this start forces a new cluster: the
+// operator puts the same --force-new-cluster flags on every member pod
+// (one StatefulSet template) and names the survivor with
+// --force-new-cluster-member, so the other members, which join fresh with
+// an empty data dir, start normally.
+func (o *options) forcesNewCluster() bool {
+	if !o.forceNewCluster {
+		return false
+	}
+	if o.forceNewClusterMember == "" {
+		return true
+	}
+	return o.forceNewClusterMember == o.name && storage.Exists(o.dataDir)
 }
 
 func fileExists(path string) bool {

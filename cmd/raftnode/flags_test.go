@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/kuberaft/kuberaft/node/compactor"
 	"github.com/kuberaft/kuberaft/node/limits"
+	"github.com/kuberaft/kuberaft/node/storage"
 )
 
 func TestParseFlagsDefaultsAndValues(t *testing.T) {
@@ -181,6 +183,46 @@ func TestParseFlagsTLSSchemes(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestForceNewClusterMember: the operator's pod template carries the force
+// flags for every member; only the named survivor, and only with data,
+// forces a new cluster (a fresh member with an empty data dir joins).
+func TestForceNewClusterMember(t *testing.T) {
+	withData := t.TempDir()
+	st, err := storage.Create(zap.NewNop(), withData, storage.Metadata{ClusterID: 1, MemberID: 1, Name: "kv-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	empty := t.TempDir()
+	for _, tt := range []struct {
+		name, member, dataDir string
+		force, want           bool
+	}{
+		{name: "no force flag", member: "kv-0", dataDir: withData},
+		{name: "unrestricted force", dataDir: empty, force: true, want: true},
+		{name: "the survivor with data", member: "kv-0", dataDir: withData, force: true, want: true},
+		{name: "another member", member: "kv-1", dataDir: withData, force: true},
+		{name: "the survivor's name on an empty volume", member: "kv-0", dataDir: empty, force: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"--name", "kv-0", "--data-dir", tt.dataDir, "--initial-cluster", "kv-0=http://127.0.0.1:2380",
+				"--force-new-cluster-id", "plan1", "--force-new-cluster-member", tt.member}
+			if tt.force {
+				args = append(args, "--force-new-cluster")
+			}
+			o, err := parseFlags(args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := o.nodeConfig(nil, zap.NewNop()).ForceNewCluster; got != tt.want {
+				t.Fatalf("ForceNewCluster = %v, want %v", got, tt.want)
 			}
 		})
 	}

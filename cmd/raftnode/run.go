@@ -141,7 +141,7 @@ func (o options) nodeConfig(reg *prometheus.Registry, log *zap.Logger) raftnode.
 		Logger:                 log,
 		Version:                version,
 		RestoreFrom:            o.restoreFrom,
-		ForceNewCluster:        o.forceNewCluster,
+		ForceNewCluster:        o.forcesNewCluster(),
 		ForceID:                o.forceNewClusterID,
 	}
 }

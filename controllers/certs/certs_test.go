@@ -18,7 +18,7 @@ func names() ClusterNames {
 
 func mustStep(t *testing.T, s CAState, now time.Time) (CAState, string) {
 	t.Helper()
-	next, what, err := StepCA(testPolicy, s, "demo-ca", now)
+	next, what, err := StepCA(testPolicy, s, "demo-ca", "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,5 +226,65 @@ func TestServerSpecCoversPodsAndServices(t *testing.T) {
 		if !found {
 			t.Errorf("server SANs %v lack %s", spec.DNSNames, want)
 		}
+	}
+}
+
+// TestStepCARequest: a rotation request (raft.kuberaft.io/rotate-ca)
+// starts a rotation long before the CA is due, is served once (recorded
+// on the CA Secret and read back), and a new request made during a
+// rotation waits for it to finish.
+func TestStepCARequest(t *testing.T) {
+	step := func(s CAState, request string, now time.Time) (CAState, string) {
+		t.Helper()
+		n, what, err := StepCA(testPolicy, s, "demo-ca", request, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every state goes through the Secret, as in the controller.
+		data, ann, err := EncodeCA(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err = DecodeCA(data, ann); err != nil {
+			t.Fatal(err)
+		}
+		return n, what
+	}
+	s, _ := step(CAState{}, "", t0)
+	first := s.Current.Cert
+	at := t0.Add(time.Hour) // the CA is due in 20 days
+	for _, tt := range []struct {
+		name, request string
+		after         time.Duration
+		want          string // substring of what StepCA did; "" = nothing
+	}{
+		{"no request: nothing", "", 0, ""},
+		{"request: introduce", "r1", 0, `rotation requested: "r1"`},
+		{"same request, inside the overlap", "r1", testPolicy.Overlap - time.Second, ""},
+		{"overlap over: swap", "r1", testPolicy.Overlap, "signs from now on"},
+		{"new request while retiring: waits", "r2", testPolicy.Overlap - time.Second, ""},
+		{"retiring over: drop", "r2", testPolicy.Overlap, "dropped the retired CA"},
+		{"the waiting request starts the next rotation", "r2", 0, `rotation requested: "r2"`},
+	} {
+		at = at.Add(tt.after)
+		n, what := step(s, tt.request, at)
+		if (tt.want == "") != (what == "") || !strings.Contains(what, tt.want) {
+			t.Fatalf("%s: did %q, want %q", tt.name, what, tt.want)
+		}
+		s = n
+	}
+	if s.Served != "r2" || s.Next == nil {
+		t.Fatalf("served %q rotating %v", s.Served, s.Rotating())
+	}
+	// Served requests stay served: the annotation is left in place.
+	for range 3 {
+		at = at.Add(testPolicy.Overlap)
+		s, _ = step(s, "r2", at)
+	}
+	if s.Rotating() || s.Current.Cert.Equal(first) {
+		t.Fatalf("after the second rotation: rotating %v, still the first CA %v", s.Rotating(), s.Current.Cert.Equal(first))
+	}
+	if _, what := step(s, "r2", at.Add(time.Minute)); what != "" {
+		t.Fatalf("a served request started another rotation: %q", what)
 	}
 }

@@ -18,6 +18,8 @@ const (
 	keyRetire = "retired.crt"
 	// AnnotationPhaseSince records CAState.Since on the CA Secret.
 	AnnotationPhaseSince = "raft.kuberaft.io/ca-phase-since"
+	// AnnotationRotationServed records CAState.Served on the CA Secret.
+	AnnotationRotationServed = "raft.kuberaft.io/ca-rotation-served"
 )
 
 // EncodeCA is the CA Secret's data and annotations for s.
@@ -37,6 +39,9 @@ func EncodeCA(s CAState) (map[string][]byte, map[string]string, error) {
 	ann := map[string]string{}
 	if !s.Since.IsZero() {
 		ann[AnnotationPhaseSince] = s.Since.UTC().Format(time.RFC3339)
+	}
+	if s.Served != "" {
+		ann[AnnotationRotationServed] = s.Served
 	}
 	return data, ann, nil
 }
@@ -70,6 +75,7 @@ func DecodeCA(data map[string][]byte, ann map[string]string) (CAState, error) {
 			return s, fmt.Errorf("retired CA: %w", err)
 		}
 	}
+	s.Served = ann[AnnotationRotationServed]
 	if v := ann[AnnotationPhaseSince]; v != "" {
 		if s.Since, err = time.Parse(time.RFC3339, v); err != nil {
 			return s, fmt.Errorf("annotation %s: %w", AnnotationPhaseSince, err)

@@ -199,3 +199,60 @@ func wantCondition(t *testing.T, req ctrl.Request, status metav1.ConditionStatus
 		t.Fatalf("CertificatesReady = %+v, want %s with %q", c, status, msg)
 	}
 }
+
+// TestRotateCARequest: raft.kuberaft.io/rotate-ca on the RaftCluster starts
+// a CA rotation at once (the CA is a year from due): both CAs are trusted
+// by every leaf Secret, and after the overlap every leaf is re-issued from
+// the new CA; the request is recorded on the CA Secret and not served again.
+func TestRotateCARequest(t *testing.T) {
+	ctx := testContext(t)
+	ns := namespace(t, ctx)
+	rc := createCluster(t, ctx, ns)
+	r, _ := tlsReconciler()
+	now := time.Now()
+	r.Now = func() time.Time { return now }
+	req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rc)}
+	loop := func(what string) {
+		t.Helper()
+		if _, err := r.Reconcile(ctx, req); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	loop("first loop")
+	first := getSecret(t, ns, "kv-ca")
+	oldCA, err := certs.DecodeCA(first.Data, first.Annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(rc.DeepCopy())
+	rc.Annotations = map[string]string{raftv1alpha1.AnnotationRotateCA: "r1"}
+	if err := k8s.Patch(ctx, rc, patch); err != nil {
+		t.Fatal(err)
+	}
+	loop("request")
+	ca := getSecret(t, ns, "kv-ca")
+	state, err := certs.DecodeCA(ca.Data, ca.Annotations)
+	if err != nil || state.Next == nil || state.Served != "r1" {
+		t.Fatalf("after the request: err %v, next CA %v, served %q", err, state.Next != nil, state.Served)
+	}
+	for _, name := range []string{"kv-server-tls", "kv-peer-tls", "kv-client-tls", "kv-operator-tls"} {
+		if bundle, err := certs.ParseCerts(getSecret(t, ns, name).Data[certs.KeyCA]); err != nil || len(bundle) != 2 {
+			t.Errorf("%s ca.crt: %d CAs (%v), want old and new", name, len(bundle), err)
+		}
+	}
+	now = now.Add(certs.DefaultPolicy.Overlap)
+	loop("after the overlap")
+	for _, name := range []string{"kv-server-tls", "kv-peer-tls", "kv-client-tls", "kv-operator-tls"} {
+		kp, err := certs.ParseKeyPair(getSecret(t, ns, name).Data[certs.KeyCert], getSecret(t, ns, name).Data[certs.KeyKey])
+		if err != nil || kp.Cert.CheckSignatureFrom(state.Next.Cert) != nil || kp.Cert.CheckSignatureFrom(oldCA.Current.Cert) == nil {
+			t.Errorf("%s: not re-issued from the new CA (%v)", name, err)
+		}
+	}
+	now = now.Add(certs.DefaultPolicy.Overlap)
+	loop("second overlap")
+	loop("steady")
+	ca = getSecret(t, ns, "kv-ca")
+	if state, err = certs.DecodeCA(ca.Data, ca.Annotations); err != nil || state.Rotating() || state.Current.Cert.Equal(oldCA.Current.Cert) {
+		t.Fatalf("rotation did not complete: err %v, rotating %v", err, state.Rotating())
+	}
+}

@@ -24,15 +24,9 @@ const observeEvery = 30 * time.Second
 
 // Reasons of the events this reconciler emits.
 const (
-	ReasonQuorumLost     = "QuorumLost"
-	ReasonPlanComputed   = "RecoveryPlanComputed"
-	ReasonPlanMismatch   = "RecoveryPlanMismatch"
-	ReasonApplyUnhandled = "RecoveryApplyNotImplemented"
-	ReasonNoSurvivor     = "RecoveryNoSurvivor"
-	// ReasonRestoreIgnored: spec.bootstrap.restore is accepted by the API
-	// but not carried out yet; say so instead of silently bootstrapping an
-	// empty cluster the user believes restored.
-	ReasonRestoreIgnored = "RestoreNotImplemented"
+	ReasonQuorumLost   = "QuorumLost"
+	ReasonPlanComputed = "RecoveryPlanComputed"
+	ReasonNoSurvivor   = "RecoveryNoSurvivor"
 )
 
 // Reconciler writes status.recovery of RaftClusters. It reads only what
@@ -88,14 +82,6 @@ func (r *Reconciler) report(rc *raftv1alpha1.RaftCluster, st *raftv1alpha1.Recov
 		r.event(rc, corev1.EventTypeNormal, ReasonPlanComputed, "Plan %s: survivor %s, discarded %v, about %d acknowledged entries at risk",
 			st.Plan.ID, st.Plan.Survivor, st.Plan.Discarded, st.Plan.AtRiskEntries)
 	}
-	if rc.Spec.Bootstrap != nil && rc.Spec.Bootstrap.Restore != nil {
-		r.event(rc, corev1.EventTypeWarning, ReasonRestoreIgnored, "spec.bootstrap.restore is not carried out by this operator version: the cluster starts empty; restore with raftnode --restore-from")
-	}
-	if err := CheckApply(st, rc.Spec.Recovery); err != nil {
-		r.event(rc, corev1.EventTypeWarning, ReasonPlanMismatch, "%v", err)
-	} else if rc.Spec.Recovery != nil && rc.Spec.Recovery.Mode == raftv1alpha1.RecoveryApply {
-		r.event(rc, corev1.EventTypeWarning, ReasonApplyUnhandled, "Apply of plan %s is not carried out by this operator version; nothing was changed", rc.Spec.Recovery.PlanID)
-	}
 }
 
 // volumes tells which voters still have their PVC.
@@ -123,6 +109,11 @@ func (r *Reconciler) patch(ctx context.Context, rc *raftv1alpha1.RaftCluster, st
 		var cur raftv1alpha1.RaftCluster
 		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(rc), &cur); err != nil {
 			return err
+		}
+		if cur.Status.Recovery != nil {
+			// status.recovery.apply belongs to the RaftCluster reconciler,
+			// which carries the Apply out.
+			st.Apply = cur.Status.Recovery.Apply
 		}
 		if equality.Semantic.DeepEqual(cur.Status.Recovery, st) {
 			return nil

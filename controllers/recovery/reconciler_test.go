@@ -62,9 +62,10 @@ func TestPreviewWritesThePlanAndChangesNothing(t *testing.T) {
 	}
 }
 
-// TestRestoreRequestIsNotSilentlyIgnored: until restore is carried out, a
-// cluster asking for one gets a warning event.
-func TestRestoreRequestIsNotSilentlyIgnored(t *testing.T) {
+// TestRestoreRequestIsNotWarnedAbout: restore is carried out (the
+// RaftCluster reconciler's ensureRestore, condition Restored); the old
+// "not implemented" warning must not tell a user their restore is ignored.
+func TestRestoreRequestIsNotWarnedAbout(t *testing.T) {
 	scheme := runtime.NewScheme()
 	if err := raftv1alpha1.AddToScheme(scheme); err != nil {
 		t.Fatal(err)
@@ -82,10 +83,37 @@ func TestRestoreRequestIsNotSilentlyIgnored(t *testing.T) {
 	}
 	select {
 	case e := <-rec.Events:
-		if !strings.Contains(e, ReasonRestoreIgnored) {
-			t.Fatalf("event %q", e)
+		if strings.Contains(e, "RestoreNotImplemented") {
+			t.Fatalf("event %q for a restore that is carried out", e)
 		}
 	default:
-		t.Fatal("no event for an ignored restore request")
+	}
+}
+
+// TestApplyRecordIsKept: status.recovery.apply belongs to the RaftCluster
+// reconciler; this one's patch of status.recovery must not drop it.
+func TestApplyRecordIsKept(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := raftv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	rc := &raftv1alpha1.RaftCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "u1"}}
+	rc.Status.Members = []raftv1alpha1.MemberStatus{member("c-0", raftv1alpha1.RoleLeader, true, 10)}
+	rc.Status.Recovery = &raftv1alpha1.RecoveryStatus{Apply: &raftv1alpha1.RecoveryApplyStatus{PlanID: "p1", Survivor: "c-0", Step: "Done"}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(rc).WithStatusSubresource(rc).Build()
+	r := &Reconciler{Client: c}
+	key := types.NamespacedName{Namespace: "ns", Name: "c"}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: key}); err != nil {
+		t.Fatal(err)
+	}
+	var got raftv1alpha1.RaftCluster
+	if err := c.Get(context.Background(), key, &got); err != nil {
+		t.Fatal(err)
+	}
+	if st := got.Status.Recovery; st == nil || st.Apply == nil || st.Apply.PlanID != "p1" || !st.QuorumLost {
+		t.Fatalf("status.recovery %+v", st)
 	}
 }

@@ -1,8 +1,6 @@
 package recovery
 
 import (
-	"errors"
-
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers/recovery/planner"
 )
@@ -54,6 +52,12 @@ func Status(obs planner.Observed, prev *raftv1alpha1.RecoveryStatus, spec *raftv
 	if spec == nil {
 		return out, nil
 	}
+	if prev != nil && prev.Apply != nil && prev.Apply.PlanID == spec.PlanID && prev.Plan != nil {
+		// That plan is being (or was) applied: keep showing it rather than
+		// one computed from the half-recovered cluster.
+		out.Plan = prev.Plan
+		return out, nil
+	}
 	obs.LastObservedCommit = uint64(max(out.LastObservedCommit, 0))
 	plan, err := planner.MakePlan(obs)
 	if err != nil {
@@ -61,18 +65,4 @@ func Status(obs planner.Observed, prev *raftv1alpha1.RecoveryStatus, spec *raftv
 	}
 	out.Plan = &raftv1alpha1.RecoveryPlanStatus{ID: plan.ID, Survivor: plan.Survivor.Name, Discarded: plan.Discarded, AtRiskEntries: int64(plan.AtRiskEntries)}
 	return out, nil
-}
-
-// ErrPlanMismatch: Apply names a plan other than the one computed now.
-var ErrPlanMismatch = errors.New("spec.recovery.planID does not match the current plan; run Preview again and review it")
-
-// CheckApply refuses an Apply whose plan ID is not the current plan's.
-func CheckApply(st *raftv1alpha1.RecoveryStatus, spec *raftv1alpha1.RecoverySpec) error {
-	if spec == nil || spec.Mode != raftv1alpha1.RecoveryApply {
-		return nil
-	}
-	if st.Plan == nil || st.Plan.ID != spec.PlanID {
-		return ErrPlanMismatch
-	}
-	return nil
 }

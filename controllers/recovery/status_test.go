@@ -53,6 +53,12 @@ func TestStatus(t *testing.T) {
 		{name: "healthy pod on a lost volume is no survivor", volumes: map[string]bool{},
 			rc:   cluster(member("c-0", raftv1alpha1.RoleFollower, true, 50), member("c-1", raftv1alpha1.RoleFollower, false, 0), member("c-2", raftv1alpha1.RoleFollower, false, 0)),
 			spec: preview, wantLost: true, wantErr: planner.ErrNoSurvivor},
+		{name: "while its plan is applied, that plan stays shown", volumes: map[string]bool{"c-1": true},
+			rc: cluster(member("c-0", raftv1alpha1.RoleFollower, false, 0), member("c-1", raftv1alpha1.RoleFollower, true, 40), member("c-2", raftv1alpha1.RoleFollower, false, 0)),
+			prev: &raftv1alpha1.RecoveryStatus{LastObservedCommit: 100, Plan: &raftv1alpha1.RecoveryPlanStatus{ID: "p1", Survivor: "c-0", AtRiskEntries: 5},
+				Apply: &raftv1alpha1.RecoveryApplyStatus{PlanID: "p1", Survivor: "c-0"}},
+			spec:     &raftv1alpha1.RecoverySpec{Mode: raftv1alpha1.RecoveryApply, PlanID: "p1"},
+			wantLost: true, wantObserved: 100, wantSurvivor: "c-0", wantAtRisk: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,28 +84,5 @@ func TestStatus(t *testing.T) {
 				t.Fatal("quorum loss without the member list")
 			}
 		})
-	}
-}
-
-func TestCheckApply(t *testing.T) {
-	st := &raftv1alpha1.RecoveryStatus{Plan: &raftv1alpha1.RecoveryPlanStatus{ID: "abc"}}
-	for _, tt := range []struct {
-		name string
-		spec *raftv1alpha1.RecoverySpec
-		want error
-	}{
-		{"no recovery", nil, nil},
-		{"preview", &raftv1alpha1.RecoverySpec{Mode: raftv1alpha1.RecoveryPreview}, nil},
-		{"apply the shown plan", &raftv1alpha1.RecoverySpec{Mode: raftv1alpha1.RecoveryApply, PlanID: "abc"}, nil},
-		{"apply a stale plan", &raftv1alpha1.RecoverySpec{Mode: raftv1alpha1.RecoveryApply, PlanID: "old"}, ErrPlanMismatch},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := CheckApply(st, tt.spec); !errors.Is(err, tt.want) {
-				t.Fatalf("CheckApply = %v, want %v", err, tt.want)
-			}
-		})
-	}
-	if err := CheckApply(&raftv1alpha1.RecoveryStatus{}, &raftv1alpha1.RecoverySpec{Mode: raftv1alpha1.RecoveryApply, PlanID: "abc"}); !errors.Is(err, ErrPlanMismatch) {
-		t.Fatal("Apply accepted without any plan")
 	}
 }

@@ -270,6 +270,38 @@ func TestDefaultAffinity(t *testing.T) {
 	}
 }
 
+// TestRecoveryTemplate: a recorded recovery Apply puts the force flags on
+// every member's template, naming the survivor, with a writable /tmp (the
+// root file system is read-only and the forced restart rebuilds its store
+// in a temporary directory); without one, or once cancelled, the template
+// is the plain one.
+func TestRecoveryTemplate(t *testing.T) {
+	plain := PodTemplate(cluster(), opts)
+	withApply := func(step string) func(*raftv1alpha1.RaftCluster) {
+		return func(rc *raftv1alpha1.RaftCluster) {
+			rc.Status.Recovery = &raftv1alpha1.RecoveryStatus{Apply: &raftv1alpha1.RecoveryApplyStatus{PlanID: "p1", Survivor: "kv-0", Step: step}}
+		}
+	}
+	forced := PodTemplate(cluster(withApply("DeleteVolume(kv-1)")), opts)
+	c := forced.Spec.Containers[0]
+	for _, want := range []string{"--force-new-cluster", "--force-new-cluster-id=p1", "--force-new-cluster-member=kv-0"} {
+		if !slices.Contains(c.Args, want) {
+			t.Errorf("forced template lacks %s: %v", want, c.Args)
+		}
+	}
+	if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/tmp" && !m.ReadOnly }) ||
+		!slices.ContainsFunc(forced.Spec.Volumes, func(v corev1.Volume) bool { return v.EmptyDir != nil }) {
+		t.Errorf("forced template has no writable /tmp: %v %v", c.VolumeMounts, forced.Spec.Volumes)
+	}
+	if forced.Annotations[AnnotationTemplateHash] == plain.Annotations[AnnotationTemplateHash] {
+		t.Error("the forced template has the plain template's hash: the survivor would not restart")
+	}
+	cancelled := PodTemplate(cluster(withApply("Cancel")), opts)
+	if cancelled.Annotations[AnnotationTemplateHash] != plain.Annotations[AnnotationTemplateHash] {
+		t.Errorf("a cancelled Apply changed the template: %v", cancelled.Spec.Containers[0].Args)
+	}
+}
+
 // TestWritableTmpUnderReadOnlyRoot: the node's root filesystem is
 // read-only, and serving Maintenance.Snapshot builds the file's bbolt
 // database in a scratch dir under /tmp (node/snapfile): without a

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/recovery/planner"
 )
 
 // StatefulSet builds the members' StatefulSet with the given replica count
@@ -93,7 +94,7 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: maps.Clone(o.Annotations)},
 		Spec: corev1.PodSpec{
 			Containers:                    []corev1.Container{container(rc, opts)},
-			Volumes:                       append([]corev1.Volume{ScratchVolume}, tlsVolumes(rc)...),
+			Volumes:                       append(append([]corev1.Volume{ScratchVolume}, tlsVolumes(rc)...), forceVolumes(rc)...),
 			Affinity:                      affinity(rc),
 			Tolerations:                   o.Tolerations,
 			NodeSelector:                  o.NodeSelector,
@@ -102,6 +103,7 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 			EnableServiceLinks:            ptr.To(false),
 			// The node never calls the Kubernetes API.
 			AutomountServiceAccountToken: ptr.To(false),
+			SecurityContext:              podSecurityContext(),
 		},
 	}
 	if t.Annotations == nil {
@@ -138,7 +140,7 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 			{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
 		},
 		Resources:    rc.Spec.Resources,
-		VolumeMounts: volumeMounts(rc),
+		VolumeMounts: append(volumeMounts(rc), forceMounts(rc)...),
 		// Startup allows a long WAL replay; liveness then only restarts a
 		// wedged process; readiness reflects /readyz (which also reports
 		// fencing), while the peer Service publishes not-ready pods so that
@@ -146,17 +148,38 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 		StartupProbe:   probe("/livez", 40),
 		LivenessProbe:  probe("/livez", 3),
 		ReadinessProbe: probe("/readyz", 1),
-		// The restricted Pod Security profile except runAsNonRoot: the node
-		// image runs as root because volumes from hostPath-based
-		// provisioners (the offline test cluster's) are created 0750
-		// root-owned and ignore fsGroup, so a non-root node could not
-		// write its data dir there.
+		// The restricted Pod Security profile; the pod-level part (user,
+		// group, fsGroup, seccomp) is in podSecurityContext.
 		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptr.To(true),
 			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 			ReadOnlyRootFilesystem:   ptr.To(true),
 			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
+	}
+}
+
+// NodeUID is the node's user and group: distroless's "nonroot" (65532),
+// numeric so that the kubelet can check runAsNonRoot against it.
+const NodeUID int64 = 65532
+
+// podSecurityContext runs the node as NodeUID. fsGroup makes the data
+// volume and the TLS Secret volumes (mode 0440) the node's group's; where
+// a volume plugin ignores fsGroup (hostPath-based provisioners), the
+// provisioner must create world-writable directories, as
+// local-path-provisioner and the offline test cluster's do.
+// OnRootMismatch: the recursive chown runs only when the volume's root
+// is not already the group's (a member's volume after the change from
+// root to NodeUID), not at every start.
+func podSecurityContext() *corev1.PodSecurityContext {
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot:        ptr.To(true),
+		RunAsUser:           ptr.To(NodeUID),
+		RunAsGroup:          ptr.To(NodeUID),
+		FSGroup:             ptr.To(NodeUID),
+		FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch),
+		SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 	}
 }
 
@@ -197,6 +220,7 @@ func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
 	if r.SnapshotCount > 0 {
 		args = append(args, fmt.Sprintf("--snapshot-count=%d", r.SnapshotCount))
 	}
+	args = append(args, forceArgs(rc)...)
 	if rc.RestoreSource() != nil {
 		// Every pod carries the flags; only the first member (whose volume
 		// the restore Job put the file on) acts on them, and only while
@@ -207,6 +231,41 @@ func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
 	return append(args, tlsArgs(rc)...)
 }
 
+// forceTmpVolume is a writable /tmp for the forced restart: the node
+// rebuilds the survivor's state machine offline in a temporary store there,
+// and the container's root file system is read-only. Only templates that
+// carry the force flags have it, so existing clusters' templates (and pod
+// hashes) are unchanged.
+const forceTmpVolume = "tmp"
+
+func forceVolumes(rc *raftv1alpha1.RaftCluster) []corev1.Volume {
+	if forceArgs(rc) == nil {
+		return nil
+	}
+	return []corev1.Volume{{Name: forceTmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+}
+
+func forceMounts(rc *raftv1alpha1.RaftCluster) []corev1.VolumeMount {
+	if forceArgs(rc) == nil {
+		return nil
+	}
+	return []corev1.VolumeMount{{Name: forceTmpVolume, MountPath: "/tmp"}}
+}
+
+// forceArgs are the flags of a recorded quorum-loss recovery (Apply):
+// every member's pod carries them (an Apply cancelled before anything
+// was deleted never forced, so it has none), and the node forces only
+// as the named survivor with data, once per plan ID (see raftnode's
+// --force-new-cluster-member). They stay after the recovery: a restart
+// with the same ID is a normal restart, and dropping them would restart
+// every member for a template change.
+func forceArgs(rc *raftv1alpha1.RaftCluster) []string {
+	if rc.Status.Recovery == nil || rc.Status.Recovery.Apply == nil || rc.Status.Recovery.Apply.Step == string(planner.Cancel) {
+		return nil
+	}
+	a := rc.Status.Recovery.Apply
+	return []string{"--force-new-cluster", "--force-new-cluster-id=" + a.PlanID, "--force-new-cluster-member=" + a.Survivor}
+}
 func env(rc *raftv1alpha1.RaftCluster) []corev1.EnvVar {
 	fromCM := func(key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{

@@ -27,7 +27,7 @@ clean_host() {
   ip link delete "$CNI_BRIDGE" 2>/dev/null || true
   remove_kubepods_cgroups
   remove_created_paths
-  # The in-tree hostPath provisioner (used only by this cluster) puts every
+  # The hostPath provisioner (used only by this cluster) puts every
   # volume here; with the cluster's data gone they are orphans.
   rm -rf "$HOSTPATH_PV_DIR"
   restore_sysctls

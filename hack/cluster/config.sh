@@ -106,7 +106,7 @@ metadata:
   name: standard
   annotations:
     storageclass.kubernetes.io/is-default-class: "true"
-provisioner: kubernetes.io/host-path
+provisioner: $HOSTPATH_PROVISIONER
 reclaimPolicy: Delete
 volumeBindingMode: Immediate
 ---

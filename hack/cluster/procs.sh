@@ -123,7 +123,11 @@ start_control_plane() {
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" --allocate-node-cidrs=false \
-    --enable-hostpath-provisioner=true --profiling=false --v=1
+    --profiling=false --v=1
+  # Our provisioner, not kcm's --enable-hostpath-provisioner: that one makes
+  # each volume directory root-owned 0750, which non-root pods cannot write.
+  start_proc hostpath-provisioner "$bin/hostpathprovisioner" \
+    --kubeconfig "$KUBECONFIG_PATH" --dir "$HOSTPATH_PV_DIR" --name "$HOSTPATH_PROVISIONER"
   start_proc kube-scheduler "$bin/kube-scheduler" \
     --kubeconfig "$ETC/scheduler.kubeconfig" \
     --authentication-kubeconfig "$ETC/scheduler.kubeconfig" \
@@ -193,7 +197,7 @@ stop_all() {
   local bin
   bin=$(tool_bin)
   # kubelet first among equals: once it is gone nothing restarts the pods.
-  stop_procs 30 coredns kube-proxy kube-scheduler kube-controller-manager kubelet
+  stop_procs 30 coredns kube-proxy kube-scheduler hostpath-provisioner kube-controller-manager kubelet
   if running_pid containerd >/dev/null && [[ -x "$bin/cri" ]]; then
     log "removing pod sandboxes (containers, CNI, mounts)"
     "$bin/cri" -endpoint "unix://$CONTAINERD_SOCK" -timeout 90s rmpods >&2 || log "some sandboxes could not be removed"

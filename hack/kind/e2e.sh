@@ -32,4 +32,7 @@ KUBECONFIG=$(hack/kind-cluster.sh kubeconfig)
 # kind load (via hack/load-images.sh) runs Debian's docker CLI, as up does.
 export KUBECONFIG E2E_MULTINODE=1 PATH="$ROOT/.cache/kind/path:$PATH"
 export E2E_ARTIFACTS=${E2E_ARTIFACTS:-$ROOT/.cache/e2e-kind}
+# kind's kubelets refresh Secret volumes at their default 1 min sync (+ up to
+# 30 s jitter): the CA overlap of ca-rotation-under-load must exceed it.
+export E2E_CA_OVERLAP=${E2E_CA_OVERLAP:-100s}
 hack/e2e/run.sh

@@ -83,7 +83,8 @@ status_max() {
 }
 
 # peak_rss_mb PID: the process's peak resident set (VmHWM), MB.
-peak_rss_mb() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+# A member that already exited has no figure ("-"), not a failed run.
+peak_rss_mb() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo -; }
 
 # catch_up NAME BINARY: add a member to the loaded cluster and time its
 # catch-up into CATCHUP (seconds, or why there is no figure). Not run in a

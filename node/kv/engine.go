@@ -9,6 +9,7 @@ import (
 
 	"github.com/coreos/go-semver/semver"
 	"go.etcd.io/etcd/pkg/v3/traceutil"
+	"go.etcd.io/etcd/server/v3/etcdserver/cindex"
 	etcderrors "go.etcd.io/etcd/server/v3/etcdserver/errors"
 	"go.etcd.io/etcd/server/v3/lease"
 	"go.etcd.io/etcd/server/v3/storage/backend"
@@ -24,13 +25,18 @@ import (
 // exact semantics, and state on disk instead of in the heap, for much less
 // code than our own MVCC would need (docs/node.md, "State machine").
 //
-// The bbolt file is scratch: it is rebuilt at every start from the raft
-// snapshot (which carries the file's bytes) plus the WAL entries after it,
-// exactly as the in-memory store was. So it is opened without fsync (the
-// WAL is what makes writes durable) and needs no consistent index.
+// The bbolt file is durable, as etcd's: every commit is fsynced and
+// records the consistent index (the last raft entry whose effects it
+// holds; etcd's cindex package, saved by its backend hooks). A restart
+// opens the file as it is and replays only the WAL entries after that
+// index into it (see Store.ApplyEntry), so neither a restart nor a raft
+// snapshot copies or re-encodes the key space: raft snapshots carry only
+// the small metadata (Store.Metadata), and a follower that needs the key
+// space gets the file streamed (Store.OpenDB, Store.SaveIncoming).
 type engine struct {
 	path   string
 	be     backend.Backend
+	ci     cindex.ConsistentIndexer
 	lessor lease.Lessor
 	kv     mvcc.WatchableKV
 }
@@ -40,13 +46,8 @@ type engine struct {
 // from this member's flags: every replica must grant the same TTL.
 const minLeaseTTL = 2
 
-// backendFile is the scratch bbolt file's name in the store's directory.
+// backendFile is the bbolt file's name in the store's directory.
 const backendFile = "kv.db"
-
-// initialMmapBytes is bbolt's initial memory map. etcd maps 10 GiB of
-// address space up front; the store grows it on demand, so a small start
-// keeps many in-process test members cheap.
-const initialMmapBytes = 64 << 20
 
 // clusterVersion satisfies the lessor's cluster interface: ≥ 3.6 makes it
 // persist lease checkpoints, as etcd 3.6 does.
@@ -61,16 +62,44 @@ func openEngine(lg *zap.Logger, path string) (*engine, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("kv: create store dir: %w", err)
 	}
-	be := openBackend(lg, path)
-	le := lease.NewLessor(lg, be, clusterVersion{}, lease.LessorConfig{MinLeaseTTL: minLeaseTTL, CheckpointPersist: true})
-	return &engine{path: path, be: be, lessor: le, kv: mvcc.New(lg, be, le, mvcc.StoreConfig{})}, nil
+	_, statErr := os.Stat(path)
+	ci := cindex.NewConsistentIndex(nil)
+	be := openBackend(lg, path, ci)
+	ci.SetBackend(be)
+	if os.IsNotExist(statErr) {
+		// A new file's directory entry must survive a power cut: once a
+		// raft snapshot names an index, the WAL before it is released and
+		// this file is the only copy of the key space.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return nil, errors.Join(err, be.Close())
+		}
+	}
+	e := &engine{path: path, be: be, ci: ci}
+	be.SetTxPostLockInsideApplyHook(e.postLockInsideApply)
+	e.lessor = lease.NewLessor(lg, be, clusterVersion{}, lease.LessorConfig{MinLeaseTTL: minLeaseTTL, CheckpointPersist: true})
+	e.kv = mvcc.New(lg, be, e.lessor, mvcc.StoreConfig{})
+	return e, nil
+}
+
+// postLockInsideApply runs each time an applied command locks the backend
+// for writing (etcd's txPostLockInsideApplyHook): from then on, a commit
+// (periodic, or one a delete forces at once) holds some of the entry's
+// effects, so it must record the entry as applied; a restart then skips it
+// instead of applying it twice.
+func (e *engine) postLockInsideApply() {
+	idx, term := e.ci.ConsistentApplyingIndex()
+	if idx > e.ci.UnsafeConsistentIndex() {
+		e.ci.SetConsistentIndex(idx, term)
+	}
 }
 
 // swapBackend opens the bbolt file at path and makes it the backend of the
 // same lessor and MVCC store, in etcd's order (lessor first, so restored
 // keys attach to restored leases). The caller closes the old backend.
 func (e *engine) swapBackend(lg *zap.Logger, path string) error {
-	be := openBackend(lg, path)
+	be := openBackend(lg, path, e.ci)
+	be.SetTxPostLockInsideApplyHook(e.postLockInsideApply)
+	e.ci.SetBackend(be)
 	e.lessor.Recover(be, func() lease.TxnDelete { return e.kv.Write(traceutil.TODO()) })
 	if err := e.kv.Restore(be); err != nil {
 		return errors.Join(fmt.Errorf("kv: restore store: %w", err), be.Close())
@@ -79,11 +108,38 @@ func (e *engine) swapBackend(lg *zap.Logger, path string) error {
 	return nil
 }
 
-// openBackend opens a bbolt file without fsync (see engine).
-func openBackend(lg *zap.Logger, path string) backend.Backend {
+// openBackend opens a bbolt file with etcd's commit batching (every 100 ms
+// or 10 000 writes, each commit fsynced) and its hooks, which save the
+// consistent index in every commit (etcd's storage.BackendHooks minus the
+// conf state, which lives in our raft snapshots).
+func openBackend(lg *zap.Logger, path string, ci cindex.ConsistentIndexer) backend.Backend {
 	cfg := backend.DefaultBackendConfig(lg)
-	cfg.Path, cfg.UnsafeNoFsync, cfg.MmapSize = path, true, initialMmapBytes
+	// etcd's default map (10 GiB of address space, not memory): bbolt
+	// maps with MAP_POPULATE, so every remap as the file grows would fault
+	// the whole file in and keep it resident; one large map made at open,
+	// while the file is small, leaves pages to be faulted in as read, as
+	// etcd's are (a smaller map doubled the resident size at ~256 MB).
+	cfg.Path = path
+	cfg.Hooks = backend.NewHooks(ci.UnsafeSave)
 	return backend.New(cfg)
+}
+
+// commit makes everything applied so far durable, with its consistent
+// index.
+func (e *engine) commit() { e.be.ForceCommit() }
+
+// syncDir fsyncs a directory, so entries created or renamed in it survive
+// a power cut.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("kv: open dir: %w", err)
+	}
+	err = d.Sync()
+	if err = errors.Join(err, d.Close()); err != nil {
+		return fmt.Errorf("kv: sync dir %s: %w", dir, err)
+	}
+	return nil
 }
 
 // close stops the engine: the kv before the backend (etcd's order:

@@ -51,15 +51,16 @@ type Store struct {
 	clusterID uint64
 }
 
-// Open returns an empty store whose scratch files live in dir (their old
-// content, if any, is discarded: the state is rebuilt from the raft
-// snapshot and log, see engine).
+// Open opens the store whose files live in dir, creating an empty one when
+// there is none. The key space is as durable as its last commit (see
+// engine); the metadata starts empty until Recover or Restore sets it from
+// a raft snapshot.
 func Open(lg *zap.Logger, dir string) (*Store, error) {
 	if lg == nil {
 		lg = zap.NewNop()
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("kv: clear store dir: %w", err)
+	if err := discardIfUnindexed(lg, filepath.Join(dir, backendFile)); err != nil {
+		return nil, err
 	}
 	eng, err := openEngine(lg, filepath.Join(dir, backendFile))
 	if err != nil {
@@ -77,8 +78,13 @@ func Open(lg *zap.Logger, dir string) (*Store, error) {
 
 // New returns an empty store in a fresh temporary directory, removed by
 // Close (for tests and tools).
-func New() (*Store, error) {
-	dir, err := os.MkdirTemp("", "kuberaft-kv-")
+func New() (*Store, error) { return NewIn("") }
+
+// NewIn is New with the temporary directory under parent ("" : the
+// system's): a node puts it in its data dir, since its root file system
+// may be read-only and /tmp small or in memory.
+func NewIn(parent string) (*Store, error) {
+	dir, err := os.MkdirTemp(parent, "kuberaft-kv-")
 	if err != nil {
 		return nil, fmt.Errorf("kv: temp dir: %w", err)
 	}
@@ -141,7 +147,8 @@ func (s *Store) Len() int {
 }
 
 // Snapshot serialises the whole state: the metadata, and a copy of the
-// bbolt file (everything applied so far).
+// bbolt file (everything applied so far). It is the portable form (backups,
+// seeded data dirs); raft snapshots carry only Metadata, see engine.
 func (s *Store) Snapshot() ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -184,18 +191,37 @@ func (s *Store) metadataLocked() (*statepb.Snapshot, error) {
 // applySnapshot: lessor.Recover, then kv.Restore), so watchers registered
 // on the store survive and resume from the restored revision.
 func (s *Store) Restore(data []byte) error {
-	snap := &statepb.Snapshot{}
-	if err := proto.Unmarshal(data, snap); err != nil {
-		return fmt.Errorf("kv: unmarshal snapshot: %w", err)
-	}
-	if len(snap.Backend) == 0 && (len(snap.Kvs) > 0 || snap.Revision > 1) {
-		return errors.New("kv: snapshot in the pre-MVCC format (no backend); see docs/node.md, Data dir format")
-	}
-	alarms, err := unmarshalAlarms(snap.Alarms)
+	snap, err := decodeSnapshot(data)
 	if err != nil {
 		return err
 	}
+	if snap.BackendOnDisk {
+		return errors.New("kv: Restore needs a whole snapshot; this one has only the metadata (use Recover or InstallSnapshot)")
+	}
 	path, err := s.writeRestoreFile(snap.Backend)
+	if err != nil {
+		return err
+	}
+	return s.swapIn(path, snap)
+}
+
+// decodeSnapshot decodes a Snapshot or Metadata and refuses the format
+// that predates the MVCC store.
+func decodeSnapshot(data []byte) (*statepb.Snapshot, error) {
+	snap := &statepb.Snapshot{}
+	if err := proto.Unmarshal(data, snap); err != nil {
+		return nil, fmt.Errorf("kv: unmarshal snapshot: %w", err)
+	}
+	if len(snap.Backend) == 0 && !snap.BackendOnDisk && (len(snap.Kvs) > 0 || snap.Revision > 1) {
+		return nil, errors.New("kv: snapshot in the pre-MVCC format (no backend); see docs/node.md, Data dir format")
+	}
+	return snap, nil
+}
+
+// swapIn makes the bbolt file at path the key space (path "": keep the
+// current one) and snap's metadata the rest of the state.
+func (s *Store) swapIn(path string, snap *statepb.Snapshot) error {
+	alarms, err := unmarshalAlarms(snap.Alarms)
 	if err != nil {
 		return err
 	}
@@ -216,15 +242,36 @@ func (s *Store) Restore(data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.open(); err != nil {
-		return errors.Join(err, os.Remove(path))
-	}
-	old, oldPath := s.eng.be, s.eng.path
-	if err := s.eng.swapBackend(s.lg, path); err != nil {
+		if path != "" {
+			err = errors.Join(err, os.Remove(path))
+		}
 		return err
+	}
+	if path != "" {
+		if err := s.replaceBackendLocked(path); err != nil {
+			return err
+		}
 	}
 	s.alarms, s.sessions = alarms, sessions
 	s.members, s.removed, s.gone, s.clusterID = members, removed, gone, snap.ClusterId
-	return errors.Join(old.Close(), os.Remove(oldPath))
+	return nil
+}
+
+// replaceBackendLocked renames the bbolt file at path over the store's
+// file and makes it the backend. Caller holds mu for writing.
+func (s *Store) replaceBackendLocked(path string) error {
+	old := s.eng.be
+	// The old backend keeps its (now unlinked) file open until closed.
+	if err := os.Rename(path, s.eng.path); err != nil {
+		return fmt.Errorf("kv: install store file: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return err
+	}
+	if err := s.eng.swapBackend(s.lg, s.eng.path); err != nil {
+		return err
+	}
+	return old.Close()
 }
 
 // writeRestoreFile writes a bbolt copy (empty: a fresh store) to a new
@@ -274,6 +321,15 @@ func (s *Store) Digest() ([32]byte, error) {
 	meta, err := s.metadataLocked()
 	if err != nil {
 		return sum, err
+	}
+	// Sessions count without their recorded results: a replica that
+	// replayed an entry after a restart keeps "not kept" where the others
+	// kept the response (ApplyEntry); both answer a retry without applying
+	// it twice.
+	for i, se := range meta.Sessions {
+		se = proto.Clone(se).(*statepb.Session)
+		se.Result = nil
+		meta.Sessions[i] = se
 	}
 	all, _, err := txn.Range(applyCtx, s.lg, s.eng.kv, &pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}}, true)
 	if err != nil {

@@ -60,8 +60,9 @@ var (
 	// different command: two client runs share an id.
 	ErrSequenceReused = errors.New("kuberaft: client id and sequence were already used for a different request")
 	// ErrResultNotKept answers a retry of an applied command whose response
-	// was too large to record: it was applied once; its response is gone.
-	ErrResultNotKept = errors.New("kuberaft: request was applied but its response was too large to keep for retries")
+	// was too large to record, or that this member replayed after a restart
+	// (node/kv ApplyEntry): it was applied once; its response is gone.
+	ErrResultNotKept = errors.New("kuberaft: request was applied but its response was not kept for retries (too large, or the member restarted since)")
 )
 
 // Errors of membership changes.

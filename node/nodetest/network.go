@@ -1,6 +1,7 @@
 package nodetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -100,6 +101,7 @@ type Endpoint struct {
 type delivery struct {
 	from *Endpoint
 	m    *raftpb.Message
+	db   []byte // a MsgSnap's key space, read from the sender at send time
 }
 
 var _ transport.Transport = (*Endpoint)(nil)
@@ -158,7 +160,13 @@ func (e *Endpoint) deliver(d delivery) {
 		d.from.h.ReportRemoved(transport.ErrRemoved)
 		return
 	}
-	err := e.h.Process(context.Background(), d.m)
+	var err error
+	if isSnap {
+		err = e.h.ReceiveSnapshotDB(d.m.GetSnapshot().GetMetadata().GetIndex(), bytes.NewReader(d.db))
+	}
+	if err == nil {
+		err = e.h.Process(context.Background(), d.m)
+	}
 	if isSnap {
 		d.from.report(d.m, true, err == nil)
 	}
@@ -219,6 +227,14 @@ func (e *Endpoint) sendOne(m *raftpb.Message) {
 		return
 	}
 	d := delivery{from: e, m: m}
+	if isSnap {
+		db, err := readDB(e.h)
+		if err != nil {
+			e.report(m, true, false)
+			return
+		}
+		d.db = db
+	}
 	if delay == 0 {
 		dst.enqueue(d)
 		return
@@ -233,6 +249,18 @@ func (e *Endpoint) enqueue(d delivery) {
 	default:
 		d.from.report(d.m, d.m.GetType() == raftpb.MessageType_MsgSnap, false)
 	}
+}
+
+// readDB reads the sender's key space whole, as the gRPC transport streams
+// it after the message.
+func readDB(h transport.Handler) ([]byte, error) {
+	db, err := h.OpenSnapshotDB()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	_, err = db.WriteTo(&buf)
+	return buf.Bytes(), errors.Join(err, db.Close())
 }
 
 func isResponse(t raftpb.MessageType) bool {

@@ -13,13 +13,14 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kuberaft/kuberaft/node/kv"
 	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
 // stateCapture is the state machine and its applied index read together,
 // between two Readys, so they agree.
 type stateCapture struct {
-	state []byte
+	state *kv.Capture
 	info  snapfile.Info
 	err   error
 }
@@ -30,9 +31,9 @@ type stateCapture struct {
 // machine with its applied index in the Ready loop, and writes it to w as
 // a snapfile.
 //
-// The state machine contract it relies on is Snapshot() ([]byte, error),
-// the same bytes raft snapshots carry; a store that can stream (bbolt)
-// would write to w directly instead.
+// The capture in the Ready loop is only a bbolt read transaction and the
+// metadata; the copy of the key space is made here, outside the loop, so
+// a backup never stalls raft.
 func (n *Node) Snapshot(ctx context.Context, w io.Writer) (snapfile.Info, error) {
 	if err := n.linearizableRead(ctx); err != nil {
 		return snapfile.Info{}, err
@@ -49,12 +50,24 @@ func (n *Node) Snapshot(ctx context.Context, w io.Writer) (snapfile.Info, error)
 	select {
 	case c = <-reply:
 	case <-n.stopc:
+		select {
+		case c = <-reply: // taken just before the stop: release it
+			if c.state != nil {
+				_ = c.state.Close()
+			}
+		default:
+		}
 		return snapfile.Info{}, n.stopped()
 	}
 	if c.err != nil {
 		return snapfile.Info{}, c.err
 	}
-	return snapfile.Write(w, c.info, c.state)
+	defer func() { _ = c.state.Close() }()
+	state, err := c.state.Whole()
+	if err != nil {
+		return snapfile.Info{}, err
+	}
+	return snapfile.Write(w, c.info, state)
 }
 
 // capture runs in the Ready loop (no apply in flight) for Snapshot.
@@ -70,7 +83,7 @@ func (n *Node) capture() stateCapture {
 		}
 		term = snap.Metadata.GetTerm()
 	}
-	state, err := n.kv.Snapshot()
+	state, err := n.kv.OpenCapture()
 	if err != nil {
 		return stateCapture{err: err}
 	}

@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"context"
+	"io"
 	"slices"
 	"time"
 
@@ -48,6 +49,15 @@ func (h handler) Process(ctx context.Context, m *raftpb.Message) error {
 }
 
 func (h handler) ReportUnreachable(id uint64) { h.n.raft.ReportUnreachable(id) }
+
+// OpenSnapshotDB implements transport.Handler: the key space as applied
+// now, at least the index of the MsgSnap it follows (refreshSnapshots).
+func (h handler) OpenSnapshotDB() (transport.SnapshotDB, error) { return h.n.kv.OpenDB() }
+
+// ReceiveSnapshotDB implements transport.Handler.
+func (h handler) ReceiveSnapshotDB(index uint64, r io.Reader) error {
+	return h.n.kv.SaveIncoming(index, r)
+}
 
 func (h handler) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 	h.n.raft.ReportSnapshot(id, status)

@@ -187,10 +187,10 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	if err := n.ms.ApplySnapshot(snap); err != nil {
 		return fmt.Errorf("raftnode: apply snapshot to memory log: %w", err)
 	}
-	if err := n.kv.Restore(snap.Data); err != nil {
+	idx := snap.Metadata.GetIndex()
+	if err := n.kv.InstallSnapshot(snap.Data, idx, snap.Metadata.GetTerm()); err != nil {
 		return err
 	}
-	idx := snap.Metadata.GetIndex()
 	n.setConfState(snap.Metadata.GetConfState())
 	n.syncPeers()
 	n.snapIndex = idx
@@ -203,13 +203,16 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 }
 
 // refreshSnapshots replaces the stored snapshot of each outgoing MsgSnap
-// with the state machine as applied now, and its ConfState, as etcd does
+// with the metadata as applied now, and its ConfState, as etcd does
 // (createMergedSnapshotMessage). The stored snapshot can predate the conf
 // change that added the receiver, and a follower refuses a snapshot whose
 // ConfState does not include it ("attempted to restore snapshot but it is
-// not in the ConfState"). State and ConfState are read together in the
+// not in the ConfState"). Metadata and ConfState are read together in the
 // Ready loop, so they are consistent; the applied index is at least the
-// stored snapshot's.
+// stored snapshot's. The key space is not in the message: the transport
+// streams the bbolt file after it (handler.OpenSnapshotDB), opened later,
+// so at an index at least this one; the follower skips the key-space part
+// of the entries in between (kv.ApplyEntry).
 func (n *Node) refreshSnapshots(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		if m.GetType() != raftpb.MessageType_MsgSnap {
@@ -221,7 +224,7 @@ func (n *Node) refreshSnapshots(msgs []*raftpb.Message) {
 			n.lg.Warn("Sending the stored snapshot", zap.Error(err))
 			continue
 		}
-		data, err := n.kv.Snapshot()
+		data, err := n.kv.Metadata()
 		if err != nil {
 			n.lg.Warn("Sending the stored snapshot", zap.Error(err))
 			continue
@@ -256,6 +259,7 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 		default:
 			removedSelf = n.applyConfChange(e) || removedSelf
 		}
+		n.kv.MarkApplied(e.GetIndex(), e.GetTerm())
 		n.applied.Store(e.GetIndex())
 	}
 	n.setApplied(n.applied.Load())
@@ -288,7 +292,7 @@ func (n *Node) applyNormal(e *raftpb.Entry) {
 		n.lg.Error("Skipping undecodable entry", zap.Uint64("index", e.GetIndex()), zap.Error(err))
 		return
 	}
-	res := n.kv.Apply(cmd)
+	res := n.kv.ApplyEntry(e.GetIndex(), e.GetTerm(), cmd)
 	if cmd.RequestId != 0 {
 		n.wait.Trigger(cmd.RequestId, res)
 	}
@@ -431,16 +435,23 @@ func (n *Node) isJoint() bool {
 	return len(n.confState.GetVotersOutgoing()) > 0
 }
 
-// maybeSnapshot saves a state snapshot every SnapshotCount applied entries
+// maybeSnapshot saves a raft snapshot every SnapshotCount applied entries
 // and compacts raft's memory log, keeping SnapshotCatchUpEntries so a
 // slightly slow follower catches up from the log instead of a snapshot.
+// The snapshot carries the metadata only, a few kilobytes however large
+// the key space: the bbolt file is committed first (its consistent index
+// at least applied), so the file plus the snapshot is the whole state and
+// the WAL before it can be released. Nothing here grows with the data.
 func (n *Node) maybeSnapshot() error {
 	applied := n.applied.Load()
 	if applied-n.snapIndex < n.cfg.SnapshotCount {
 		return nil
 	}
 	start := time.Now()
-	data, err := n.kv.Snapshot()
+	if err := n.kv.Commit(); err != nil {
+		return err
+	}
+	data, err := n.kv.Metadata()
 	if err != nil {
 		return err
 	}

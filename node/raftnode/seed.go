@@ -66,7 +66,7 @@ func (n *Node) seedFromFile() error {
 	if err != nil {
 		return fmt.Errorf("raftnode: --restore-from %s: %w", n.cfg.RestoreFrom, err)
 	}
-	store, err := kv.New()
+	store, err := kv.NewIn(n.cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func (n *Node) forceNewCluster() error {
 		n.lg.Info("Data dir was already forced with this force ID; restarting normally (drop --force-new-cluster)", zap.String("force-id", n.cfg.ForceID))
 		return disk.Close()
 	}
-	store, index, term, err := replayLog(n.lg, loaded)
+	store, index, term, err := replayLog(n.lg, storeDir(n.cfg.DataDir), loaded)
 	if cerr := disk.Close(); err == nil {
 		err = cerr
 	}
@@ -151,20 +151,20 @@ func (n *Node) writeSeed(store *kv.Store, self *statepb.Member, clusterID, index
 	return storage.Seed(n.lg, n.cfg.DataDir, md, seedSnapshot(state, index, term, self.Id))
 }
 
-// replayLog rebuilds the state machine from a data dir, offline: the
-// snapshot, then every WAL entry after it (see forceNewCluster for why not
-// only the committed ones).
-func replayLog(lg *zap.Logger, loaded *storage.Loaded) (*kv.Store, uint64, uint64, error) {
-	store, err := kv.New()
+// replayLog rebuilds the state machine from a data dir, offline, on a copy
+// of the member's store (in kvDir): the snapshot, then every WAL entry
+// after it (see forceNewCluster for why not only the committed ones).
+func replayLog(lg *zap.Logger, kvDir string, loaded *storage.Loaded) (*kv.Store, uint64, uint64, error) {
+	store, err := kv.OpenCopy(lg, kvDir)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	index, term := uint64(0), uint64(0)
 	if loaded.Snapshot != nil {
-		if err := store.Restore(loaded.Snapshot.Data); err != nil {
+		index, term = loaded.Snapshot.Metadata.GetIndex(), loaded.Snapshot.Metadata.GetTerm()
+		if err := store.Recover(loaded.Snapshot.Data, index, term); err != nil {
 			return nil, 0, 0, errors.Join(err, store.Close())
 		}
-		index, term = loaded.Snapshot.Metadata.GetIndex(), loaded.Snapshot.Metadata.GetTerm()
 	}
 	for _, e := range loaded.Entries {
 		if e.GetIndex() <= index {
@@ -182,6 +182,7 @@ func replayLog(lg *zap.Logger, loaded *storage.Loaded) (*kv.Store, uint64, uint6
 // replayEntry applies one committed entry as the Ready loop would have
 // (undecodable or refused entries are skipped alike).
 func replayEntry(lg *zap.Logger, store *kv.Store, e *raftpb.Entry) {
+	defer store.MarkApplied(e.GetIndex(), e.GetTerm())
 	if e.GetType() != raftpb.EntryType_EntryNormal {
 		if cc, added, _, err := decodeConfChange(e); err == nil {
 			_ = store.ApplyConfChange(cc, added) // refused changes were cancelled
@@ -196,7 +197,7 @@ func replayEntry(lg *zap.Logger, store *kv.Store, e *raftpb.Entry) {
 		lg.Warn("Skipping undecodable entry in replay", zap.Uint64("index", e.GetIndex()))
 		return
 	}
-	store.Apply(cmd)
+	store.ApplyEntry(e.GetIndex(), e.GetTerm(), cmd)
 }
 
 // readMetadata reads a data dir's WAL metadata (opening and closing it).

@@ -123,15 +123,18 @@ func newNode(cfg Config) (*Node, error) {
 		n.tr.Stop()
 		return nil, err
 	}
-	// The store's bbolt file is scratch under the data dir (on the same
-	// volume as the WAL, not in a possibly RAM-backed temp dir): rebuilt
-	// from the snapshot and the WAL at every start, see node/kv's engine.
-	if n.kv, err = kv.Open(n.lg, filepath.Join(cfg.DataDir, "member", "kv")); err != nil {
+	// The store's bbolt file lives under the data dir, on the same volume
+	// as the WAL; a restart reopens it and replays only the WAL entries it
+	// does not hold yet (node/kv's engine).
+	if n.kv, err = kv.Open(n.lg, storeDir(cfg.DataDir)); err != nil {
 		n.tr.Stop()
 		return nil, err
 	}
 	return n, nil
 }
+
+// storeDir is where the state machine's files live in a data dir.
+func storeDir(dataDir string) string { return filepath.Join(dataDir, "member", "kv") }
 
 // openRaft restarts from the data dir if it has a WAL, else bootstraps a
 // new cluster or joins an existing one, per InitialClusterState.
@@ -244,10 +247,11 @@ func (n *Node) restart(ctx context.Context) (raft.Node, error) {
 	}
 	applied := uint64(0)
 	if loaded.Snapshot != nil {
-		if err := n.kv.Restore(loaded.Snapshot.Data); err != nil {
+		md := loaded.Snapshot.Metadata
+		if err := n.kv.Recover(loaded.Snapshot.Data, md.GetIndex(), md.GetTerm()); err != nil {
 			return nil, err
 		}
-		applied = loaded.Snapshot.Metadata.GetIndex()
+		applied = md.GetIndex()
 		n.snapIndex = applied
 		n.confState = proto.Clone(loaded.Snapshot.Metadata.GetConfState()).(*raftpb.ConfState)
 	}

@@ -390,9 +390,12 @@ func (s peerServer) Messages(stream grpc.ClientStreamingServer[peerpb.MessageBat
 	}
 }
 
-// Snapshot serves one chunked MsgSnap.
+// Snapshot serves one chunked MsgSnap: the message's chunks, then the
+// key space's, streamed to the handler as they come (never buffered whole),
+// which stores it before the message is stepped.
 func (s peerServer) Snapshot(stream grpc.ClientStreamingServer[peerpb.SnapshotChunk, peerpb.Ack]) error {
-	var buf []byte
+	r := &snapshotReceiver{max: s.t.cfg.MaxSnapshotBytes}
+	defer r.abort()
 	for {
 		c, err := stream.Recv()
 		if err != nil {
@@ -402,21 +405,105 @@ func (s peerServer) Snapshot(stream grpc.ClientStreamingServer[peerpb.SnapshotCh
 		if err != nil {
 			return err
 		}
-		if len(buf)+len(c.Data) > s.t.cfg.MaxSnapshotBytes {
-			return status.Errorf(codes.ResourceExhausted, "snapshot larger than %d bytes", s.t.cfg.MaxSnapshotBytes)
+		if err := r.add(h, c); err != nil {
+			return err
 		}
-		buf = append(buf, c.Data...)
 		if !c.Last {
 			continue
 		}
-		m := &raftpb.Message{}
-		if err := proto.Unmarshal(buf, m); err != nil {
-			return status.Errorf(codes.InvalidArgument, "bad snapshot message: %v", err)
+		m, err := r.finish()
+		if err != nil {
+			return err
 		}
 		if err := h.Process(stream.Context(), m); err != nil {
 			return status.Errorf(codes.Unavailable, "step snapshot: %v", err)
 		}
 		return stream.SendAndClose(&peerpb.Ack{})
+	}
+}
+
+// snapshotReceiver reassembles one incoming MsgSnap.
+type snapshotReceiver struct {
+	max     int
+	msg     []byte
+	m       *raftpb.Message
+	dbBytes int
+	pw      *io.PipeWriter
+	stored  chan error
+}
+
+// add takes one chunk: message bytes are collected, key-space bytes piped
+// to h.ReceiveSnapshotDB (started at the first one).
+func (r *snapshotReceiver) add(h Handler, c *peerpb.SnapshotChunk) error {
+	if len(c.Data) > 0 {
+		if r.m != nil {
+			return status.Error(codes.InvalidArgument, "snapshot message chunk after the key space started")
+		}
+		if len(r.msg)+len(c.Data) > r.max {
+			return status.Errorf(codes.ResourceExhausted, "snapshot larger than %d bytes", r.max)
+		}
+		r.msg = append(r.msg, c.Data...)
+	}
+	if len(c.Db) == 0 {
+		return nil
+	}
+	if r.m == nil {
+		if err := r.parse(); err != nil {
+			return err
+		}
+		pr, pw := io.Pipe()
+		r.pw, r.stored = pw, make(chan error, 1)
+		index := r.m.GetSnapshot().GetMetadata().GetIndex()
+		go func() {
+			err := h.ReceiveSnapshotDB(index, pr)
+			pr.CloseWithError(errors.Join(err, errReceiveEnded))
+			r.stored <- err
+		}()
+	}
+	if r.dbBytes += len(c.Db); r.dbBytes > r.max {
+		return status.Errorf(codes.ResourceExhausted, "snapshot key space larger than %d bytes", r.max)
+	}
+	if _, err := r.pw.Write(c.Db); err != nil {
+		return status.Errorf(codes.Internal, "store snapshot key space: %v", err)
+	}
+	return nil
+}
+
+// errReceiveEnded unblocks a writer after the handler stopped reading.
+var errReceiveEnded = errors.New("snapshot receiver ended")
+
+func (r *snapshotReceiver) parse() error {
+	r.m = &raftpb.Message{}
+	if err := proto.Unmarshal(r.msg, r.m); err != nil {
+		return status.Errorf(codes.InvalidArgument, "bad snapshot message: %v", err)
+	}
+	return nil
+}
+
+// finish waits until the key space is stored and returns the message.
+func (r *snapshotReceiver) finish() (*raftpb.Message, error) {
+	if r.m == nil {
+		if err := r.parse(); err != nil {
+			return nil, err
+		}
+	}
+	if r.pw == nil {
+		return r.m, nil
+	}
+	_ = r.pw.Close()
+	err := <-r.stored
+	r.pw = nil
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "store snapshot key space: %v", err)
+	}
+	return r.m, nil
+}
+
+// abort stops a handler still reading an incomplete stream.
+func (r *snapshotReceiver) abort() {
+	if r.pw != nil {
+		r.pw.CloseWithError(errors.New("snapshot stream ended early"))
+		<-r.stored
 	}
 }
 

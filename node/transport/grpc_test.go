@@ -1,8 +1,10 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -20,6 +22,8 @@ import (
 type fakeHandler struct {
 	mu          sync.Mutex
 	got         []*raftpb.Message
+	db          []byte            // the key space OpenSnapshotDB streams
+	received    map[uint64][]byte // key spaces received, by snapshot index
 	snapReports []raft.SnapshotStatus
 	removed     map[uint64]bool
 	removedErr  error
@@ -45,6 +49,27 @@ func (h *fakeHandler) Process(_ context.Context, m *raftpb.Message) error {
 	return nil
 }
 func (h *fakeHandler) ReportUnreachable(uint64) {}
+
+type fakeDB struct{ *bytes.Reader }
+
+func (fakeDB) Close() error { return nil }
+
+func (h *fakeHandler) OpenSnapshotDB() (SnapshotDB, error) {
+	return fakeDB{bytes.NewReader(h.db)}, nil
+}
+func (h *fakeHandler) ReceiveSnapshotDB(index uint64, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.received == nil {
+		h.received = map[uint64][]byte{}
+	}
+	h.received[index] = b
+	return nil
+}
 func (h *fakeHandler) ReportSnapshot(_ uint64, s raft.SnapshotStatus) {
 	h.mu.Lock()
 	h.snapReports = append(h.snapReports, s)
@@ -123,10 +148,16 @@ func TestGRPCMessagesAndSnapshot(t *testing.T) {
 		}
 	}
 
-	// A snapshot larger than several chunks arrives whole and is reported.
+	// A snapshot whose message and key space each span several chunks
+	// arrives whole, the key space stored before the message is stepped,
+	// and is reported.
 	data := make([]byte, 3*chunkBytes+17)
 	for i := range data {
 		data[i] = byte(i)
+	}
+	ha.db = make([]byte, 5*chunkBytes+3)
+	for i := range ha.db {
+		ha.db[i] = byte(i * 7)
 	}
 	snap := &raftpb.Message{Type: raftpb.MessageType_MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
 		Snapshot: &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5)), Term: new(uint64(1))}}}
@@ -138,6 +169,12 @@ func TestGRPCMessagesAndSnapshot(t *testing.T) {
 	got := hb.got[len(hb.got)-1]
 	if got.GetType() != raftpb.MessageType_MsgSnap || len(got.Snapshot.Data) != len(data) || got.Snapshot.Data[len(data)-1] != data[len(data)-1] {
 		t.Fatal("snapshot arrived damaged")
+	}
+	hb.mu.Lock()
+	gotDB := hb.received[5]
+	hb.mu.Unlock()
+	if !bytes.Equal(gotDB, ha.db) {
+		t.Fatalf("key space arrived with %d bytes, want the %d sent", len(gotDB), len(ha.db))
 	}
 
 	members, err := a.Members(context.Background(), urlB)
@@ -215,17 +252,21 @@ func TestGRPCSnapshotReceiverIsBounded(t *testing.T) {
 	}
 	t.Cleanup(b.Stop)
 	a.AddPeer(2, []string{"http://" + l.Addr().String()})
-	snap := &raftpb.Message{Type: raftpb.MessageType_MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
-		Snapshot: &raftpb.Snapshot{Data: make([]byte, 3*chunkBytes), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5)), Term: new(uint64(1))}}}
-	a.Send([]*raftpb.Message{snap})
-	ha.waitFor(t, "snapshot report", func() bool { return len(ha.snapReports) == 1 })
-	if ha.snapReports[0] != raft.SnapshotFailure {
-		t.Fatalf("snapshot report %v, want failure", ha.snapReports[0])
-	}
-	hb.mu.Lock()
-	defer hb.mu.Unlock()
-	if len(hb.got) != 0 {
-		t.Fatalf("receiver stepped %d messages of an oversized snapshot", len(hb.got))
+	// Past the bound in the message, then in the key space.
+	for i, tc := range []struct{ msg, db int }{{3 * chunkBytes, 0}, {10, 3 * chunkBytes}} {
+		ha.db = make([]byte, tc.db)
+		snap := &raftpb.Message{Type: raftpb.MessageType_MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
+			Snapshot: &raftpb.Snapshot{Data: make([]byte, tc.msg), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5)), Term: new(uint64(1))}}}
+		a.Send([]*raftpb.Message{snap})
+		ha.waitFor(t, "snapshot report", func() bool { return len(ha.snapReports) == i+1 })
+		if ha.snapReports[i] != raft.SnapshotFailure {
+			t.Fatalf("case %d: snapshot report %v, want failure", i, ha.snapReports[i])
+		}
+		hb.mu.Lock()
+		if len(hb.got) != 0 || len(hb.received) != 0 {
+			t.Fatalf("case %d: receiver stepped %d messages / stored %d key spaces of an oversized snapshot", i, len(hb.got), len(hb.received))
+		}
+		hb.mu.Unlock()
 	}
 }
 

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -219,7 +220,13 @@ func (p *peer) sendSnapshot(m *raftpb.Message) error {
 	if err != nil {
 		return err
 	}
-	timeout := snapshotTimeout + time.Duration(len(data)>>20)*time.Second
+	db, err := p.t.h.OpenSnapshotDB()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = db.Close() }()
+	// A minute plus a second per MiB: a 1 GiB key space gets ~18 min.
+	timeout := snapshotTimeout + time.Duration((int64(len(data))+db.Size())>>20)*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {
@@ -233,17 +240,43 @@ func (p *peer) sendSnapshot(m *raftpb.Message) error {
 	if err != nil {
 		return err
 	}
-	for off := 0; ; off += chunkBytes {
-		end := min(off+chunkBytes, len(data))
-		c := &peerpb.SnapshotChunk{From: p.t.localID, ClusterId: p.t.clusterID, Data: data[off:end], Last: end == len(data)}
+	send := func(c *peerpb.SnapshotChunk) error {
+		c.From, c.ClusterId = p.t.localID, p.t.clusterID
 		if err := stream.Send(c); err != nil {
 			_, err = stream.CloseAndRecv()
 			return FromStatus(err)
 		}
-		if c.Last {
-			break
+		return nil
+	}
+	for off := 0; off < len(data); off += chunkBytes {
+		if err := send(&peerpb.SnapshotChunk{Data: data[off:min(off+chunkBytes, len(data))]}); err != nil {
+			return err
 		}
+	}
+	if _, err := db.WriteTo(&chunkWriter{send: send}); err != nil {
+		return err
+	}
+	if err := send(&peerpb.SnapshotChunk{Last: true}); err != nil {
+		return err
 	}
 	_, err = stream.CloseAndRecv()
 	return FromStatus(err)
+}
+
+// chunkWriter sends what is written to it as db chunks of at most
+// chunkBytes.
+type chunkWriter struct {
+	send func(*peerpb.SnapshotChunk) error
+}
+
+func (w *chunkWriter) Write(b []byte) (int, error) {
+	for off := 0; off < len(b); off += chunkBytes {
+		// Copied: gRPC may read a sent message after Send returns, and
+		// the caller reuses b.
+		part := bytes.Clone(b[off:min(off+chunkBytes, len(b))])
+		if err := w.send(&peerpb.SnapshotChunk{Db: part}); err != nil {
+			return off, err
+		}
+	}
+	return len(b), nil
 }

@@ -9,6 +9,9 @@
 //     drops (then reports the peer unreachable) when a queue is full.
 //   - A failed delivery calls Handler.ReportUnreachable(to); a MsgSnap ends
 //     with exactly one Handler.ReportSnapshot(to, Finish|Failure).
+//   - A MsgSnap travels with the sender's key space (Handler.OpenSnapshotDB),
+//     which the receiver stores (Handler.ReceiveSnapshotDB) before raft
+//     sees the message: the message itself stays small.
 //   - Messages to the same peer are delivered in the order sent (raft
 //     tolerates loss and reordering, but ordering keeps it efficient).
 package transport
@@ -16,6 +19,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"io"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -46,10 +50,25 @@ type Handler interface {
 	// IsRemoved tells whether id was removed from the cluster; messages
 	// from removed members are refused with ErrRemoved.
 	IsRemoved(id uint64) bool
+	// OpenSnapshotDB opens the key space to stream after an outgoing
+	// MsgSnap, whose message carries only the metadata.
+	OpenSnapshotDB() (SnapshotDB, error)
+	// ReceiveSnapshotDB stores, durably, the key space streamed with the
+	// incoming MsgSnap at index; Process steps the message only after it
+	// returned nil.
+	ReceiveSnapshotDB(index uint64, r io.Reader) error
 	// Members answers a joining node's member-list request.
 	Members() *peerpb.MembersResponse
 	// ChangeMembers serves a membership change forwarded by a follower.
 	ChangeMembers(ctx context.Context, req *nodepb.ChangeMembersRequest) (*nodepb.ChangeMembersResponse, error)
+}
+
+// SnapshotDB is a consistent view of the key space, streamed to a follower
+// after a MsgSnap (node/kv's DB).
+type SnapshotDB interface {
+	io.WriterTo
+	Size() int64
+	Close() error
 }
 
 // Transport sends raft messages to peers and serves incoming ones.

@@ -6,7 +6,8 @@
 // with Helm (and once with `kubectl apply -k config/default`), creates
 // RaftClusters with `kubectl apply` and checks the issue's scenarios: create,
 // invalid manifests, leader failover, member replacement, scale 3→5→3 under
-// load, operator restart mid-scale, and a rolling upgrade under load whose
+// load, operator restart mid-scale, quorum-loss recovery (preview, then
+// apply), and a rolling upgrade under load whose
 // client history porcupine checks for linearizability.
 //
 // The test process talks to the nodes directly: the client Service's

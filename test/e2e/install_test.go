@@ -110,12 +110,22 @@ func testHelmInstall(t *testing.T) {
 	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
+	// The operator's namespace enforces the restricted profile too (helm's
+	// --create-namespace would make it unlabelled).
+	if err := s.ensureRestrictedNamespace(ctx, s.opNS); err != nil {
+		t.Fatalf("namespace %s: %v", s.opNS, err)
+	}
 	_, err := s.run(ctx, "", s.helm, "upgrade", "--install", s.release, filepath.Join(s.root, "charts/kuberaft"),
 		"--namespace", s.opNS, "--create-namespace",
 		"--set", "image.tag="+s.tagA, "--set", "image.pullPolicy=IfNotPresent",
 		// The kubectl-plugin scenario holds a step with the operator's
 		// test hook; it acts only on clusters that ask for it.
 		"--set", "extraArgs[0]=--enable-test-holds",
+		// ca-rotation-under-load: both CAs trusted for this long, twice.
+		// It must exceed the kubelet's Secret refresh: the offline cluster's
+		// kubelet syncs every 10s; hack/kind/e2e.sh sets a longer one for
+		// kind's default 1 min (+ jitter).
+		"--set", "extraArgs[1]=--ca-rotation-overlap="+s.caOverlap,
 		"--wait", "--timeout", "5m")
 	took := time.Since(begin)
 	res := summaryRow{name: "install-helm", result: "PASS", took: took, figures: []string{fmt.Sprintf("operator (helm install) available in %s", took.Round(100*time.Millisecond))}}

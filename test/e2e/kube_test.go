@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,17 +105,47 @@ func poll(timeout, interval time.Duration, cond func(ctx context.Context) (bool,
 // e2eLabel marks the namespaces the suite creates.
 const e2eLabel = "kuberaft.io/e2e"
 
+// restrictedLabels make the API server refuse any pod of the namespace
+// that breaks the restricted Pod Security profile: a member or operator
+// pod that does fails the scenario (its StatefulSet or Deployment reports
+// FailedCreate and never becomes ready).
+var restrictedLabels = map[string]string{
+	"pod-security.kubernetes.io/enforce":         "restricted",
+	"pod-security.kubernetes.io/enforce-version": "latest",
+}
+
 // createNamespace makes a fresh namespace for one scenario.
 func (s *suite) createNamespace(t *testing.T, prefix string) string {
 	t.Helper()
 	name := fmt.Sprintf("e2e-%s-%s", prefix, rand.String(5))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{e2eLabel: "true"}}}
+	labels := map[string]string{e2eLabel: "true"}
+	maps.Copy(labels, restrictedLabels)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	if err := s.c.Create(ctx, ns); err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}
 	return name
+}
+
+// ensureRestrictedNamespace creates (or labels) a namespace the suite
+// installs into, with restrictedLabels.
+func (s *suite) ensureRestrictedNamespace(ctx context.Context, name string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: maps.Clone(restrictedLabels)}}
+	err := s.c.Create(ctx, ns)
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	if err := s.c.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(ns.DeepCopy())
+	if ns.Labels == nil {
+		ns.Labels = map[string]string{}
+	}
+	maps.Copy(ns.Labels, restrictedLabels)
+	return s.c.Patch(ctx, ns, patch)
 }
 
 // deleteNamespace removes a scenario's namespace and waits (bounded) until

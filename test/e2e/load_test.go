@@ -171,6 +171,19 @@ func (w *workload) get(ctx context.Context, id int, cli *clientv3.Client, key st
 	w.hist.Add(id, kvmodel.Input{Op: kvmodel.OpGet, Key: key}, kvmodel.Output{Value: val}, call, ret)
 }
 
+// ackedSince counts the writes acknowledged after t.
+func (w *workload) ackedSince(t time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, at := range w.ackTimes {
+		if at.After(t) {
+			n++
+		}
+	}
+	return n
+}
+
 // loadReport is what a workload proved once stopped and verified.
 type loadReport struct {
 	ops, failures   int64

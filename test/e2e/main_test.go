@@ -31,6 +31,7 @@ type suite struct {
 	helm      string
 	artifacts string
 	opNS      string // namespace of the helm-installed operator
+	caOverlap string // the operator's --ca-rotation-overlap (see install-helm)
 	release   string // helm release name
 	tagA      string // node + operator image tag installed first
 	tagB      string // node image tag of the rolling upgrade
@@ -69,6 +70,7 @@ func newSuite() (*suite, error) {
 		release:   "kuberaft",
 		tagA:      envOr("E2E_TAG_A", "e2e-a"),
 		tagB:      envOr("E2E_TAG_B", "e2e-b"),
+		caOverlap: envOr("E2E_CA_OVERLAP", "30s"),
 	}
 	if err := os.MkdirAll(s.artifacts, 0o755); err != nil {
 		return nil, err
@@ -173,6 +175,9 @@ func TestE2E(t *testing.T) {
 		{"scale-under-load", testScaleUnderLoad},
 		{"operator-restart-mid-scale", testOperatorRestartMidScale},
 		{"kubectl-plugin", testKubectlPlugin},
+		{"no-client-cert-refused", testNoClientCertRefused},
+		{"ca-rotation-under-load", testCARotationUnderLoad},
+		{"quorum-loss-recovery", testQuorumLossRecovery},
 		{"backups", testBackups}, // backup-restore and scheduled-backups, in parallel
 	}
 	steps = append(steps, multiNodeSteps()...) // E2E_MULTINODE=1 (make e2e-kind)

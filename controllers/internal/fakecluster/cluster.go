@@ -51,6 +51,8 @@ type node struct {
 type volume struct {
 	clusterID uint64
 	memberID  uint64
+	// forced is the force ID this data was last forced with.
+	forced string
 }
 
 // Cluster is the simulated world of one RaftCluster.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -47,8 +48,41 @@ func (f *Cluster) syncNode(ctx context.Context, pod *corev1.Pod) error {
 	} else if err != nil {
 		return err
 	}
+	if id, ok := forceID(pod); ok && vol.memberID != 0 && vol.forced != id {
+		f.forceNewCluster(vol, pod.Name, id)
+	}
 	f.start(nd, pod.Name, vol, names, state)
 	return nil
+}
+
+// forceID returns the --force-new-cluster-id of a pod whose node forces a
+// new cluster (raftnode: --force-new-cluster, and
+// --force-new-cluster-member naming this pod).
+func forceID(pod *corev1.Pod) (string, bool) {
+	args := pod.Spec.Containers[0].Args
+	if !slices.Contains(args, "--force-new-cluster") || !slices.Contains(args, "--force-new-cluster-member="+pod.Name) {
+		return "", false
+	}
+	for _, a := range args {
+		if id, ok := strings.CutPrefix(a, "--force-new-cluster-id="); ok {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// forceNewCluster makes the member on vol the only voter of a new cluster
+// ID, keeping its data, once per force ID, as raftnode does: every other
+// volume now holds a foreign cluster's data.
+func (f *Cluster) forceNewCluster(vol *volume, name, id string) {
+	self := &member{id: vol.memberID, name: name, peerURL: "http://" + name, match: f.commit}
+	if m := f.allMembers()[vol.memberID]; m != nil {
+		self.peerURL = m.peerURL
+	}
+	f.clusterID++
+	f.members = map[uint64]*member{self.id: self}
+	f.outgoing, f.jointTicks, f.leader = nil, 0, 0
+	vol.clusterID, vol.forced = f.clusterID, id
 }
 
 // start decides, as the real node does, whether the process may run:

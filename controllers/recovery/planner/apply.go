@@ -9,13 +9,17 @@ type StepKind string
 const (
 	// Cancel: quorum came back before anything destructive; stop.
 	Cancel StepKind = "Cancel"
-	// DeletePod removes a discarded member's pod (before its volume: a
-	// volume in use is not deleted).
-	DeletePod StepKind = "DeletePod"
-	// DeleteVolume removes a discarded member's volume.
+	// DeleteVolume deletes a discarded member's volume as recorded when
+	// the Apply started, then its pod (a volume in use is only deleted
+	// once no pod holds it; the StatefulSet then recreates the pod on a
+	// fresh, empty volume).
 	DeleteVolume StepKind = "DeleteVolume"
-	// ForceSurvivor restarts the survivor with --force-new-cluster and
-	// --force-new-cluster-id=<plan ID> (one-shot per ID on the node).
+	// DeletePod deletes a discarded member's pod that still holds its
+	// deleted volume (the second half of DeleteVolume, after a crash).
+	DeletePod StepKind = "DeletePod"
+	// ForceSurvivor restarts the survivor's pod on the template that
+	// carries --force-new-cluster with --force-new-cluster-id=<plan ID>
+	// (one-shot per ID on the node).
 	ForceSurvivor StepKind = "ForceSurvivor"
 	// WaitSurvivor waits for the survivor to lead its new cluster alone.
 	WaitSurvivor StepKind = "WaitSurvivor"
@@ -41,59 +45,59 @@ func (s Step) String() string {
 
 // ApplyObserved is what the controller observes on each loop of an Apply.
 type ApplyObserved struct {
-	Plan Plan
-	// Pods and Volumes tell which members still have a pod / a volume.
-	Pods, Volumes map[string]bool
+	// Survivor and Discarded are the plan being applied.
+	Survivor  string
+	Discarded []string
+	// OldVolumes: discarded members whose volume, as recorded when the
+	// Apply started, still exists and is not being deleted.
+	OldVolumes map[string]bool
+	// OldPods: discarded members that still have a pod that may hold the
+	// old volume (recorded when the Apply started, or running since before
+	// the volume's deletion).
+	OldPods map[string]bool
+	// Started: a step of this Apply was already recorded, so something
+	// may have been deleted; it can no longer be cancelled.
+	Started bool
 	// QuorumBack: a majority of the old voters is reachable again.
 	QuorumBack bool
-	// SurvivorForced: the survivor's pod runs with the plan's force ID.
+	// SurvivorForced: the survivor's pod runs the template that carries
+	// the plan's force flags.
 	SurvivorForced bool
-	// SurvivorLeadsAlone: the survivor leads a new cluster ID in which it
-	// is the only voter, or a grown one (it stays true once reached).
-	SurvivorLeadsAlone bool
+	// SurvivorLeads: a leader is known again. Before the survivor is
+	// forced none can be (quorum is lost and the discarded volumes are
+	// gone), so it is the survivor's new cluster, alone or grown.
+	SurvivorLeads bool
 	// HealthyVoters and Replicas: progress of the grow-back.
 	HealthyVoters, Replicas int
 }
 
 // Next is the one next step of an Apply. It is stateless: every decision
-// comes from what was observed, so after a crash the controller re-observes
-// and Next returns the step that was interrupted (or the one after it).
+// comes from what was observed (and the Apply record in status), so after
+// a crash the controller re-observes and Next returns the step that was
+// interrupted (or the one after it).
 func Next(o ApplyObserved) Step {
-	if o.QuorumBack && !destructiveStarted(o) {
+	if o.QuorumBack && !o.Started {
 		// etcd-operator's guard: the lost members came back before we
 		// deleted anything, so recovery is no longer needed.
 		return Step{Kind: Cancel}
 	}
-	for _, name := range o.Plan.Discarded {
-		if o.Pods[name] {
-			return Step{Kind: DeletePod, Member: name}
-		}
-		if o.Volumes[name] {
+	// The discarded volumes go first: once the survivor forms a new
+	// cluster, nothing of the old one may come back and vote.
+	for _, name := range o.Discarded {
+		if o.OldVolumes[name] {
 			return Step{Kind: DeleteVolume, Member: name}
 		}
+		if o.OldPods[name] {
+			return Step{Kind: DeletePod, Member: name}
+		}
 	}
-	survivor := o.Plan.Survivor.Name
 	switch {
 	case !o.SurvivorForced:
-		return Step{Kind: ForceSurvivor, Member: survivor}
-	case !o.SurvivorLeadsAlone:
-		return Step{Kind: WaitSurvivor, Member: survivor}
+		return Step{Kind: ForceSurvivor, Member: o.Survivor}
+	case !o.SurvivorLeads:
+		return Step{Kind: WaitSurvivor, Member: o.Survivor}
 	case o.HealthyVoters < o.Replicas:
 		return Step{Kind: GrowBack}
 	}
 	return Step{Kind: Done}
-}
-
-// destructiveStarted: some discarded member lost its pod or volume, or
-// the survivor was already forced; from then on the plan runs to the end.
-func destructiveStarted(o ApplyObserved) bool {
-	if o.SurvivorForced {
-		return true
-	}
-	for _, name := range o.Plan.Discarded {
-		if !o.Pods[name] || !o.Volumes[name] {
-			return true
-		}
-	}
-	return false
 }

@@ -11,56 +11,63 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// world simulates the cluster an Apply acts on. ForceSurvivor is two
-// non-atomic halves (set the force flag on the survivor's pod spec, then
-// restart the pod), so a crash can fall between them.
+// world simulates the cluster an Apply acts on. DeleteVolume and
+// ForceSurvivor are two non-atomic halves each (delete the volume, then
+// the pod holding it; set the force flags on the template, then restart
+// the survivor's pod), so a crash can fall between them.
 type world struct {
-	pods, volumes      map[string]bool
-	forceSpecSet       bool
-	survivorForced     bool
-	survivorLeadsAlone bool
-	healthyVoters      int
-	replicas           int
-	quorumBack         bool
+	oldVolumes, oldPods map[string]bool
+	started             bool
+	forceSpecSet        bool
+	survivorForced      bool
+	survivorLeads       bool
+	healthyVoters       int
+	replicas            int
+	quorumBack          bool
 }
 
 func newWorld() *world {
 	return &world{
-		pods:     map[string]bool{"m0": true, "m1": false, "m2": true},
-		volumes:  map[string]bool{"m0": true, "m1": false, "m2": true},
-		replicas: 3, healthyVoters: 0,
+		oldVolumes: map[string]bool{"m1": false, "m2": true},
+		oldPods:    map[string]bool{"m1": true, "m2": true},
+		replicas:   3, healthyVoters: 0,
 	}
 }
 
 func (w *world) observe(p Plan) ApplyObserved {
-	return ApplyObserved{Plan: p, Pods: w.pods, Volumes: w.volumes, QuorumBack: w.quorumBack,
-		SurvivorForced: w.survivorForced, SurvivorLeadsAlone: w.survivorLeadsAlone,
+	return ApplyObserved{Survivor: p.Survivor.Name, Discarded: p.Discarded, OldVolumes: w.oldVolumes, OldPods: w.oldPods,
+		Started: w.started, QuorumBack: w.quorumBack, SurvivorForced: w.survivorForced, SurvivorLeads: w.survivorLeads,
 		HealthyVoters: w.healthyVoters, Replicas: w.replicas}
 }
 
 // do executes a step; half=true stops after the first half of a
-// two-half step (the crash point between them).
+// two-half step (the crash point between them). Every step is recorded
+// before it acts, as the controller does.
 func (w *world) do(s Step, half bool) {
+	w.started = true
 	switch s.Kind {
-	case DeletePod:
-		w.pods[s.Member] = false
 	case DeleteVolume:
-		w.volumes[s.Member] = false
+		w.oldVolumes[s.Member] = false
+		if !half {
+			w.oldPods[s.Member] = false
+		}
+	case DeletePod:
+		w.oldPods[s.Member] = false
 	case ForceSurvivor:
 		w.forceSpecSet = true
 		if !half {
 			w.survivorForced = true
 		}
 	case WaitSurvivor:
-		w.survivorLeadsAlone, w.healthyVoters = true, 1
+		w.survivorLeads, w.healthyVoters = true, 1
 	case GrowBack:
 		w.healthyVoters++
 	}
 }
 
 func (w *world) String() string {
-	return fmt.Sprintf("pods=%v volumes=%v forced=%v leads=%v voters=%d/%d",
-		w.pods, w.volumes, w.survivorForced, w.survivorLeadsAlone, w.healthyVoters, w.replicas)
+	return fmt.Sprintf("volumes=%v pods=%v forced=%v leads=%v voters=%d/%d",
+		w.oldVolumes, w.oldPods, w.survivorForced, w.survivorLeads, w.healthyVoters, w.replicas)
 }
 
 func testPlan(t *testing.T) Plan {
@@ -78,7 +85,7 @@ func testPlan(t *testing.T) Plan {
 
 // run applies the plan until Done (bounded), crashing once at loop
 // crashAt: "before" the step's action, or "between": after its action
-// (for ForceSurvivor, after its first half only).
+// (for DeleteVolume and ForceSurvivor, after their first half only).
 func run(t *testing.T, p Plan, crashAt int, mode string) (string, *world) {
 	t.Helper()
 	w := newWorld()
@@ -91,7 +98,7 @@ func run(t *testing.T, p Plan, crashAt int, mode string) (string, *world) {
 			continue
 		case loop == crashAt && mode == "between":
 			w.do(s, true)
-			fmt.Fprintf(&trace, "%2d %-20s CRASH after acting (ForceSurvivor: between halves)\n", loop, s)
+			fmt.Fprintf(&trace, "%2d %-20s CRASH after acting (DeleteVolume, ForceSurvivor: between halves)\n", loop, s)
 			continue
 		}
 		fmt.Fprintf(&trace, "%2d %s\n", loop, s)
@@ -142,18 +149,50 @@ func TestApplyCrashAtEveryStep(t *testing.T) {
 }
 
 func TestApplyCancelsWhenQuorumReturnsBeforeDamage(t *testing.T) {
-	p, err := MakePlan(Observed{Voters: []Member{{Name: "a", Reachable: true, Applied: 5, LastIndex: 5}, {Name: "b"}, {Name: "c"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	all := map[string]bool{"a": true, "b": true, "c": true}
-	o := ApplyObserved{Plan: p, Pods: all, Volumes: all, QuorumBack: true, Replicas: 3}
+	all := map[string]bool{"b": true, "c": true}
+	o := ApplyObserved{Survivor: "a", Discarded: []string{"b", "c"}, OldVolumes: all, OldPods: all, QuorumBack: true, Replicas: 3}
 	if s := Next(o); s.Kind != Cancel {
 		t.Fatalf("Next = %v, want Cancel", s)
 	}
-	// Once a discarded member's pod is gone, the plan runs to the end.
-	o.Pods = map[string]bool{"a": true, "b": false, "c": true}
-	if s := Next(o); s.Kind == Cancel {
-		t.Fatal("cancelled after a destructive step")
+	// Once a step was recorded (something may be deleted), the plan runs
+	// to the end.
+	o.Started = true
+	if s := Next(o); s.Kind != DeleteVolume || s.Member != "b" {
+		t.Fatalf("Next = %v after a recorded step, want DeleteVolume(b)", s)
+	}
+}
+
+func TestApplyNext(t *testing.T) {
+	none := map[string]bool{}
+	base := func() ApplyObserved {
+		return ApplyObserved{Survivor: "a", Discarded: []string{"b", "c"}, OldVolumes: none, OldPods: none, Started: true, Replicas: 3}
+	}
+	for _, tt := range []struct {
+		name   string
+		mutate func(*ApplyObserved)
+		want   Step
+	}{
+		{"old volume first", func(o *ApplyObserved) {
+			o.OldVolumes = map[string]bool{"c": true}
+			o.OldPods = map[string]bool{"b": true}
+		}, Step{DeletePod, "b"}},
+		{"volume before its pod", func(o *ApplyObserved) {
+			o.OldVolumes = map[string]bool{"b": true}
+			o.OldPods = map[string]bool{"b": true}
+		}, Step{DeleteVolume, "b"}},
+		{"a pod left holding a deleted volume", func(o *ApplyObserved) { o.OldPods = map[string]bool{"c": true} }, Step{DeletePod, "c"}},
+		{"force the survivor", func(o *ApplyObserved) {}, Step{ForceSurvivor, "a"}},
+		{"wait for it to lead", func(o *ApplyObserved) { o.SurvivorForced = true }, Step{WaitSurvivor, "a"}},
+		{"grow back", func(o *ApplyObserved) { o.SurvivorForced, o.SurvivorLeads, o.HealthyVoters = true, true, 1 }, Step{Kind: GrowBack}},
+		{"done", func(o *ApplyObserved) { o.SurvivorForced, o.SurvivorLeads, o.HealthyVoters = true, true, 3 }, Step{Kind: Done}},
+		{"quorum back after a recorded step: no cancel", func(o *ApplyObserved) { o.QuorumBack = true }, Step{ForceSurvivor, "a"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base()
+			tt.mutate(&o)
+			if got := Next(o); got != tt.want {
+				t.Fatalf("Next = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -92,9 +92,13 @@ type SnapshotChunk struct {
 	From      uint64                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"`
 	ClusterId uint64                 `protobuf:"varint,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	// data is the next part of a marshalled raftpb.Message (type MsgSnap).
+	// Every data chunk comes before the first db chunk.
 	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
 	// last is set on the final chunk.
-	Last          bool `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	Last bool `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	// db is the next part of the sender's key space (a bbolt file) for this
+	// snapshot: the message carries only the metadata (node/kv).
+	Db            []byte `protobuf:"bytes,5,opt,name=db,proto3" json:"db,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -155,6 +159,13 @@ func (x *SnapshotChunk) GetLast() bool {
 		return x.Last
 	}
 	return false
+}
+
+func (x *SnapshotChunk) GetDb() []byte {
+	if x != nil {
+		return x.Db
+	}
+	return nil
 }
 
 type Ack struct {
@@ -401,13 +412,14 @@ const file_node_api_peerpb_peer_proto_rawDesc = "" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x02 \x01(\x04R\tclusterId\x12\x1a\n" +
-	"\bmessages\x18\x03 \x03(\fR\bmessages\"j\n" +
+	"\bmessages\x18\x03 \x03(\fR\bmessages\"z\n" +
 	"\rSnapshotChunk\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x02 \x01(\x04R\tclusterId\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x12\n" +
-	"\x04last\x18\x04 \x01(\bR\x04last\"\x05\n" +
+	"\x04last\x18\x04 \x01(\bR\x04last\x12\x0e\n" +
+	"\x02db\x18\x05 \x01(\fR\x02db\"\x05\n" +
 	"\x03Ack\"\x10\n" +
 	"\x0eMembersRequest\"\x89\x01\n" +
 	"\x06Member\x12\x0e\n" +

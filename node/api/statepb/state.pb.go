@@ -809,7 +809,12 @@ type Snapshot struct {
 	// backend is the key space: a copy of the store's bbolt file (etcd's
 	// mvcc and lease buckets: every key revision since the last compaction,
 	// and the leases).
-	Backend       []byte `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`
+	Backend []byte `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`
+	// backend_on_disk marks a raft snapshot that carries only the metadata:
+	// the key space is the member's own bbolt file (or, on a follower, the
+	// file the leader streamed with the MsgSnap), whose consistent index is
+	// at least the snapshot's. backend is then empty.
+	BackendOnDisk bool `protobuf:"varint,10,opt,name=backend_on_disk,json=backendOnDisk,proto3" json:"backend_on_disk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -907,6 +912,13 @@ func (x *Snapshot) GetBackend() []byte {
 	return nil
 }
 
+func (x *Snapshot) GetBackendOnDisk() bool {
+	if x != nil {
+		return x.BackendOnDisk
+	}
+	return false
+}
+
 var File_node_api_statepb_state_proto protoreflect.FileDescriptor
 
 const file_node_api_statepb_state_proto_rawDesc = "" +
@@ -966,7 +978,7 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"\tincrement\x18\x05 \x01(\fH\x00R\tincrement\x12\x16\n" +
 	"\x05error\x18\x06 \x01(\tH\x00R\x05error\x12\x1b\n" +
 	"\bnot_kept\x18\a \x01(\bH\x00R\anotKeptB\x05\n" +
-	"\x03res\"\xd4\x02\n" +
+	"\x03res\"\xfc\x02\n" +
 	"\bSnapshot\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x10\n" +
 	"\x03kvs\x18\x02 \x03(\fR\x03kvs\x126\n" +
@@ -977,7 +989,9 @@ const file_node_api_statepb_state_proto_rawDesc = "" +
 	"cluster_id\x18\x06 \x01(\x04R\tclusterId\x12B\n" +
 	"\x0fremoved_members\x18\a \x03(\v2\x19.kuberaft.state.v1.MemberR\x0eremovedMembers\x12\x16\n" +
 	"\x06alarms\x18\b \x03(\fR\x06alarms\x12\x18\n" +
-	"\abackend\x18\t \x01(\fR\abackendB/Z-github.com/kuberaft/kuberaft/node/api/statepbb\x06proto3"
+	"\abackend\x18\t \x01(\fR\abackend\x12&\n" +
+	"\x0fbackend_on_disk\x18\n" +
+	" \x01(\bR\rbackendOnDiskB/Z-github.com/kuberaft/kuberaft/node/api/statepbb\x06proto3"
 
 var (
 	file_node_api_statepb_state_proto_rawDescOnce sync.Once

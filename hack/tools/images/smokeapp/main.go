@@ -5,6 +5,8 @@
 //	smokeapp lookup [-server IP:53] NAME      resolves NAME (default: the system resolver)
 //	smokeapp get URL                          HTTP GET, prints the body
 //	smokeapp cat FILE                         prints a file
+//	smokeapp tlsprobe HOST:PORT               TLS without a client certificate; prints
+//	                                          whether the server accepted it (exit 0) or refused it
 //
 // serve writes DIR/id once (hostname and first boot time), so a test can see
 // that a restarted pod got its old volume back.
@@ -12,6 +14,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,7 +38,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: smokeapp serve|lookup|get|cat ...")
+		return errors.New("usage: smokeapp serve|lookup|get|cat|tlsprobe ...")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -55,6 +58,8 @@ func run(args []string) error {
 		}
 		_, err = os.Stdout.Write(data)
 		return err
+	case cmd == "tlsprobe" && len(rest) == 1:
+		return tlsProbe(ctx, rest[0], os.Stdout)
 	default:
 		return fmt.Errorf("unknown command or wrong arguments: %q", args)
 	}
@@ -154,4 +159,31 @@ func ensureID(dir string) (string, error) {
 		return "", err
 	}
 	return id, nil
+}
+
+// tlsProbe connects to addr over TLS as a client without a certificate
+// (and without verifying the server: the question is only whether the
+// server lets such a client in). Under TLS 1.3 a server that requires
+// client certificates refuses after the client's side of the handshake, so
+// the probe also sends an HTTP/2 preface and reads the answer, where the
+// refusal (alert "certificate required") shows. The outcome goes to w:
+// "refused: <error>" (and an error) or "accepted".
+func tlsProbe(ctx context.Context, addr string, w io.Writer) error {
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}} //nolint:gosec // see above
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err == nil {
+		defer func() { _ = conn.Close() }()
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		if _, err = conn.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")); err == nil {
+			_, err = conn.Read(make([]byte, 64))
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(w, "refused: %v\n", err)
+		return fmt.Errorf("TLS without a client certificate: %w", err)
+	}
+	fmt.Fprintln(w, "accepted")
+	return nil
 }

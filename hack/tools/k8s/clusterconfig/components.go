@@ -66,6 +66,11 @@ func (c componentsSpec) kubelet() *kubeletv1beta1.KubeletConfiguration {
 			"nodefs.inodesFree": "1%", "imagefs.available": "1%"},
 		SerializeImagePulls: ptr(false),
 		MaxPods:             110,
+		// Secret volumes are refreshed at a pod's periodic sync (default
+		// 1 min, plus up to half of it as jitter). Every 10 s, so a
+		// rotated certificate reaches the pods well within the CA overlap
+		// the e2e suite gives the operator (hack/README.md).
+		SyncFrequency: metav1.Duration{Duration: 10 * time.Second},
 	}
 }
 
