@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/specs"
 	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
@@ -70,10 +71,17 @@ func agentJob(b *raftv1alpha1.RaftBackup, image, mode, key, endpoint, tlsSecret 
 			ActiveDeadlineSeconds: ptr.To(jobDeadline),
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever,
+				// The node's user, as the members run (restricted Pod
+				// Security; files on the claim owned by its group).
+				SecurityContext: specs.PodSecurityContext(),
 				Containers: []corev1.Container{{
 					Name: "agent", Image: image, Args: args,
 					TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 					VolumeMounts:             mounts,
+					SecurityContext: &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr.To(false),
+						Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					},
 				}},
 				Volumes: volumes,
 			}},

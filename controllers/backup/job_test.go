@@ -75,6 +75,9 @@ func TestPVCBackupRunsTheAgentJob(t *testing.T) {
 	if len(vols) != 2 || vols[1].Secret == nil || vols[1].Secret.SecretName != "c1-operator-tls" {
 		t.Fatalf("the operator's client certificate is not mounted: %+v", vols)
 	}
+	if sc := job.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Fatalf("the agent must run as non-root (restricted Pod Security): %+v", sc)
+	}
 	if len(job.OwnerReferences) != 1 || job.OwnerReferences[0].Name != "b1" {
 		t.Fatalf("job not owned by the backup: %v", job.OwnerReferences)
 	}

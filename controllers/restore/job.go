@@ -61,8 +61,11 @@ func FetchJob(rc *raftv1alpha1.RaftCluster, src Source) *batchv1.Job {
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy:                corev1.RestartPolicyNever,
 				AutomountServiceAccountToken: ptr.To(false),
-				NodeSelector:                 rc.Spec.PodTemplate.NodeSelector,
-				Tolerations:                  rc.Spec.PodTemplate.Tolerations,
+				// The node's user: the file it places is the seeded
+				// member's to read, and restricted namespaces admit it.
+				SecurityContext: specs.PodSecurityContext(),
+				NodeSelector:    rc.Spec.PodTemplate.NodeSelector,
+				Tolerations:     rc.Spec.PodTemplate.Tolerations,
 				Containers: []corev1.Container{{
 					Name: "fetch", Image: rc.DesiredImage(), ImagePullPolicy: corev1.PullIfNotPresent, Args: args, Env: env,
 					TerminationMessagePolicy: corev1.TerminationMessageReadFile,

@@ -35,6 +35,9 @@ func TestFetchJobS3(t *testing.T) {
 	if strings.Contains(args, "creds") || len(c.Env) != 2 || c.Env[0].ValueFrom.SecretKeyRef.Name != "creds" {
 		t.Errorf("credentials must come from the Secret as env, not args: %v %v", args, c.Env)
 	}
+	if sc := job.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || *sc.RunAsUser != specs.NodeUID {
+		t.Errorf("the Job must run as the node's user (restricted Pod Security, files the member can read): %+v", sc)
+	}
 	if job.Name != "kv-restore" || *job.Spec.BackoffLimit != 0 || c.Image != newCluster().DesiredImage() {
 		t.Errorf("job %s backoff %d image %s", job.Name, *job.Spec.BackoffLimit, c.Image)
 	}

@@ -103,7 +103,7 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 			EnableServiceLinks:            ptr.To(false),
 			// The node never calls the Kubernetes API.
 			AutomountServiceAccountToken: ptr.To(false),
-			SecurityContext:              podSecurityContext(),
+			SecurityContext:              PodSecurityContext(),
 		},
 	}
 	if t.Annotations == nil {
@@ -149,7 +149,7 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 		LivenessProbe:  probe("/livez", 3),
 		ReadinessProbe: probe("/readyz", 1),
 		// The restricted Pod Security profile; the pod-level part (user,
-		// group, fsGroup, seccomp) is in podSecurityContext.
+		// group, fsGroup, seccomp) is in PodSecurityContext.
 		SecurityContext: &corev1.SecurityContext{
 			RunAsNonRoot:             ptr.To(true),
 			AllowPrivilegeEscalation: ptr.To(false),
@@ -164,7 +164,8 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 // numeric so that the kubelet can check runAsNonRoot against it.
 const NodeUID int64 = 65532
 
-// podSecurityContext runs the node as NodeUID. fsGroup makes the data
+// PodSecurityContext runs the node as NodeUID (and the Jobs that write
+// a member's or a backup's files with the node image). fsGroup makes the data
 // volume and the TLS Secret volumes (mode 0440) the node's group's; where
 // a volume plugin ignores fsGroup (hostPath-based provisioners), the
 // provisioner must create world-writable directories, as
@@ -172,7 +173,7 @@ const NodeUID int64 = 65532
 // OnRootMismatch: the recursive chown runs only when the volume's root
 // is not already the group's (a member's volume after the change from
 // root to NodeUID), not at every start.
-func podSecurityContext() *corev1.PodSecurityContext {
+func PodSecurityContext() *corev1.PodSecurityContext {
 	return &corev1.PodSecurityContext{
 		RunAsNonRoot:        ptr.To(true),
 		RunAsUser:           ptr.To(NodeUID),

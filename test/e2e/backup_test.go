@@ -94,6 +94,8 @@ spec:
   template:
     metadata: {labels: {app: s3}}
     spec:
+      # The namespace enforces the restricted Pod Security profile.
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: {type: RuntimeDefault}}
       containers:
       - name: minio
         image: %[2]s
@@ -107,6 +109,7 @@ spec:
         - {name: MINIO_ROOT_PASSWORD, valueFrom: {secretKeyRef: {name: s3-creds, key: secretAccessKey}}}
         ports: [{containerPort: %[5]d}]
         readinessProbe: {httpGet: {path: /minio/health/ready, port: %[5]d}, periodSeconds: 2}
+        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
         resources: {requests: {cpu: 50m, memory: 128Mi}, limits: {cpu: "1", memory: 512Mi}}
         volumeMounts: [{name: data, mountPath: /data}]
       volumes: [{name: data, emptyDir: {}}]
