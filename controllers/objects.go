@@ -62,11 +62,11 @@ func (r *RaftClusterReconciler) ensureBootstrapConfig(ctx context.Context, s *re
 	names := r.memberNames(s)
 	var desired *corev1.ConfigMap
 	switch {
-	case s.bootstrap == nil && s.sts == nil && len(s.pvcs) == 0 && len(s.statuses) == 0:
-		var initial []string
-		for n := range int(s.rc.DesiredReplicas()) {
-			initial = append(initial, membership.MemberName(s.rc.Name, n))
-		}
+	case s.bootstrap == nil && s.sts == nil && (len(s.pvcs) == 0 || s.restoreSeeded) && len(s.statuses) == 0:
+		// A restore created the first member's volume itself and put the
+		// verified snapshot on it (ensureRestore): that one volume is
+		// expected.
+		initial := bootstrapMembers(s)
 		desired = specs.BootstrapConfigMap(s.rc, r.Specs, initial, specs.StateNew)
 		r.event(s, corev1.EventTypeNormal, "Bootstrap", "Bootstrapping a cluster of %s", strings.Join(initial, ","))
 	case s.bootstrap == nil && s.leader == nil:
@@ -96,6 +96,21 @@ func (r *RaftClusterReconciler) ensureBootstrapConfig(ctx context.Context, s *re
 	s.bootstrap = cm
 	s.obs.Bootstrapped = cm.Data[specs.KeyInitialClusterState] == specs.StateExisting
 	return bootstrapSize(s.rc.Name, cm), reconcile.Result{}, nil
+}
+
+// bootstrapMembers are the members that start as "new": spec.replicas of
+// them, or for a restore the seeded member alone (the others join it as
+// learners: every member of a new cluster restored from one file would
+// otherwise need the file, and the same IDs).
+func bootstrapMembers(s *reconcileState) []string {
+	if s.rc.RestoreSource() != nil {
+		return []string{specs.RestoreMember(s.rc)}
+	}
+	var initial []string
+	for n := range int(s.rc.DesiredReplicas()) {
+		initial = append(initial, membership.MemberName(s.rc.Name, n))
+	}
+	return initial
 }
 
 // bootstrapFormed reports whether every bootstrap member runs as a voter

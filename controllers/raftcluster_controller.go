@@ -12,6 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -77,6 +78,10 @@ type RaftClusterReconciler struct {
 	// SecretReader reads Secrets uncached (the manager's API reader), so
 	// the operator neither lists nor watches every Secret; nil uses Client.
 	SecretReader client.Reader
+	// JobPods reads the restore Job's pod (its termination message)
+	// uncached: the cache holds only member pods (CacheOptions); nil uses
+	// Client.
+	JobPods client.Reader
 	// CertPolicy sets the managed certificates' lifetimes; zero means
 	// certs.DefaultPolicy.
 	CertPolicy certs.Policy
@@ -164,6 +169,7 @@ func (r *RaftClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	for _, p := range []phase{
 		{"ensureCertificates", r.ensureCertificates},
 		{"observe", r.observe},
+		{"ensureRestore", r.ensureRestore},
 		{"ensureObjects", r.ensureObjects},
 		{"labelRoles", r.labelRoles},
 		{"cleanupVolumes", r.cleanupVolumes},
@@ -207,6 +213,7 @@ func (r *RaftClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Owns(&corev1.ConfigMap{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&batchv1.Job{}). // a restore's fetch Job
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToCluster)).
 		Named("raftcluster").
 		Complete(r)

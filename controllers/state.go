@@ -8,6 +8,7 @@ import (
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
 	"github.com/kuberaft/kuberaft/controllers/membership"
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/controllers/restore"
 )
 
 // reconcileState is everything one loop knows. The observe phase fills it
@@ -43,6 +44,12 @@ type reconcileState struct {
 	// and whether a CA rotation is in progress.
 	certs      []raftv1alpha1.CertificateStatus
 	caRotating bool
+
+	// Filled by ensureRestore (spec.bootstrap.restore only): the restore's
+	// step, and whether the file is verified so the one-member bootstrap
+	// may be recorded this loop.
+	restore       *restore.Step
+	restoreSeeded bool
 
 	// Filled by ensureObjects: the StatefulSet size decided this loop.
 	stsReplicas int

@@ -39,6 +39,9 @@ func (r *RaftClusterReconciler) writeStatus(ctx context.Context, s *reconcileSta
 			status.SetDegraded(&st.Conditions, s.health(), terminal, gen)
 		}
 		setRecovering(&st.Conditions, s.recovering, gen)
+		if s.restore != nil {
+			status.SetRestored(&st.Conditions, s.restore.Reason, s.restore.Message, gen)
+		}
 		if len(s.certs) > 0 || !s.rc.TLSEnabled() {
 			st.Certificates = s.certs
 			status.SetCertificatesReady(&st.Conditions, s.rc.TLSEnabled(), s.certs, s.caRotating, r.now(), gen)

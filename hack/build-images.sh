@@ -8,6 +8,10 @@
 #   operator  <- ./cmd/operator   (same)
 #   smokeapp  <- hack/tools/images/smokeapp (the cluster smoke test's workload)
 #   pause:3.10 (the pod sandbox image; its tag is fixed)
+#   minio:<commit> (the S3 server the backup e2e scenarios store to; built
+#     from its Go module by `hack/build-tools.sh minio`, tag fixed by the
+#     module version; packed once: its tarball is kept while the binary is
+#     unchanged)
 # Prints one line per image: reference, digest, tarball.
 set -euo pipefail
 
@@ -17,7 +21,7 @@ IMAGES_DIR="$ROOT/.cache/images"
 REPO=kuberaft.local
 cd "$ROOT"
 
-"$ROOT/hack/build-tools.sh" images
+"$ROOT/hack/build-tools.sh" images minio
 BIN=$("$ROOT/hack/build-tools.sh" print-bin)
 mkdir -p "$IMAGES_DIR" "$ROOT/bin"
 
@@ -37,3 +41,9 @@ for name in raftnode operator; do
 done
 pack smokeapp "$TAG" "$BIN/smokeapp"
 "$BIN/mkimage" -tag "$REPO/pause:3.10" -o "$IMAGES_DIR/pause.tar" -file "$BIN/pause:/pause"
+
+# The server is large (≈110 MB): pack it only when its binary changed.
+MINIO_TAR="$IMAGES_DIR/minio.tar"
+if [[ ! -f "$MINIO_TAR" || "$BIN/minio" -nt "$MINIO_TAR" ]]; then
+  "$BIN/mkimage" -tag "$("$ROOT/hack/build-tools.sh" print-minio-image)" -o "$MINIO_TAR" -file "$BIN/minio:/minio"
+fi

@@ -4,11 +4,12 @@
 # also has a stamp (a hash of its versions and sources): a second run with the
 # same inputs rebuilds nothing.
 #
-# Usage: hack/build-tools.sh [all|k8s|etcd|coredns|helm|kind|images]...
+# Usage: hack/build-tools.sh [all|k8s|etcd|coredns|helm|kind|images|minio]...
 #        hack/build-tools.sh print-bin     # prints the bin dir, builds nothing
+#        hack/build-tools.sh print-minio-image  # the S3 server's image reference
 #
 # Versions come from the environment (the Makefile passes them):
-#   K8S_VERSION ETCD_VERSION COREDNS_VERSION HELM_VERSION KIND_VERSION
+#   K8S_VERSION ETCD_VERSION COREDNS_VERSION HELM_VERSION KIND_VERSION MINIO_VERSION
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +19,9 @@ ETCD_VERSION=${ETCD_VERSION:-v3.6.8}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 KIND_VERSION=${KIND_VERSION:-v0.33.0}
+# MinIO has no tags on the proxy: its last commit before the repository was
+# archived, as `go list -m github.com/minio/minio@latest` resolves it.
+MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 GO=${GO:-go}
 # Commands also linked into the project's tool dir (on make's PATH), so
 # scripts find helm, kind, kubectl 1.36 and etcdctl without knowing the key.
@@ -114,6 +118,11 @@ build_helm() {
 
 build_kind() { go_install_to_bin "sigs.k8s.io/kind@$KIND_VERSION" "-s -w"; }
 
+# build_minio builds the S3-compatible server the backup e2e scenarios store
+# to (the minio image, hack/build-images.sh); not in `all`: only the images
+# need it.
+build_minio() { go_install_to_bin "github.com/minio/minio@$MINIO_VERSION" "-s -w"; }
+
 build_clusterconfig() {
   (cd "$TOOLS/k8s" && $NICE "$GO" build -trimpath -ldflags "-s -w" -o "$BIN/" ./clusterconfig ./hostpathprovisioner)
 }
@@ -129,14 +138,17 @@ build_one() {
     coredns) build_if_stale coredns "$(stamp_of "$COREDNS_VERSION" "$go_version")" build_coredns ;;
     helm) build_if_stale helm "$(stamp_of "$HELM_VERSION" "$K8S_VERSION" "$go_version")" build_helm ;;
     kind) build_if_stale kind "$(stamp_of "$KIND_VERSION" "$go_version")" build_kind ;;
+    minio) build_if_stale minio "$(stamp_of "$MINIO_VERSION" "$go_version")" build_minio ;;
     clusterconfig) build_if_stale clusterconfig "$(stamp_of "$go_version" "$TOOLS/k8s/go.mod" "$TOOLS/k8s/go.sum" "$TOOLS"/k8s/clusterconfig/*.go "$TOOLS"/k8s/hostpathprovisioner/*.go)" build_clusterconfig ;;
     images) build_if_stale images "$(stamp_of "$go_version" "$TOOLS/images/go.mod" "$TOOLS/images/go.sum" "$TOOLS"/images/*/*.go)" build_images_tools ;;
-    *) echo "build-tools: unknown tool $1 (want all|k8s|etcd|coredns|helm|kind|images|clusterconfig|print-bin)" >&2; exit 2 ;;
+    *) echo "build-tools: unknown tool $1 (want all|k8s|etcd|coredns|helm|kind|images|clusterconfig|minio|print-bin)" >&2; exit 2 ;;
   esac
 }
 
 main() {
   if [[ "${1:-}" == print-bin ]]; then echo "$BIN"; return; fi
+  # The image tag is the module version's commit (no tags on the proxy).
+  if [[ "${1:-}" == print-minio-image ]]; then echo "kuberaft.local/minio:${MINIO_VERSION##*-}"; return; fi
   local targets=("$@")
   [[ ${#targets[@]} -eq 0 || "${targets[0]}" == all ]] && targets=(etcd images k8s clusterconfig coredns helm kind)
   mkdir -p "$BIN"

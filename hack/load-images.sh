@@ -16,6 +16,7 @@ PATH="$BIN:$PATH"
 
 shopt -s nullglob
 tars=("$IMAGES_DIR"/*-"$TAG".tar "$IMAGES_DIR/pause.tar")
+[[ -f "$IMAGES_DIR/minio.tar" ]] && tars+=("$IMAGES_DIR/minio.tar") # the backup scenarios' S3 server
 [[ ${#tars[@]} -gt 1 || -f "$IMAGES_DIR/pause.tar" ]] || { echo "load-images: no tarballs for tag $TAG in $IMAGES_DIR: run hack/build-images.sh $TAG" >&2; exit 1; }
 
 context=$(kubectl config current-context 2>/dev/null || true)

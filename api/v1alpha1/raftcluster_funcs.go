@@ -64,3 +64,12 @@ func (rc *RaftCluster) Condition(conditionType string) *metav1.Condition {
 
 // Active reports whether the Apply is still under way.
 func (a *RecoveryApplyStatus) Active() bool { return a != nil && a.CompletedAt == nil }
+
+// RestoreSource is spec.bootstrap.restore, nil when the cluster starts
+// empty.
+func (rc *RaftCluster) RestoreSource() *RestoreSource {
+	if rc.Spec.Bootstrap == nil {
+		return nil
+	}
+	return rc.Spec.Bootstrap.Restore
+}

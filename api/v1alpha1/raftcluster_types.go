@@ -388,6 +388,11 @@ const (
 	// ConditionCertificatesReady is True when every TLS Secret is valid
 	// and none is close to expiry; absent with TLS Disabled.
 	ConditionCertificatesReady = "CertificatesReady"
+	// ConditionRestored is set only on a cluster with
+	// spec.bootstrap.restore: False while the snapshot is fetched and
+	// verified (or when it cannot be), True once the first member was
+	// seeded from it.
+	ConditionRestored = "Restored"
 	// ConditionRecovering is True while a quorum-loss recovery
 	// (spec.recovery.mode Apply) is carried out; its reason names the step.
 	// False once it completed, was cancelled or was refused; absent when
@@ -458,6 +463,29 @@ const (
 	ReasonPaused           = "Paused"
 	ReasonReconciled       = "Reconciled"
 	ReasonWaitingPreflight = "PreflightFailed"
+)
+
+// Reasons of the Restored condition (RestoreFailed and RestoreSourceInvalid
+// are also Degraded reasons: the restore cannot go on by itself).
+const (
+	// ReasonRestoreWaitingForBackup: the named RaftBackup does not exist
+	// or has not completed yet.
+	ReasonRestoreWaitingForBackup = "WaitingForBackup"
+	// ReasonRestoreFetching: the restore Job fetches the snapshot onto the
+	// first member's volume and verifies it.
+	ReasonRestoreFetching = "FetchingSnapshot"
+	// ReasonRestoreSourceInvalid: the source can never be restored (the
+	// RaftBackup failed, or its sha256 differs from spec.bootstrap.restore.sha256).
+	ReasonRestoreSourceInvalid = "RestoreSourceInvalid"
+	// ReasonRestoreFailed: the restore Job failed (missing file, checksum
+	// mismatch, corrupt snapshot); delete the Job to retry.
+	ReasonRestoreFailed = "RestoreFailed"
+	// ReasonRestoreSeeding: the snapshot was verified and placed; the
+	// first member starts from it.
+	ReasonRestoreSeeding = "SeedingFirstMember"
+	// ReasonRestoreSeeded (True): the first member formed a new cluster
+	// from the snapshot; the others join as learners.
+	ReasonRestoreSeeded = "Restored"
 )
 
 // Reasons of the Degraded condition.

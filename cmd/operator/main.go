@@ -98,6 +98,7 @@ func run() error {
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("raftcluster-controller"),
 		Nodes: nodes, Specs: specs.Options{ClusterDomain: o.clusterDomain}, TestHolds: o.testHolds,
 		TLS: identities, SecretReader: mgr.GetAPIReader(), CertPolicy: certPolicy(o.caOverlap),
+		JobPods: mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up controller: %w", err)
@@ -157,7 +158,7 @@ func metricsOptions(o options) metricsserver.Options {
 // (controllers/recovery).
 func setupBackups(mgr ctrl.Manager, nodes *nodeclient.GRPC) error {
 	b := &backup.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("raftbackup-controller"),
-		Secrets: mgr.GetAPIReader(), Dial: backup.GRPCDialer(nodes), Address: nodes.Address}
+		Secrets: mgr.GetAPIReader(), JobPods: mgr.GetAPIReader(), Dial: backup.GRPCDialer(nodes), Address: nodes.Address}
 	if err := b.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up the backup controller: %w", err)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/kuberaft/kuberaft/node/snapfile"
@@ -31,9 +34,13 @@ const backupTimeout = 10 * time.Minute
 //	        description (JSON of snapfile.Info) to --result (the pod's
 //	        termination message, which the operator reads).
 //	delete: remove --dir/--key (missing is fine).
+//	fetch:  what a restore Job runs (fetch.go).
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fetch" {
+		return runFetch(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "save" && args[0] != "delete") {
-		fmt.Fprintln(stderr, "raftnode backup: want save or delete")
+		fmt.Fprintln(stderr, "raftnode backup: want save, delete or fetch")
 		return exitUsage
 	}
 	fs := pflag.NewFlagSet("raftnode backup "+args[0], pflag.ContinueOnError)
@@ -42,6 +49,10 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	dir := fs.String("dir", "", "mount point of the destination volume")
 	key := fs.String("key", "", "path of the file under --dir")
 	result := fs.String("result", "/dev/termination-log", "where save writes the snapshot's description (JSON)")
+	var tlsFiles clientTLSFiles
+	fs.StringVar(&tlsFiles.cert, "cert-file", "", "client certificate to dial a TLS member with (save)")
+	fs.StringVar(&tlsFiles.key, "key-file", "", "its key")
+	fs.StringVar(&tlsFiles.ca, "trusted-ca-file", "", "CA bundle the member's server certificate chains to")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitUsage
 	}
@@ -61,7 +72,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			err = nil
 		}
 	} else {
-		err = saveBackup(ctx, *endpoint, path, *result, stdout)
+		err = saveBackup(ctx, *endpoint, tlsFiles, path, *result, stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "raftnode backup %s: %v\n", args[0], err)
@@ -83,8 +94,38 @@ func underDir(dir, key string) (string, error) {
 	return p, nil
 }
 
-func saveBackup(ctx context.Context, endpoint, path, result string, stdout io.Writer) error {
-	cc, err := grpc.NewClient("passthrough:///"+endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// clientTLSFiles is the identity save dials a TLS cluster's member with:
+// the operator's client certificate, mounted from its Secret.
+type clientTLSFiles struct{ cert, key, ca string }
+
+// credentials are TLS ones when the files are given (the server name is
+// the dialed host, a name the member's certificate carries), else
+// plaintext.
+func (f clientTLSFiles) credentials() (credentials.TransportCredentials, error) {
+	if f == (clientTLSFiles{}) {
+		return insecure.NewCredentials(), nil
+	}
+	pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	caPEM, err := os.ReadFile(f.ca)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("--trusted-ca-file: no PEM certificate")
+	}
+	return credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}, RootCAs: pool}), nil
+}
+
+func saveBackup(ctx context.Context, endpoint string, tlsFiles clientTLSFiles, path, result string, stdout io.Writer) error {
+	creds, err := tlsFiles.credentials()
+	if err != nil {
+		return err
+	}
+	cc, err := grpc.NewClient("passthrough:///"+endpoint, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,7 @@ type options struct {
 	clientTLS, peerTLS     tlsconfig.Files
 	membershipAllowedCNs   []string
 	restoreFrom            string
+	restoreMember          string
 	forceNewCluster        bool
 	forceNewClusterID      string
 	forceNewClusterMember  string
@@ -98,6 +100,7 @@ func parseFlags(args []string, usage io.Writer) (options, error) {
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", 10*time.Second, "Bound on the graceful stop after SIGTERM (leadership transfer, draining client calls).")
 	fs.BoolVar(&o.enablePprof, "enable-pprof", false, "Serve runtime profiling data at /debug/pprof/ on --listen-metrics-urls.")
 	fs.StringVar(&o.restoreFrom, "restore-from", "", "Seed an empty data dir from this snapshot file (from Maintenance.Snapshot / etcdctl snapshot save): a new single-member cluster with new cluster and member IDs. Refuses a corrupt file and a data dir that holds other data; a restart with the same file is a normal restart.")
+	fs.StringVar(&o.restoreMember, "restore-member", "", "With --restore-from: only the member of this --name restores; any other starts as if --restore-from were not given. Lets every pod of a StatefulSet carry the same flags while only the first member is seeded.")
 	fs.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "Restart this member's existing data as the only voter of a new cluster (new cluster ID; old peers cannot rejoin). Acts once per --force-new-cluster-id: a restart with the same ID is a normal restart.")
 	fs.StringVar(&o.forceNewClusterID, "force-new-cluster-id", "default", "Identifies one forced recovery; the data dir records it so --force-new-cluster acts once. Use a new value to force again.")
 	fs.StringVar(&o.forceNewClusterMember, "force-new-cluster-member", "", "With --force-new-cluster: force only when --name is this member (every member of a StatefulSet shares one pod template), and only when its data dir holds data (a fresh member joins normally). Empty: force whatever the name.")
@@ -207,6 +210,22 @@ func (o *options) validateRaft() error {
 	if err := o.limits.Validate(); err != nil {
 		return err
 	}
+	if o.restoreMember != "" && o.restoreFrom == "" {
+		return errors.New("--restore-member needs --restore-from")
+	}
+	if o.restoreMember != "" && o.restoreMember != o.name {
+		// Another member of a restored cluster: it joins the seeded one.
+		o.restoreFrom = ""
+	}
+	if o.restoreMember != "" && o.initialClusterState == raftnode.ClusterStateExisting && !fileExists(o.restoreFrom) {
+		// The seeded member of a cluster that formed, on a volume without
+		// the file: a replacement after its volume was lost. It must start
+		// as any member on an empty volume does (fenced, then replaced
+		// through a learner), not crash on the missing file. While the
+		// cluster is new the file must be there: starting without it
+		// would bootstrap an empty cluster the user believes restored.
+		o.restoreFrom = ""
+	}
 	if o.restoreFrom != "" && o.forceNewCluster {
 		return errors.New("--restore-from and --force-new-cluster are mutually exclusive")
 	}
@@ -232,6 +251,11 @@ func (o *options) forcesNewCluster() bool {
 		return true
 	}
 	return o.forceNewClusterMember == o.name && storage.Exists(o.dataDir)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (o *options) inInitialCluster() bool {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +225,50 @@ func TestForceNewClusterMember(t *testing.T) {
 				t.Fatalf("ForceNewCluster = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRestoreMemberSelectsTheSeededMember: every pod of a restored
+// cluster carries the same --restore-from and --restore-member; only the
+// named member restores, the others start (and join) normally, and so
+// does the named member on a volume without the file (a replacement after
+// its volume was lost: fenced, then replaced, never a crash loop).
+func TestRestoreMemberSelectsTheSeededMember(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "s.db")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "s.db")
+	tests := []struct {
+		name, self, member, file string
+		existing                 bool
+		wantRestore              string
+	}{
+		{name: "the seeded member restores", self: "kv-0", member: "kv-0", file: file, wantRestore: file},
+		{name: "another member ignores the file", self: "kv-1", member: "kv-0", file: file, wantRestore: ""},
+		{name: "the seeded member on a replaced volume starts normally", self: "kv-0", member: "kv-0", file: missing, existing: true, wantRestore: ""},
+		{name: "first boot without the file: refused later, never an empty cluster", self: "kv-0", member: "kv-0", file: missing, wantRestore: missing},
+		{name: "no --restore-member: every member restores (etcd's meaning)", self: "kv-1", file: missing, wantRestore: missing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"--name", tt.self, "--initial-cluster", tt.self + "=http://127.0.0.1:2380", "--restore-from", tt.file}
+			if tt.member != "" {
+				args = append(args, "--restore-member", tt.member)
+			}
+			if tt.existing {
+				args = append(args, "--initial-cluster-state", "existing")
+			}
+			o, err := parseFlags(args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.restoreFrom != tt.wantRestore {
+				t.Errorf("restoreFrom = %q, want %q", o.restoreFrom, tt.wantRestore)
+			}
+		})
+	}
+	if _, err := parseFlags([]string{"--name", "kv-0", "--initial-cluster", "kv-0=http://127.0.0.1:2380", "--restore-member", "kv-0"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--restore-member needs --restore-from") {
+		t.Errorf("--restore-member alone: err = %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
+	"github.com/kuberaft/kuberaft/controllers/specs"
 	"github.com/kuberaft/kuberaft/node/snapfile"
 )
 
@@ -27,6 +28,9 @@ const (
 	agentDelete = "delete"
 	// volumeMount is where the agent mounts the destination claim.
 	volumeMount = "/backup"
+	// tlsMount holds the operator's client certificate for the cluster
+	// (save on a TLS cluster: the members require a client certificate).
+	tlsMount = "/tls"
 	// jobDeadline bounds one agent Job.
 	jobDeadline = int64(15 * 60)
 )
@@ -43,11 +47,21 @@ func agentJobName(b *raftv1alpha1.RaftBackup, mode string) string {
 	return fmt.Sprintf("%s-%s", b.Name, mode)
 }
 
-// agentJob builds the Job that runs `raftnode backup <mode>`.
-func agentJob(b *raftv1alpha1.RaftBackup, image, mode, key, endpoint string) *batchv1.Job {
+// agentJob builds the Job that runs `raftnode backup <mode>`. tlsSecret,
+// when set, is the operator's client certificate Secret the agent dials
+// the member with (the member verifies it as it does the operator's).
+func agentJob(b *raftv1alpha1.RaftBackup, image, mode, key, endpoint, tlsSecret string) *batchv1.Job {
 	args := []string{"backup", mode, "--dir", volumeMount, "--key", key}
 	if mode == agentSave {
 		args = append(args, "--endpoint", endpoint)
+	}
+	mounts := []corev1.VolumeMount{{Name: "destination", MountPath: volumeMount}}
+	volumes := []corev1.Volume{{Name: "destination", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Spec.Destination.PVC.ClaimName}}}}
+	if mode == agentSave && tlsSecret != "" {
+		args = append(args, "--cert-file", tlsMount+"/tls.crt", "--key-file", tlsMount+"/tls.key", "--trusted-ca-file", tlsMount+"/ca.crt")
+		mounts = append(mounts, corev1.VolumeMount{Name: "tls", MountPath: tlsMount, ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: tlsSecret}}})
 	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Namespace: b.Namespace, Name: agentJobName(b, mode),
@@ -57,24 +71,30 @@ func agentJob(b *raftv1alpha1.RaftBackup, image, mode, key, endpoint string) *ba
 			ActiveDeadlineSeconds: ptr.To(jobDeadline),
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever,
+				// The node's user, as the members run (restricted Pod
+				// Security; files on the claim owned by its group).
+				SecurityContext: specs.PodSecurityContext(),
 				Containers: []corev1.Container{{
 					Name: "agent", Image: image, Args: args,
 					TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-					VolumeMounts:             []corev1.VolumeMount{{Name: "destination", MountPath: volumeMount}},
+					VolumeMounts:             mounts,
+					SecurityContext: &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr.To(false),
+						Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					},
 				}},
-				Volumes: []corev1.Volume{{Name: "destination", VolumeSource: corev1.VolumeSource{
-					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: b.Spec.Destination.PVC.ClaimName}}}},
+				Volumes: volumes,
 			}},
 		},
 	}
 }
 
 // runAgent ensures the agent Job exists and reports its outcome.
-func (r *Reconciler) runAgent(ctx context.Context, b *raftv1alpha1.RaftBackup, image, mode, key, endpoint string) (jobOutcome, error) {
+func (r *Reconciler) runAgent(ctx context.Context, b *raftv1alpha1.RaftBackup, image, mode, key, endpoint, tlsSecret string) (jobOutcome, error) {
 	var job batchv1.Job
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: b.Namespace, Name: agentJobName(b, mode)}, &job)
 	if apierrors.IsNotFound(err) {
-		want := agentJob(b, image, mode, key, endpoint)
+		want := agentJob(b, image, mode, key, endpoint, tlsSecret)
 		if err := controllerutil.SetControllerReference(b, want, r.Client.Scheme()); err != nil {
 			return jobOutcome{}, err
 		}
@@ -89,6 +109,13 @@ func (r *Reconciler) runAgent(ctx context.Context, b *raftv1alpha1.RaftBackup, i
 	out := jobOutcome{done: job.Status.Succeeded > 0, failed: job.Status.Failed > 0 || jobFailed(&job)}
 	if out.done || out.failed {
 		out.message, err = r.terminationMessage(ctx, &job)
+	}
+	if out.done && out.message == "" && mode == agentSave {
+		// The Job and its pod come through different informers: the Job
+		// can be seen Succeeded before the pod's termination message is
+		// in the cache. A successful save always writes one; wait for it
+		// rather than fail the backup.
+		out.done = false
 	}
 	return out, err
 }
@@ -105,8 +132,12 @@ func jobFailed(job *batchv1.Job) bool {
 // terminationMessage reads the agent container's termination message
 // from the Job's pod.
 func (r *Reconciler) terminationMessage(ctx context.Context, job *batchv1.Job) (string, error) {
+	var reader client.Reader = r.Client
+	if r.JobPods != nil {
+		reader = r.JobPods
+	}
 	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
+	if err := reader.List(ctx, &pods, client.InNamespace(job.Namespace), client.MatchingLabels{batchv1.JobNameLabel: job.Name}); err != nil {
 		return "", err
 	}
 	for _, p := range pods.Items {

@@ -59,7 +59,11 @@ type Reconciler struct {
 	// Secrets reads the credentials Secrets uncached (the manager's
 	// APIReader), so the operator does not cache every Secret of the
 	// cluster; nil means Client.
-	Secrets  client.Reader
+	Secrets client.Reader
+	// JobPods reads the agent Jobs' pods (their termination messages)
+	// uncached: the manager's cache holds only member pods (see
+	// controllers.CacheOptions). nil means Client (unit tests).
+	JobPods  client.Reader
 	Recorder events.EventRecorder
 	Dial     Dialer
 	// Address is a member's client host:port as seen from a pod in the
@@ -129,7 +133,11 @@ const waitForJob = 5 * time.Second
 func (r *Reconciler) takeViaJob(ctx context.Context, b *raftv1alpha1.RaftBackup, rc *raftv1alpha1.RaftCluster) (ctrl.Result, error) {
 	key := policy.ObjectKey(b.Spec.Destination.PVC.Prefix, b.Namespace, rc.Name, b.Name, b.Status.StartTime.Time)
 	ep := nodeclient.Endpoint{Namespace: rc.Namespace, Service: specs.PeerServiceName(rc), Pod: b.Status.Member}
-	out, err := r.runAgent(ctx, b, rc.DesiredImage(), agentSave, key, r.address(ep))
+	tlsSecret := ""
+	if rc.TLSEnabled() {
+		tlsSecret = specs.OperatorSecretName(rc)
+	}
+	out, err := r.runAgent(ctx, b, rc.DesiredImage(), agentSave, key, r.address(ep), tlsSecret)
 	switch {
 	case err != nil:
 		return ctrl.Result{}, err
@@ -220,7 +228,7 @@ func (r *Reconciler) finalize(ctx context.Context, b *raftv1alpha1.RaftBackup) (
 			// stays; say so rather than block the deletion forever.
 			r.event(b, corev1.EventTypeWarning, "FileKept", "RaftCluster %s is gone; delete %s by hand", b.Spec.Cluster, b.Status.Location)
 		} else {
-			out, err := r.runAgent(ctx, b, image, agentDelete, b.Status.Key, "")
+			out, err := r.runAgent(ctx, b, image, agentDelete, b.Status.Key, "", "")
 			switch {
 			case err != nil:
 				return ctrl.Result{}, err

@@ -8,9 +8,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	raftv1alpha1 "github.com/kuberaft/kuberaft/api/v1alpha1"
@@ -35,9 +37,23 @@ type ScheduleReconciler struct {
 	Now      func() time.Time
 }
 
-// SetupWithManager registers the reconciler on RaftClusters.
+// SetupWithManager registers the reconciler on RaftClusters and on their
+// scheduled RaftBackups: a backup that finishes is pruned at once, so
+// retention keepLast N keeps N finished backups, not N+1 until the next
+// slot.
 func (r *ScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&raftv1alpha1.RaftCluster{}).Named("raftbackup-schedule").Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).For(&raftv1alpha1.RaftCluster{}).
+		Watches(&raftv1alpha1.RaftBackup{}, handler.EnqueueRequestsFromMapFunc(scheduledBackupCluster)).
+		Named("raftbackup-schedule").Complete(r)
+}
+
+// scheduledBackupCluster maps a scheduled RaftBackup to its RaftCluster.
+func scheduledBackupCluster(_ context.Context, o client.Object) []reconcile.Request {
+	l := o.GetLabels()
+	if l[LabelScheduled] != "true" || l[LabelCluster] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: l[LabelCluster]}}}
 }
 
 // Reconcile runs the due slot (at most one, named after the slot so a

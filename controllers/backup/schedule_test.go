@@ -115,3 +115,19 @@ func TestScheduleInvalidIsTerminal(t *testing.T) {
 		t.Fatalf("err %v, want a terminal error", err)
 	}
 }
+
+// TestFinishedScheduledBackupWakesTheSchedule: a scheduled backup that
+// finishes must reach the schedule (which prunes), or keepLast 2 keeps 3
+// finished backups until the next slot.
+func TestFinishedScheduledBackupWakesTheSchedule(t *testing.T) {
+	scheduled := &raftv1alpha1.RaftBackup{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c1-1",
+		Labels: map[string]string{LabelCluster: "c1", LabelScheduled: "true"}}}
+	got := scheduledBackupCluster(context.Background(), scheduled)
+	if len(got) != 1 || got[0].NamespacedName != (types.NamespacedName{Namespace: "ns", Name: "c1"}) {
+		t.Errorf("scheduled backup maps to %v, want ns/c1", got)
+	}
+	manual := &raftv1alpha1.RaftBackup{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "m", Labels: map[string]string{LabelCluster: "c1"}}}
+	if got := scheduledBackupCluster(context.Background(), manual); len(got) != 0 {
+		t.Errorf("a manual backup woke the schedule: %v", got)
+	}
+}

@@ -27,10 +27,6 @@ const (
 	ReasonQuorumLost   = "QuorumLost"
 	ReasonPlanComputed = "RecoveryPlanComputed"
 	ReasonNoSurvivor   = "RecoveryNoSurvivor"
-	// ReasonRestoreIgnored: spec.bootstrap.restore is accepted by the API
-	// but not carried out yet; say so instead of silently bootstrapping an
-	// empty cluster the user believes restored.
-	ReasonRestoreIgnored = "RestoreNotImplemented"
 )
 
 // Reconciler writes status.recovery of RaftClusters. It reads only what
@@ -85,9 +81,6 @@ func (r *Reconciler) report(rc *raftv1alpha1.RaftCluster, st *raftv1alpha1.Recov
 	if st.Plan != nil && (prev == nil || prev.Plan == nil || prev.Plan.ID != st.Plan.ID) {
 		r.event(rc, corev1.EventTypeNormal, ReasonPlanComputed, "Plan %s: survivor %s, discarded %v, about %d acknowledged entries at risk",
 			st.Plan.ID, st.Plan.Survivor, st.Plan.Discarded, st.Plan.AtRiskEntries)
-	}
-	if rc.Spec.Bootstrap != nil && rc.Spec.Bootstrap.Restore != nil {
-		r.event(rc, corev1.EventTypeWarning, ReasonRestoreIgnored, "spec.bootstrap.restore is not carried out by this operator version: the cluster starts empty; restore with raftnode --restore-from")
 	}
 }
 

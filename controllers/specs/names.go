@@ -49,6 +49,17 @@ const (
 // data-<pod>.
 const DataVolume = "data"
 
+// RestoreFile is where a restore puts the snapshot on the first member's
+// volume (outside the data dir, which must be empty for the restore).
+const RestoreFile = DataDir + "/restore/snapshot.db"
+
+// RestoreMember is the member a restore seeds: ordinal 0, the only
+// bootstrap member of a restored cluster.
+func RestoreMember(rc *raftv1alpha1.RaftCluster) string { return rc.Name + "-0" }
+
+// RestoreJobName is the Job that fetches and verifies the snapshot.
+func RestoreJobName(rc *raftv1alpha1.RaftCluster) string { return rc.Name + "-restore" }
+
 // ContainerName is the node container's name.
 const ContainerName = "raftnode"
 

@@ -301,3 +301,37 @@ func TestRecoveryTemplate(t *testing.T) {
 		t.Errorf("a cancelled Apply changed the template: %v", cancelled.Spec.Containers[0].Args)
 	}
 }
+
+// TestWritableTmpUnderReadOnlyRoot: the node's root filesystem is
+// read-only, and serving Maintenance.Snapshot builds the file's bbolt
+// database in a scratch dir under /tmp (node/snapfile): without a
+// writable /tmp every backup fails with "read-only file system".
+func TestWritableTmpUnderReadOnlyRoot(t *testing.T) {
+	for _, mode := range []raftv1alpha1.TLSMode{raftv1alpha1.TLSManaged, raftv1alpha1.TLSDisabled} {
+		spec := PodTemplate(cluster(func(rc *raftv1alpha1.RaftCluster) { rc.Spec.TLS.Mode = mode }), opts).Spec
+		c := spec.Containers[0]
+		if !*c.SecurityContext.ReadOnlyRootFilesystem {
+			continue
+		}
+		if !slices.Contains(c.VolumeMounts, ScratchMount) || !slices.ContainsFunc(spec.Volumes, func(v corev1.Volume) bool {
+			return v.Name == ScratchMount.Name && v.EmptyDir != nil
+		}) {
+			t.Errorf("TLS %s: no emptyDir at /tmp: mounts %+v", mode, c.VolumeMounts)
+		}
+	}
+}
+
+// TestRestoreArgs: a restored cluster's pods all carry --restore-from and
+// name the seeded member; other clusters carry neither.
+func TestRestoreArgs(t *testing.T) {
+	plain := strings.Join(Args(cluster(), opts), " ")
+	restored := strings.Join(Args(cluster(func(rc *raftv1alpha1.RaftCluster) {
+		rc.Spec.Bootstrap = &raftv1alpha1.BootstrapSpec{Restore: &raftv1alpha1.RestoreSource{Backup: "b1"}}
+	}), opts), " ")
+	if strings.Contains(plain, "--restore") {
+		t.Errorf("a new empty cluster restores: %s", plain)
+	}
+	if !strings.Contains(restored, "--restore-from="+RestoreFile) || !strings.Contains(restored, "--restore-member=kv-0") {
+		t.Errorf("restored cluster args: %s", restored)
+	}
+}

@@ -41,14 +41,37 @@ func StatefulSet(rc *raftv1alpha1.RaftCluster, opts Options, replicas int32) *ap
 			Template: PodTemplate(rc, opts),
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
 				ObjectMeta: metav1.ObjectMeta{Name: DataVolume, Labels: volumeLabels(rc)},
-				Spec: corev1.PersistentVolumeClaimSpec{
-					AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-					StorageClassName: rc.Spec.Storage.StorageClassName,
-					Resources: corev1.VolumeResourceRequirements{
-						Requests: corev1.ResourceList{corev1.ResourceStorage: rc.Spec.Storage.Size},
-					},
-				},
+				Spec:       claimSpec(rc),
 			}},
+		},
+	}
+}
+
+// ScratchVolume and ScratchMount give a container with a read-only root
+// filesystem a writable /tmp: a snapshot file's bbolt database is built
+// and checked in a scratch copy there (node/snapfile), by the node serving
+// Maintenance.Snapshot and by `raftnode backup fetch`.
+var (
+	ScratchVolume = corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}
+	ScratchMount  = corev1.VolumeMount{Name: "tmp", MountPath: "/tmp"}
+)
+
+// MemberClaim is the data PVC of member pod exactly as the StatefulSet's
+// claim template would create it, so the StatefulSet adopts it: a restore
+// creates the first member's volume early to put the snapshot on it.
+func MemberClaim(rc *raftv1alpha1.RaftCluster, pod string) *corev1.PersistentVolumeClaim {
+	return &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: PVCName(pod), Namespace: rc.Namespace, Labels: volumeLabels(rc)},
+		Spec:       claimSpec(rc),
+	}
+}
+
+func claimSpec(rc *raftv1alpha1.RaftCluster) corev1.PersistentVolumeClaimSpec {
+	return corev1.PersistentVolumeClaimSpec{
+		AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+		StorageClassName: rc.Spec.Storage.StorageClassName,
+		Resources: corev1.VolumeResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceStorage: rc.Spec.Storage.Size},
 		},
 	}
 }
@@ -71,7 +94,7 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: maps.Clone(o.Annotations)},
 		Spec: corev1.PodSpec{
 			Containers:                    []corev1.Container{container(rc, opts)},
-			Volumes:                       append(tlsVolumes(rc), forceVolumes(rc)...),
+			Volumes:                       append(append([]corev1.Volume{ScratchVolume}, tlsVolumes(rc)...), forceVolumes(rc)...),
 			Affinity:                      affinity(rc),
 			Tolerations:                   o.Tolerations,
 			NodeSelector:                  o.NodeSelector,
@@ -80,7 +103,7 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 			EnableServiceLinks:            ptr.To(false),
 			// The node never calls the Kubernetes API.
 			AutomountServiceAccountToken: ptr.To(false),
-			SecurityContext:              podSecurityContext(),
+			SecurityContext:              PodSecurityContext(),
 		},
 	}
 	if t.Annotations == nil {
@@ -126,7 +149,7 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 		LivenessProbe:  probe("/livez", 3),
 		ReadinessProbe: probe("/readyz", 1),
 		// The restricted Pod Security profile; the pod-level part (user,
-		// group, fsGroup, seccomp) is in podSecurityContext.
+		// group, fsGroup, seccomp) is in PodSecurityContext.
 		SecurityContext: &corev1.SecurityContext{
 			RunAsNonRoot:             ptr.To(true),
 			AllowPrivilegeEscalation: ptr.To(false),
@@ -141,7 +164,8 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 // numeric so that the kubelet can check runAsNonRoot against it.
 const NodeUID int64 = 65532
 
-// podSecurityContext runs the node as NodeUID. fsGroup makes the data
+// PodSecurityContext runs the node as NodeUID (and the Jobs that write
+// a member's or a backup's files with the node image). fsGroup makes the data
 // volume and the TLS Secret volumes (mode 0440) the node's group's; where
 // a volume plugin ignores fsGroup (hostPath-based provisioners), the
 // provisioner must create world-writable directories, as
@@ -149,7 +173,7 @@ const NodeUID int64 = 65532
 // OnRootMismatch: the recursive chown runs only when the volume's root
 // is not already the group's (a member's volume after the change from
 // root to NodeUID), not at every start.
-func podSecurityContext() *corev1.PodSecurityContext {
+func PodSecurityContext() *corev1.PodSecurityContext {
 	return &corev1.PodSecurityContext{
 		RunAsNonRoot:        ptr.To(true),
 		RunAsUser:           ptr.To(NodeUID),
@@ -198,6 +222,13 @@ func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
 		args = append(args, fmt.Sprintf("--snapshot-count=%d", r.SnapshotCount))
 	}
 	args = append(args, forceArgs(rc)...)
+	if rc.RestoreSource() != nil {
+		// Every pod carries the flags; only the first member (whose volume
+		// the restore Job put the file on) acts on them, and only while
+		// its data dir is empty: a restart finds the data seeded from the
+		// same file and starts normally.
+		args = append(args, "--restore-from="+RestoreFile, "--restore-member="+RestoreMember(rc))
+	}
 	return append(args, tlsArgs(rc)...)
 }
 

@@ -46,7 +46,7 @@ func tlsVolumes(rc *raftv1alpha1.RaftCluster) []corev1.Volume {
 }
 
 func volumeMounts(rc *raftv1alpha1.RaftCluster) []corev1.VolumeMount {
-	mounts := []corev1.VolumeMount{{Name: DataVolume, MountPath: DataDir}}
+	mounts := []corev1.VolumeMount{{Name: DataVolume, MountPath: DataDir}, ScratchMount}
 	if rc.TLSEnabled() {
 		mounts = append(mounts,
 			corev1.VolumeMount{Name: serverVolume, MountPath: ServerTLSDir, ReadOnly: true},

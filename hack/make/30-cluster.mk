@@ -32,7 +32,7 @@ endif
 tools: ## Build kube components, etcd, etcdctl, CoreDNS, helm, kind, image tools (cached)
 	hack/build-tools.sh all
 
-tools-%: ## Build one tool group: tools-k8s, tools-etcd, tools-coredns, tools-helm, tools-kind, tools-images, tools-clusterconfig
+tools-%: ## Build one tool group: tools-k8s, tools-etcd, tools-coredns, tools-helm, tools-kind, tools-images, tools-clusterconfig, tools-minio
 	hack/build-tools.sh $*
 
 print-toolbin: ## Print the directory of the built tools

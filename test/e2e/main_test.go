@@ -178,6 +178,7 @@ func TestE2E(t *testing.T) {
 		{"no-client-cert-refused", testNoClientCertRefused},
 		{"ca-rotation-under-load", testCARotationUnderLoad},
 		{"quorum-loss-recovery", testQuorumLossRecovery},
+		{"backups", testBackups}, // backup-restore and scheduled-backups, in parallel
 	}
 	steps = append(steps, multiNodeSteps()...) // E2E_MULTINODE=1 (make e2e-kind)
 	steps = append(steps, struct {

@@ -216,6 +216,10 @@ func (f *Cluster) createPod(ctx context.Context, sts *appsv1.StatefulSet, name s
 		f.volumes[pvc.UID] = &volume{}
 	case err != nil:
 		return err
+	case f.volumes[pvc.UID] == nil:
+		// A claim someone else created (a restore creates the first
+		// member's): the provisioner gives it an empty volume.
+		f.volumes[pvc.UID] = &volume{}
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: f.namespace, UID: f.newUID(),
