@@ -3,7 +3,6 @@ package kv
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -148,19 +147,6 @@ func (e *engine) close() error {
 	e.lessor.Stop()
 	err := e.kv.Close()
 	return errors.Join(err, e.be.Close())
-}
-
-// writeTo writes a consistent copy of the bbolt file (everything applied so
-// far) to w.
-func (e *engine) writeTo(w io.Writer) error {
-	e.kv.Commit()
-	snap := e.be.Snapshot()
-	_, err := snap.WriteTo(w)
-	// The snapshot holds a bbolt read txn until closed.
-	if err = errors.Join(err, snap.Close()); err != nil {
-		return fmt.Errorf("kv: copy backend: %w", err)
-	}
-	return nil
 }
 
 // translate turns the errors of etcd's storage packages into the node's

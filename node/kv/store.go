@@ -1,7 +1,6 @@
 package kv
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -150,21 +149,12 @@ func (s *Store) Len() int {
 // bbolt file (everything applied so far). It is the portable form (backups,
 // seeded data dirs); raft snapshots carry only Metadata, see engine.
 func (s *Store) Snapshot() ([]byte, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if err := s.open(); err != nil {
-		return nil, err
-	}
-	snap, err := s.metadataLocked()
+	c, err := s.OpenCapture()
 	if err != nil {
 		return nil, err
 	}
-	var be bytes.Buffer
-	if err := s.eng.writeTo(&be); err != nil {
-		return nil, err
-	}
-	snap.Backend = be.Bytes()
-	return proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	whole, err := c.Whole()
+	return whole, errors.Join(err, c.Close())
 }
 
 // metadataLocked is the snapshot without the backend. Caller holds mu.

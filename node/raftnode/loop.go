@@ -36,6 +36,11 @@ func (n *Node) run() {
 			}
 		case reply := <-n.captureC:
 			reply <- n.capture()
+		case p := <-n.snapDone:
+			if err := n.finishSnapshot(p); err != nil {
+				n.fail(err)
+				return
+			}
 		case <-n.stopc:
 			return
 		}
@@ -64,7 +69,8 @@ func (n *Node) run() {
 //     raft hands the same entries as Entries and CommittedEntries — the
 //     apply waits for step 2: etcd #14370 lost acknowledged writes by
 //     answering before they were on disk.
-//  6. Snapshot the state machine every SnapshotCount entries, then Advance.
+//  6. Start a snapshot every SnapshotCount entries (finished later, see
+//     maybeSnapshot), then Advance.
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		n.updateLeader(rd.SoftState.Lead, rd.HardState.GetTerm())
@@ -435,43 +441,70 @@ func (n *Node) isJoint() bool {
 	return len(n.confState.GetVotersOutgoing()) > 0
 }
 
-// maybeSnapshot saves a raft snapshot every SnapshotCount applied entries
-// and compacts raft's memory log, keeping SnapshotCatchUpEntries so a
-// slightly slow follower catches up from the log instead of a snapshot.
+// maybeSnapshot starts a raft snapshot every SnapshotCount applied entries.
 // The snapshot carries the metadata only, a few kilobytes however large
-// the key space: the bbolt file is committed first (its consistent index
-// at least applied), so the file plus the snapshot is the whole state and
-// the WAL before it can be released. Nothing here grows with the data.
+// the key space, read here with its ConfState so they agree. The bbolt
+// file must be durable up to the snapshot's index before the snapshot is
+// saved (the file plus the snapshot is then the whole state, and the WAL
+// before it can go): that commit and its fsync run in the background, and
+// finishSnapshot completes the snapshot in a later pass of the loop, so
+// ticks, heartbeats and appends never wait for the store's disk (etcd runs
+// the same commit outside its raft loop too).
 func (n *Node) maybeSnapshot() error {
 	applied := n.applied.Load()
-	if applied-n.snapIndex < n.cfg.SnapshotCount {
+	if n.snapPending || applied-n.snapIndex < n.cfg.SnapshotCount {
 		return nil
-	}
-	start := time.Now()
-	if err := n.kv.Commit(); err != nil {
-		return err
 	}
 	data, err := n.kv.Metadata()
 	if err != nil {
 		return err
 	}
-	snap, err := n.ms.CreateSnapshot(applied, n.currentConfState(), data)
+	n.snapPending = true
+	p := pendingSnapshot{index: applied, cs: n.currentConfState(), data: data, start: time.Now()}
+	go func() {
+		p.err = n.kv.Commit()
+		n.snapDone <- p // buffered: never blocks, even once the loop stopped
+	}()
+	return nil
+}
+
+// pendingSnapshot is a raft snapshot whose store commit is in flight.
+type pendingSnapshot struct {
+	index uint64
+	cs    *raftpb.ConfState
+	data  []byte
+	start time.Time
+	err   error
+}
+
+// finishSnapshot saves a snapshot whose store commit completed, and
+// compacts raft's memory log, keeping SnapshotCatchUpEntries so a slightly
+// slow follower catches up from the log instead of a snapshot.
+func (n *Node) finishSnapshot(p pendingSnapshot) error {
+	n.snapPending = false
+	if p.err != nil {
+		return p.err
+	}
+	if p.index <= n.snapIndex {
+		return nil // a snapshot from the leader was installed meanwhile
+	}
+	snap, err := n.ms.CreateSnapshot(p.index, p.cs, p.data)
 	if err != nil {
 		return fmt.Errorf("raftnode: create snapshot: %w", err)
 	}
 	if err := n.disk.SaveSnap(snap); err != nil {
 		return err
 	}
-	if applied > n.cfg.SnapshotCatchUpEntries {
-		if err := n.ms.Compact(applied - n.cfg.SnapshotCatchUpEntries); err != nil && err != raft.ErrCompacted {
+	if p.index > n.cfg.SnapshotCatchUpEntries {
+		if err := n.ms.Compact(p.index - n.cfg.SnapshotCatchUpEntries); err != nil && err != raft.ErrCompacted {
 			return fmt.Errorf("raftnode: compact memory log: %w", err)
 		}
 	}
 	if err := n.disk.Release(snap); err != nil {
 		return err
 	}
-	n.snapIndex = applied
-	n.metrics.SnapshotDuration.Observe(time.Since(start).Seconds())
+	n.snapIndex = p.index
+	n.metrics.SnapshotDuration.Observe(time.Since(p.start).Seconds())
 	return nil
 }
 

@@ -45,7 +45,9 @@ type Node struct {
 	committed atomic.Uint64
 
 	// Owned by the Ready loop.
-	snapIndex uint64
+	snapIndex   uint64
+	snapPending bool                 // a snapshot's store commit is in flight
+	snapDone    chan pendingSnapshot // its completion (capacity 1)
 	// Peers to tell the transport about at start (then nil).
 	walPeers, joinPeers []*peerpb.Member
 

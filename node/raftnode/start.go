@@ -110,7 +110,7 @@ func newNode(cfg Config) (*Node, error) {
 		readwaitc: make(chan struct{}, 1), readNotify: newNotifier(),
 		stopc: make(chan struct{}), done: make(chan struct{}), published: make(chan struct{}),
 		confSlot: make(chan struct{}, 1),
-		captureC: make(chan chan stateCapture),
+		captureC: make(chan chan stateCapture), snapDone: make(chan pendingSnapshot, 1),
 	}
 	if n.tr, err = newTransport(cfg); err != nil {
 		return nil, err
