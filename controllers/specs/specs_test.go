@@ -293,6 +293,10 @@ func TestRecoveryTemplate(t *testing.T) {
 		!slices.ContainsFunc(forced.Spec.Volumes, func(v corev1.Volume) bool { return v.EmptyDir != nil }) {
 		t.Errorf("forced template has no writable /tmp: %v %v", c.VolumeMounts, forced.Spec.Volumes)
 	}
+	// The writable /tmp is the template's own scratch volume: a second
+	// "tmp" volume for the forced restart made the StatefulSet invalid
+	// ("must be unique") and the recovery never went on.
+	assertUniqueVolumes(t, forced)
 	if forced.Annotations[AnnotationTemplateHash] == plain.Annotations[AnnotationTemplateHash] {
 		t.Error("the forced template has the plain template's hash: the survivor would not restart")
 	}
@@ -333,5 +337,27 @@ func TestRestoreArgs(t *testing.T) {
 	}
 	if !strings.Contains(restored, "--restore-from="+RestoreFile) || !strings.Contains(restored, "--restore-member=kv-0") {
 		t.Errorf("restored cluster args: %s", restored)
+	}
+}
+
+// assertUniqueVolumes fails when a pod template repeats a volume name or a
+// container mount path (the API server refuses such a template).
+func assertUniqueVolumes(t *testing.T, tpl corev1.PodTemplateSpec) {
+	t.Helper()
+	names := map[string]bool{}
+	for _, v := range tpl.Spec.Volumes {
+		if names[v.Name] {
+			t.Errorf("volume %q appears twice", v.Name)
+		}
+		names[v.Name] = true
+	}
+	for _, c := range tpl.Spec.Containers {
+		paths := map[string]bool{}
+		for _, m := range c.VolumeMounts {
+			if paths[m.MountPath] {
+				t.Errorf("container %s mounts %s twice", c.Name, m.MountPath)
+			}
+			paths[m.MountPath] = true
+		}
 	}
 }

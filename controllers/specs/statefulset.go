@@ -94,7 +94,7 @@ func PodTemplate(rc *raftv1alpha1.RaftCluster, opts Options) corev1.PodTemplateS
 		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: maps.Clone(o.Annotations)},
 		Spec: corev1.PodSpec{
 			Containers:                    []corev1.Container{container(rc, opts)},
-			Volumes:                       append(append([]corev1.Volume{ScratchVolume}, tlsVolumes(rc)...), forceVolumes(rc)...),
+			Volumes:                       append([]corev1.Volume{ScratchVolume}, tlsVolumes(rc)...),
 			Affinity:                      affinity(rc),
 			Tolerations:                   o.Tolerations,
 			NodeSelector:                  o.NodeSelector,
@@ -140,7 +140,7 @@ func container(rc *raftv1alpha1.RaftCluster, opts Options) corev1.Container {
 			{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
 		},
 		Resources:    rc.Spec.Resources,
-		VolumeMounts: append(volumeMounts(rc), forceMounts(rc)...),
+		VolumeMounts: volumeMounts(rc),
 		// Startup allows a long WAL replay; liveness then only restarts a
 		// wedged process; readiness reflects /readyz (which also reports
 		// fencing), while the peer Service publishes not-ready pods so that
@@ -230,27 +230,6 @@ func Args(rc *raftv1alpha1.RaftCluster, opts Options) []string {
 		args = append(args, "--restore-from="+RestoreFile, "--restore-member="+RestoreMember(rc))
 	}
 	return append(args, tlsArgs(rc)...)
-}
-
-// forceTmpVolume is a writable /tmp for the forced restart: the node
-// rebuilds the survivor's state machine offline in a temporary store there,
-// and the container's root file system is read-only. Only templates that
-// carry the force flags have it, so existing clusters' templates (and pod
-// hashes) are unchanged.
-const forceTmpVolume = "tmp"
-
-func forceVolumes(rc *raftv1alpha1.RaftCluster) []corev1.Volume {
-	if forceArgs(rc) == nil {
-		return nil
-	}
-	return []corev1.Volume{{Name: forceTmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
-}
-
-func forceMounts(rc *raftv1alpha1.RaftCluster) []corev1.VolumeMount {
-	if forceArgs(rc) == nil {
-		return nil
-	}
-	return []corev1.VolumeMount{{Name: forceTmpVolume, MountPath: "/tmp"}}
 }
 
 // forceArgs are the flags of a recorded quorum-loss recovery (Apply):
