@@ -123,16 +123,8 @@ func TestPVCBackupJobFailureIsReported(t *testing.T) {
 // wait for the message, not fail for want of it.
 func TestPVCBackupWaitsForTheTerminationMessage(t *testing.T) {
 	f := newFixture(t, healthy3, pvcBackup("b1"))
-	f.drive(t, "b1", 4)
 	ctx := context.Background()
-	var job batchv1.Job
-	if err := f.c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "b1-save"}, &job); err != nil {
-		t.Fatal(err)
-	}
-	job.Status.Succeeded = 1
-	if err := f.c.Status().Update(ctx, &job); err != nil {
-		t.Fatal(err)
-	}
+	f.succeedAgentJob(t, "b1")
 	if b, _ := f.drive(t, "b1", 2); b.Status.Phase != raftv1alpha1.BackupRunning {
 		t.Fatalf("phase %s (%s) before the pod's message arrived; want Running", b.Status.Phase, b.Status.Error)
 	}
@@ -154,16 +146,7 @@ func TestPVCBackupWaitsForTheTerminationMessage(t *testing.T) {
 // through the cache every PVC backup stayed Running for ever.
 func TestPVCBackupReadsTheJobPodUncached(t *testing.T) {
 	f := newFixture(t, healthy3, pvcBackup("b1"))
-	f.drive(t, "b1", 4)
-	ctx := context.Background()
-	var job batchv1.Job
-	if err := f.c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: "b1-save"}, &job); err != nil {
-		t.Fatal(err)
-	}
-	job.Status.Succeeded = 1
-	if err := f.c.Status().Update(ctx, &job); err != nil {
-		t.Fatal(err)
-	}
+	f.succeedAgentJob(t, "b1")
 	msg, _ := json.Marshal(snapfile.Info{AppliedIndex: 7, Size: 1056, SHA256: strings.Repeat("ab", 32)})
 	// The pod exists only for the API reader, as for the real cache.
 	f.r.JobPods = fake.NewClientBuilder().WithObjects(&corev1.Pod{
@@ -172,5 +155,21 @@ func TestPVCBackupReadsTheJobPodUncached(t *testing.T) {
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Message: string(msg)}}}}}}).Build()
 	if b, _ := f.drive(t, "b1", 2); b.Status.Phase != raftv1alpha1.BackupCompleted {
 		t.Fatalf("phase %s (%s); want Completed from the uncached pod's message", b.Status.Phase, b.Status.Error)
+	}
+}
+
+// succeedAgentJob drives backup name until its agent Job exists, then
+// marks that Job Succeeded (its pod and message are up to the test).
+func (f *fixture) succeedAgentJob(t *testing.T, name string) {
+	t.Helper()
+	f.drive(t, name, 4)
+	ctx := context.Background()
+	var job batchv1.Job
+	if err := f.c.Get(ctx, types.NamespacedName{Namespace: "ns", Name: name + "-save"}, &job); err != nil {
+		t.Fatal(err)
+	}
+	job.Status.Succeeded = 1
+	if err := f.c.Status().Update(ctx, &job); err != nil {
+		t.Fatal(err)
 	}
 }

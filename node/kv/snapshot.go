@@ -159,8 +159,13 @@ func (s *Store) OpenDB() (*DB, error) {
 	if err := s.open(); err != nil {
 		return nil, err
 	}
-	s.eng.saveIndex()
-	return &DB{snap: s.eng.be.Snapshot()}, nil
+	return s.eng.openDB(), nil
+}
+
+// openDB commits (with the consistent index) and opens a read view.
+func (e *engine) openDB() *DB {
+	e.saveIndex()
+	return &DB{snap: e.be.Snapshot()}
 }
 
 // Size is the view's size in bytes.
@@ -391,8 +396,7 @@ func (s *Store) OpenCapture() (*Capture, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.eng.saveIndex()
-	return &Capture{meta: meta, db: &DB{snap: s.eng.be.Snapshot()}}, nil
+	return &Capture{meta: meta, db: s.eng.openDB()}, nil
 }
 
 // Whole is the captured state in Snapshot's form.

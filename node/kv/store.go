@@ -253,7 +253,7 @@ func (s *Store) replaceBackendLocked(path string) error {
 	old := s.eng.be
 	// The old backend keeps its (now unlinked) file open until closed.
 	if err := os.Rename(path, s.eng.path); err != nil {
-		return fmt.Errorf("kv: install store file: %w", err)
+		return errors.Join(fmt.Errorf("kv: install store file: %w", err), os.Remove(path))
 	}
 	if err := syncDir(s.dir); err != nil {
 		return err
