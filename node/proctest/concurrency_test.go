@@ -122,18 +122,47 @@ func staleHolder(ctx context.Context, cli *clientv3.Client) error {
 		}
 		pause(ctx, 200*time.Millisecond)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	resp, err := cli.Txn(wctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
-		Then(clientv3.OpPut("/proof/data/stale", "must not be written")).Commit()
-	switch {
-	case err != nil:
-		return fmt.Errorf("fenced write: %w", err)
-	case resp.Succeeded:
-		return fmt.Errorf("a holder whose lease expired (token %d) still wrote at rev %d", token, resp.Header.Revision)
+	// The faults of the test may move leadership while the write is in
+	// flight ("leader changed", a timeout): retrying is safe, since the
+	// compare can only fail again, and a write that slipped through an
+	// errored attempt is caught by the read below.
+	var lastErr error
+	for range staleAttempts {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := cli.Txn(wctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
+			Then(clientv3.OpPut(staleKey, "must not be written")).Commit()
+		cancel()
+		if err != nil {
+			lastErr = err
+			if ctx.Err() != nil {
+				break
+			}
+			pause(ctx, 200*time.Millisecond)
+			continue
+		}
+		if resp.Succeeded {
+			return fmt.Errorf("a holder whose lease expired (token %d) still wrote at rev %d", token, resp.Header.Revision)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		get, err := cli.Get(rctx, staleKey)
+		cancel()
+		switch {
+		case err != nil:
+			return fmt.Errorf("reading %s: %w", staleKey, err)
+		case len(get.Kvs) > 0:
+			return fmt.Errorf("a holder whose lease expired (token %d) still wrote %s at rev %d", token, staleKey, get.Kvs[0].ModRevision)
+		}
+		return nil
 	}
-	return nil
+	return fmt.Errorf("fenced write never answered in %d attempts: %w", staleAttempts, lastErr)
 }
+
+// staleKey is what a fenced-off holder tries to write; staleAttempts bounds
+// its retries of transient errors.
+const (
+	staleKey      = "/proof/data/stale"
+	staleAttempts = 20
+)
 
 // acquireRetrying takes the mutex, retrying (bounded by ctx) while the
 // cluster cannot grant it.

@@ -30,6 +30,20 @@ type errLog struct {
 func (l *errLog) add(err error) { l.mu.Lock(); l.errs = append(l.errs, err.Error()); l.mu.Unlock() }
 func (l *errLog) all() string   { l.mu.Lock(); defer l.mu.Unlock(); return strings.Join(l.errs, "\n") }
 
+// waitFor reports whether the log comes to contain want within d. The
+// server records a refused handshake after it sent the alert, so the
+// client can see its call fail before the reason is logged.
+func (l *errLog) waitFor(want string, d time.Duration) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(l.all(), want) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // serve starts a gRPC health server on 127.0.0.1 with creds.
 func serve(t *testing.T, creds credentials.TransportCredentials) string {
 	t.Helper()
@@ -108,7 +122,7 @@ func TestHandshakeRefusals(t *testing.T) {
 				t.Fatalf("call failed: %v (server said %s)", err, log.all())
 			case tt.want != "" && err == nil:
 				t.Fatal("call succeeded; want refused")
-			case tt.want != "" && !strings.Contains(log.all(), tt.want):
+			case tt.want != "" && !log.waitFor(tt.want, 5*time.Second):
 				t.Fatalf("server reason %q does not contain %q", log.all(), tt.want)
 			}
 		})
