@@ -7,17 +7,25 @@
 #      --conns=10 --clients=100 (N=250000 is ~256 MB of state, 1000000 ~1 GiB);
 #   2. a 4th member added to the loaded cluster (member add, then start it
 #      with --initial-cluster-state existing), timed until its applied index
-#      reaches the leader's index at the time of the add.
+#      reaches the leader's index at the time of the add. The index is read
+#      from the member's metrics port (etcd_server_proposals_applied_total,
+#      the same gauge in both systems), which both serve from start: etcd
+#      serves clients only once its publish request is applied, and under
+#      this load an added etcd member can retry that request for minutes
+#      after it has caught up, which is not catch-up time.
 # It prints, per system and size: put throughput, p99, slowest request, peak
 # RSS per member (VmHWM), leader changes during the load (raft term growth)
 # and the new member's catch-up time.
 #
 # Usage: hack/node/bench-scale.sh ETCD_BIN_DIR
 # Env:   SCALE_TOTAL ("250000 1000000": the sizes, in keys of 1 KiB),
-#        SCALE_SYSTEMS ("raftnode etcd"), BENCH_OUT (.cache/bench-scale),
+#        SCALE_SYSTEMS ("raftnode etcd"), SCALE_ROUNDS (1: rounds per size,
+#        the systems' order alternating; a summary gives the medians and
+#        raftnode's ratios to etcd), BENCH_OUT (.cache/bench-scale),
 #        BENCH_DATA (default: under BENCH_OUT; the disk to measure),
 #        HEARTBEAT_MS (100), ELECTION_MS (1000), SNAPSHOT_COUNT (10000),
-#        CATCHUP_TIMEOUT (900 s).
+#        CATCHUP_TIMEOUT (900 s), LOG_LEVEL (error; the members' logs are
+#        in BENCH_OUT/<system>-m<i>.log).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,23 +33,28 @@ ETCD_BIN_DIR=${1:?usage: bench-scale.sh ETCD_BIN_DIR}
 OUT=${BENCH_OUT:-$ROOT/.cache/bench-scale}
 SCALE_TOTAL=${SCALE_TOTAL:-250000 1000000}
 SCALE_SYSTEMS=${SCALE_SYSTEMS:-raftnode etcd}
+SCALE_ROUNDS=${SCALE_ROUNDS:-1}
 HEARTBEAT_MS=${HEARTBEAT_MS:-100}
 ELECTION_MS=${ELECTION_MS:-1000}
 SNAPSHOT_COUNT=${SNAPSHOT_COUNT:-10000}
 CATCHUP_TIMEOUT=${CATCHUP_TIMEOUT:-900}
+LOG_LEVEL=${LOG_LEVEL:-error}
 # shellcheck source=hack/node/lib.sh
 source "$ROOT/hack/node/lib.sh"
 # The added member's ports, next to lib.sh's three.
 NEW_CLIENT_PORT=24679
 NEW_PEER_PORT=24680
+NEW_METRICS_PORT=24681
 ETCDCTL="$ETCD_BIN_DIR/etcdctl"
 
 [[ -x "$ETCD_BIN_DIR/etcd" && -x "$ETCDCTL" ]] || { echo "bench-scale: no etcd/etcdctl in $ETCD_BIN_DIR (run make tools-etcd)" >&2; exit 1; }
 check_ports
-if (exec 3<>"/dev/tcp/127.0.0.1/$NEW_CLIENT_PORT") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$NEW_PEER_PORT") 2>/dev/null; then
-  echo "bench-scale: port $NEW_CLIENT_PORT or $NEW_PEER_PORT is in use" >&2
-  exit 1
-fi
+for p in "$NEW_CLIENT_PORT" "$NEW_PEER_PORT" "$NEW_METRICS_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "bench-scale: port $p is in use" >&2
+    exit 1
+  fi
+done
 mkdir -p "$OUT/bin"
 log "building raftnode, kvbench and etcd's benchmark tool"
 CGO_ENABLED=0 go build -o "$OUT/bin/" "$ROOT/cmd/raftnode" "$ROOT/cmd/kvbench"
@@ -67,9 +80,10 @@ start_new_member() {
   "$bin" --name m3 --data-dir "$DATA/$name/m3" \
     --listen-client-urls "http://127.0.0.1:$NEW_CLIENT_PORT" --advertise-client-urls "http://127.0.0.1:$NEW_CLIENT_PORT" \
     --listen-peer-urls "http://127.0.0.1:$NEW_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$NEW_PEER_PORT" \
+    --listen-metrics-urls "http://127.0.0.1:$NEW_METRICS_PORT" \
     --initial-cluster "$cluster" --initial-cluster-state existing --initial-cluster-token "bench-$name" \
     --heartbeat-interval "$HEARTBEAT_MS" --election-timeout "$ELECTION_MS" \
-    --snapshot-count "$SNAPSHOT_COUNT" --log-level error $(extra_flags "$name") \
+    --snapshot-count "$SNAPSHOT_COUNT" --log-level "$LOG_LEVEL" $(extra_flags "$name") \
     >"$OUT/$name-m3.log" 2>&1 &
   PIDS+=($!)
 }
@@ -80,6 +94,13 @@ start_new_member() {
 status_max() {
   { "$ETCDCTL" --endpoints "$2" --command-timeout 5s endpoint status -w json 2>/dev/null || true; } |
     { grep -o "\"$1\":[0-9]*" || true; } | cut -d: -f2 | sort -n | tail -1
+}
+
+# new_member_applied: the added member's applied index from its metrics
+# port (0 while it does not answer yet).
+new_member_applied() {
+  { curl -s -m 2 "http://127.0.0.1:$NEW_METRICS_PORT/metrics" || true; } |
+    awk '/^etcd_server_proposals_applied_total / {v = $2} END {printf "%d", v}'
 }
 
 # peak_rss_mb PID: the process's peak resident set (VmHWM), MB.
@@ -107,8 +128,7 @@ catch_up() {
       return
     fi
     sleep 0.2
-    applied=$(status_max raftAppliedIndex "127.0.0.1:$NEW_CLIENT_PORT")
-    applied=${applied:-0}
+    applied=$(new_member_applied)
   done
   CATCHUP=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
 }
@@ -136,6 +156,49 @@ measure() {
   stop_members
 }
 
+# summarize TABLE: per size and system, the medians over the rounds (peak
+# RSS: the largest of any round; leader changes: their sum), then
+# raftnode's ratios to etcd against issue 11's targets. The largest of
+# m0/m1/m2 is the RSS compared: the added member's peak is the received
+# file, faulted in whole by bbolt's MAP_POPULATE in both systems.
+summarize() {
+  echo
+  echo "summary over $SCALE_ROUNDS round(s): medians; peak RSS the largest of m0/m1/m2 in any round; leader changes summed"
+  awk '
+    function median(list,   n, a, i, j, t) {
+      n = split(list, a, " ")
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+      if (n % 2) return a[(n + 1) / 2]
+      return a[n / 2 + 1] >= 1e9 ? 1e9 : (a[n / 2] + a[n / 2 + 1]) / 2 # a run that never caught up has no mean
+    }
+    {
+      k = $1 SUBSEP $2
+      if (!($2 in seen)) { seen[$2] = 1; sizes[++nsizes] = $2 }
+      put[k] = put[k] " " $3; p99[k] = p99[k] " " $4; slow[k] = slow[k] " " $5
+      split($6, r, "/"); for (i = 1; i <= 3; i++) if (r[i] + 0 > rss[k]) rss[k] = r[i] + 0
+      chg[k] += $7
+      cu[k] = cu[k] " " ($8 ~ /^[0-9.]+$/ ? $8 : 1e9)
+    }
+    END {
+      printf "%-9s %8s %10s %9s %10s %10s %10s %10s\n", "system", "keys", "put/s", "p99 ms", "slowest s", "RSS MB", "leader chg", "catch-up s"
+      for (s = 1; s <= nsizes; s++) {
+        z = sizes[s]
+        for (sys = 1; sys <= 2; sys++) {
+          name = sys == 1 ? "raftnode" : "etcd"; k = name SUBSEP z
+          if (!(k in put)) continue
+          c = median(cu[k]); m[name, "put"] = median(put[k]); m[name, "p99"] = median(p99[k])
+          m[name, "slow"] = median(slow[k]); m[name, "cu"] = c
+          printf "%-9s %8s %10.0f %9.1f %10.3f %10d %10d %10s\n", name, z, m[name, "put"], m[name, "p99"], m[name, "slow"], rss[k], chg[k], (c >= 1e9 ? "none" : sprintf("%.1f", c))
+        }
+        a = "raftnode" SUBSEP z; b = "etcd" SUBSEP z
+        if (!(a in put) || !(b in put)) continue
+        printf "ratios at %s keys (raftnode/etcd; target): put %.2fx (>= 1.0), p99 %.2fx (<= 1.0), slowest %.2fx (<= 2.0), RSS %.2fx (<= 2.0), leader changes %d (0), catch-up %s (<= 1.0)\n", z,
+          m["raftnode", "put"] / m["etcd", "put"], m["raftnode", "p99"] / m["etcd", "p99"], m["raftnode", "slow"] / m["etcd", "slow"],
+          rss[a] / rss[b], chg[a], (m["raftnode", "cu"] >= 1e9 ? "none" : m["etcd", "cu"] >= 1e9 ? "etcd none" : sprintf("%.2fx", m["raftnode", "cu"] / m["etcd", "cu"]))
+      }
+    }' "$1"
+}
+
 # start_members_extra: lib.sh's start_members plus MEMBER_EXTRA flags.
 start_members_extra() {
   local name=$1 bin=$2 data=$3 i cluster=""
@@ -147,7 +210,7 @@ start_members_extra() {
       --listen-peer-urls "http://127.0.0.1:${PEER_PORTS[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${PEER_PORTS[$i]}" \
       --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$name" \
       --heartbeat-interval "$HEARTBEAT_MS" --election-timeout "$ELECTION_MS" \
-      --snapshot-count "$SNAPSHOT_COUNT" --log-level error ${MEMBER_EXTRA:-} \
+      --snapshot-count "$SNAPSHOT_COUNT" --log-level "$LOG_LEVEL" ${MEMBER_EXTRA:-} \
       >"$OUT/$name-m$i.log" 2>&1 &
     PIDS+=($!)
   done
@@ -158,11 +221,18 @@ echo "make bench-scale: 3 members + 1 added, 127.0.0.1, heartbeat ${HEARTBEAT_MS
 echo "etcd: $("$ETCD_BIN_DIR/etcd" --version | head -1); machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); data on $(df -h --output=source,fstype "$DATA" | tail -1)"
 printf '%-9s %8s %10s %9s %10s %18s %8s %10s\n' system keys "put/s" "p99 ms" "slowest s" "peak RSS MB m0/m1/m2/new" "leader chg" "catch-up s"
 for total in $SCALE_TOTAL; do
-  for sys in $SCALE_SYSTEMS; do
-    case $sys in
-      raftnode) measure raftnode "$OUT/bin/raftnode" "$total" ;;
-      etcd) measure etcd "$ETCD_BIN_DIR/etcd" "$total" ;;
-      *) echo "bench-scale: unknown system $sys" >&2; exit 2 ;;
-    esac
+  for round in $(seq "$SCALE_ROUNDS"); do
+    # Alternate which system goes first, so a drift in the machine's load
+    # during the run weighs on both alike.
+    systems=$SCALE_SYSTEMS
+    if ((round % 2 == 0)); then systems=$(tr ' ' '\n' <<<"$SCALE_SYSTEMS" | tac | tr '\n' ' '); fi
+    for sys in $systems; do
+      case $sys in
+        raftnode) measure raftnode "$OUT/bin/raftnode" "$total" ;;
+        etcd) measure etcd "$ETCD_BIN_DIR/etcd" "$total" ;;
+        *) echo "bench-scale: unknown system $sys" >&2; exit 2 ;;
+      esac
+    done
   done
 done
+summarize "$OUT/table.txt"

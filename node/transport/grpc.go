@@ -37,6 +37,13 @@ const (
 	chunkBytes = 512 << 10
 	// reconnectDelay spaces stream re-opens to a failing peer.
 	reconnectDelay = 100 * time.Millisecond
+	// maxDialBackoff caps the connection backoff to a peer that does not
+	// answer. A member added to the cluster is dialed before its process
+	// runs; with gRPC's defaults (first retry after 1 s) its first
+	// heartbeat came a second after it started, the largest part of a new
+	// member's catch-up on a small store. etcd's peer streams redial every
+	// 100 ms; a few dials a second to a down peer cost nothing.
+	maxDialBackoff = 500 * time.Millisecond
 	// snapshotTimeout bounds one snapshot transfer (plus 1s per MiB).
 	snapshotTimeout = 30 * time.Second
 	// DefaultMaxSnapshotBytes is etcd's default backend quota
@@ -299,7 +306,7 @@ func (t *GRPC) dial(u string) (*grpc.ClientConn, error) {
 		creds = t.cfg.Credentials
 	}
 	bo := backoff.DefaultConfig
-	bo.MaxDelay = time.Second // peers come back quickly; do not wait 2 minutes
+	bo.BaseDelay, bo.MaxDelay = reconnectDelay, maxDialBackoff
 	return grpc.NewClient(target,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: time.Second}),
