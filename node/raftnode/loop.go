@@ -186,6 +186,7 @@ func (n *Node) persist(rd raft.Ready) error {
 // installSnapshot replaces the state machine with a snapshot received from
 // the leader.
 func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
+	start := time.Now()
 	// Force the WAL to disk before releasing older segments (etcd #10219).
 	if err := n.disk.Sync(); err != nil {
 		return fmt.Errorf("raftnode: sync WAL: %w", err)
@@ -201,7 +202,7 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	n.syncPeers()
 	n.snapIndex = idx
 	n.setApplied(idx)
-	n.lg.Info("Installed snapshot from leader", zap.Uint64("index", idx))
+	n.lg.Info("Installed snapshot from leader", zap.Uint64("index", idx), zap.Duration("took", time.Since(start)))
 	if n.isGone(n.id) {
 		return &nodeerr.ErrFenced{Reason: fmt.Sprintf("member %x was removed from the cluster", n.id)}
 	}

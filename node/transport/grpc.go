@@ -37,13 +37,15 @@ const (
 	chunkBytes = 512 << 10
 	// reconnectDelay spaces stream re-opens to a failing peer.
 	reconnectDelay = 100 * time.Millisecond
-	// maxDialBackoff caps the connection backoff to a peer that does not
-	// answer. A member added to the cluster is dialed before its process
-	// runs; with gRPC's defaults (first retry after 1 s) its first
-	// heartbeat came a second after it started, the largest part of a new
-	// member's catch-up on a small store. etcd's peer streams redial every
-	// 100 ms; a few dials a second to a down peer cost nothing.
-	maxDialBackoff = 500 * time.Millisecond
+	// firstDialBackoff and maxDialBackoff bound the connection backoff to
+	// a peer that does not answer. A member added to the cluster is
+	// dialed before its process runs; with gRPC's defaults (first retry
+	// after 1 s) its first heartbeat came a second after it started, the
+	// largest part of a new member's catch-up on a small store. etcd's
+	// new member dials its peers itself and hears from the leader within
+	// milliseconds; a few dials a second to a down peer cost nothing.
+	firstDialBackoff = 20 * time.Millisecond
+	maxDialBackoff   = 500 * time.Millisecond
 	// snapshotTimeout bounds one snapshot transfer (plus 1s per MiB).
 	snapshotTimeout = 30 * time.Second
 	// DefaultMaxSnapshotBytes is etcd's default backend quota
@@ -306,7 +308,7 @@ func (t *GRPC) dial(u string) (*grpc.ClientConn, error) {
 		creds = t.cfg.Credentials
 	}
 	bo := backoff.DefaultConfig
-	bo.BaseDelay, bo.MaxDelay = reconnectDelay, maxDialBackoff
+	bo.BaseDelay, bo.MaxDelay = firstDialBackoff, maxDialBackoff
 	return grpc.NewClient(target,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: time.Second}),
@@ -403,6 +405,7 @@ func (s peerServer) Messages(stream grpc.ClientStreamingServer[peerpb.MessageBat
 func (s peerServer) Snapshot(stream grpc.ClientStreamingServer[peerpb.SnapshotChunk, peerpb.Ack]) error {
 	r := &snapshotReceiver{max: s.t.cfg.MaxSnapshotBytes}
 	defer r.abort()
+	start := time.Now()
 	for {
 		c, err := stream.Recv()
 		if err != nil {
@@ -422,6 +425,8 @@ func (s peerServer) Snapshot(stream grpc.ClientStreamingServer[peerpb.SnapshotCh
 		if err != nil {
 			return err
 		}
+		s.t.lg.Info("Received snapshot", zap.Uint64("from", c.From), zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()),
+			zap.Int("bytes", len(r.msg)+r.dbBytes), zap.Duration("took", time.Since(start)))
 		if err := h.Process(stream.Context(), m); err != nil {
 			return status.Errorf(codes.Unavailable, "step snapshot: %v", err)
 		}

@@ -1,8 +1,6 @@
 package transport
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -202,8 +200,15 @@ func (p *peer) snapshotLoop() {
 	for {
 		select {
 		case m := <-p.snapc:
-			err := p.sendSnapshot(m)
+			start := time.Now()
+			sent, err := p.sendSnapshot(m)
 			status := raft.SnapshotFinish
+			if err == nil {
+				// Logged as etcd logs its snapshot sends: a new member's
+				// catch-up is mostly this transfer.
+				p.t.lg.Info("Sent snapshot", zap.Uint64("peer", p.id), zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()),
+					zap.Int64("bytes", sent), zap.Duration("took", time.Since(start)))
+			}
 			if err != nil {
 				p.t.lg.Warn("Sending snapshot failed", zap.Uint64("peer", p.id), zap.Error(err))
 				status = raft.SnapshotFailure
@@ -216,14 +221,16 @@ func (p *peer) snapshotLoop() {
 	}
 }
 
-func (p *peer) sendSnapshot(m *raftpb.Message) error {
+// sendSnapshot streams m and then the key space; it returns the bytes
+// sent.
+func (p *peer) sendSnapshot(m *raftpb.Message) (int64, error) {
 	data, err := proto.Marshal(m)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	db, err := p.t.h.OpenSnapshotDB()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() { _ = db.Close() }()
 	// A minute plus a second per MiB: a 1 GiB key space gets ~18 min.
@@ -239,7 +246,7 @@ func (p *peer) sendSnapshot(m *raftpb.Message) error {
 	}()
 	stream, err := peerpb.NewPeerClient(p.conn).Snapshot(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	send := func(c *peerpb.SnapshotChunk) error {
 		c.From, c.ClusterId = p.t.localID, p.t.clusterID
@@ -251,39 +258,59 @@ func (p *peer) sendSnapshot(m *raftpb.Message) error {
 	}
 	for off := 0; off < len(data); off += chunkBytes {
 		if err := send(&peerpb.SnapshotChunk{Data: data[off:min(off+chunkBytes, len(data))]}); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	// Buffered to whole chunks: bbolt writes the file in 32 KiB pieces,
-	// and one gRPC message per piece cost half the transfer rate.
-	bw := bufio.NewWriterSize(&chunkWriter{send: send}, chunkBytes)
-	if _, err := db.WriteTo(bw); err != nil {
-		return err
+	cw := &chunkWriter{send: send}
+	n, err := db.WriteTo(cw)
+	if err != nil {
+		return 0, err
 	}
-	if err := bw.Flush(); err != nil {
-		return err
+	if err := cw.flush(); err != nil {
+		return 0, err
 	}
 	if err := send(&peerpb.SnapshotChunk{Last: true}); err != nil {
-		return err
+		return 0, err
 	}
 	_, err = stream.CloseAndRecv()
-	return FromStatus(err)
+	return int64(len(data)) + n, FromStatus(err)
 }
 
-// chunkWriter sends what is written to it as db chunks of at most
-// chunkBytes.
+// chunkWriter sends what is written to it as db chunks of chunkBytes
+// (the last one shorter, on flush). bbolt writes its file in 32 KiB
+// pieces, and one gRPC message per piece cost half the transfer rate.
+// Each chunk is a buffer of its own, never reused: gRPC may read a sent
+// message after Send returns, so a shared buffer would need a copy per
+// chunk.
 type chunkWriter struct {
 	send func(*peerpb.SnapshotChunk) error
+	buf  []byte
 }
 
 func (w *chunkWriter) Write(b []byte) (int, error) {
-	for off := 0; off < len(b); off += chunkBytes {
-		// Copied: gRPC may read a sent message after Send returns, and
-		// the caller reuses b.
-		part := bytes.Clone(b[off:min(off+chunkBytes, len(b))])
-		if err := w.send(&peerpb.SnapshotChunk{Db: part}); err != nil {
-			return off, err
+	written := 0
+	for len(b) > 0 {
+		if w.buf == nil {
+			w.buf = make([]byte, 0, chunkBytes)
+		}
+		n := min(len(b), chunkBytes-len(w.buf))
+		w.buf = append(w.buf, b[:n]...)
+		b, written = b[n:], written+n
+		if len(w.buf) == chunkBytes {
+			if err := w.flush(); err != nil {
+				return written, err
+			}
 		}
 	}
-	return len(b), nil
+	return written, nil
+}
+
+// flush sends the buffered part chunk, if any.
+func (w *chunkWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	c := &peerpb.SnapshotChunk{Db: w.buf}
+	w.buf = nil
+	return w.send(c)
 }
