@@ -33,8 +33,16 @@ const (
 	// batchBytes caps one batch (raft's MaxSizePerMsg is 1 MiB too); a
 	// single larger message still goes alone.
 	batchBytes = 1 << 20
-	// chunkBytes is the size of one snapshot chunk.
-	chunkBytes = 512 << 10
+	// chunkBytes is the size of one snapshot chunk, and streamWindowBytes
+	// the flow-control window a member grants each peer stream. With
+	// gRPC's defaults (a 64 KiB window its estimator barely grows on a
+	// fast link, 32 KiB reads) and 512 KiB chunks, a new member received
+	// a 345 MB key space in ~1.0 s where etcd's plain HTTP copy takes
+	// ~0.6 s; with 1 MiB chunks and 8 chunks in flight, ~0.75 s
+	// (make bench-scale, LOG_LEVEL=info: "Received snapshot"). A window is
+	// a limit, not an allocation.
+	chunkBytes        = 1 << 20
+	streamWindowBytes = 8 * chunkBytes
 	// reconnectDelay spaces stream re-opens to a failing peer.
 	reconnectDelay = 100 * time.Millisecond
 	// firstDialBackoff and maxDialBackoff bound the connection backoff to
@@ -124,7 +132,11 @@ func NewGRPC(cfg GRPCConfig) (*GRPC, error) {
 		}
 		t.lis = append(t.lis, l)
 	}
-	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(cfg.MaxMessageBytes + batchBytes), grpc.MaxSendMsgSize(cfg.MaxMessageBytes + batchBytes)}
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes + batchBytes), grpc.MaxSendMsgSize(cfg.MaxMessageBytes + batchBytes),
+		grpc.InitialWindowSize(streamWindowBytes), grpc.InitialConnWindowSize(2 * streamWindowBytes),
+		grpc.ReadBufferSize(chunkBytes),
+	}
 	if cfg.Credentials != nil {
 		opts = append(opts, grpc.Creds(cfg.Credentials))
 	}
