@@ -39,8 +39,9 @@ const (
 	// fast link, 32 KiB reads) and 512 KiB chunks, a new member received
 	// a 345 MB key space in ~1.0 s where etcd's plain HTTP copy takes
 	// ~0.6 s; with 1 MiB chunks and 8 chunks in flight, ~0.75 s
-	// (make bench-scale, LOG_LEVEL=info: "Received snapshot"). A window is
-	// a limit, not an allocation.
+	// (make bench-scale, LOG_LEVEL=info: "Received snapshot"; measured
+	// with a chunk-sized read buffer too, which is allocated once per
+	// incoming peer connection). A window is a limit, not an allocation.
 	chunkBytes        = 1 << 20
 	streamWindowBytes = 8 * chunkBytes
 	// reconnectDelay spaces stream re-opens to a failing peer.

@@ -203,16 +203,15 @@ func (p *peer) snapshotLoop() {
 			start := time.Now()
 			sent, err := p.sendSnapshot(m)
 			status := raft.SnapshotFinish
-			if err == nil {
-				// Logged as etcd logs its snapshot sends: a new member's
-				// catch-up is mostly this transfer.
-				p.t.lg.Info("Sent snapshot", zap.Uint64("peer", p.id), zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()),
-					zap.Int64("bytes", sent), zap.Duration("took", time.Since(start)))
-			}
 			if err != nil {
 				p.t.lg.Warn("Sending snapshot failed", zap.Uint64("peer", p.id), zap.Error(err))
 				status = raft.SnapshotFailure
 				p.t.h.ReportUnreachable(p.id)
+			} else {
+				// Logged as etcd logs its snapshot sends: a new member's
+				// catch-up is mostly this transfer.
+				p.t.lg.Info("Sent snapshot", zap.Uint64("peer", p.id), zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()),
+					zap.Int64("bytes", sent), zap.Duration("took", time.Since(start)))
 			}
 			p.t.h.ReportSnapshot(p.id, status)
 		case <-p.stopc:
