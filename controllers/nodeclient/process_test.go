@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/kuberaft/kuberaft/controllers/nodeclient"
+	"github.com/kuberaft/kuberaft/internal/testport"
 )
 
 // proc is one raftnode process on 127.0.0.1, standing in for a member pod.
@@ -46,18 +46,9 @@ func buildRaftnode(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func (ps *procs) add(name string) *proc {
-	p := &proc{name: name, client: freePort(ps.t), peer: freePort(ps.t), probe: freePort(ps.t), dir: filepath.Join(ps.root, name)}
+	ports := testport.Reserve(ps.t, 3)
+	p := &proc{name: name, client: ports[0], peer: ports[1], probe: ports[2], dir: filepath.Join(ps.root, name)}
 	ps.nodes[name] = p
 	return p
 }

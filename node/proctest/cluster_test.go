@@ -3,7 +3,6 @@ package proctest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/kuberaft/kuberaft/internal/testport"
 )
 
 // Fast raft timing for tests (etcd's rule: election ≥ 5 × heartbeat) and a
@@ -98,7 +99,7 @@ func startCluster(c *cluster, n int, dataDir func(i int) string) *cluster {
 // newMember allocates a slot with free ports; it is not started.
 func (c *cluster) newMember(name string) *member {
 	c.t.Helper()
-	ports := freePorts(c.t, 3)
+	ports := testport.Reserve(c.t, 3)
 	m := &member{
 		name: name, dataDir: filepath.Join(c.root, name+".data"), logPath: filepath.Join(c.root, name+".log"),
 		clientPort: ports[0], peerPort: ports[1], metricsPort: ports[2], scheme: "http",
@@ -283,36 +284,6 @@ func (c *cluster) waitLeader(timeout time.Duration) *member {
 	}
 	c.t.Fatalf("no agreed leader within %v", timeout)
 	return nil
-}
-
-// freePorts reserves n distinct loopback ports (held together so they
-// differ, then released for the processes to bind).
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports, err := freePortsErr(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ports
-}
-
-func freePortsErr(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

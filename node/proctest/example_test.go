@@ -16,6 +16,8 @@ import (
 
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/clientseq"
+
+	"github.com/kuberaft/kuberaft/internal/testport"
 )
 
 // Example_counter shows the two operations of our Counter service that
@@ -88,7 +90,7 @@ func startSingleMember() (endpoint string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	ports, err := freePortsErr(2)
+	ports, err := testport.ReserveErr(2)
 	if err != nil {
 		return "", nil, err
 	}
