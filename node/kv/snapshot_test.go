@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -242,5 +243,33 @@ func TestRecoverFromAWholeSnapshot(t *testing.T) {
 	again := openAt(t, dir)
 	if again.ConsistentIndex() != 7 || again.Revision() != src.Revision() {
 		t.Fatalf("after a second start: index %d revision %d", again.ConsistentIndex(), again.Revision())
+	}
+}
+
+// TestWritebackFileWritesThrough: the received key space's writer starts
+// writeback of every writebackBytes it passes on, and what it writes is
+// the file's content, whatever the pieces.
+func TestWritebackFileWritesThrough(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "incoming-*.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	src := make([]byte, 2*writebackBytes+12345)
+	for i := range src {
+		src[i] = byte(i * 13)
+	}
+	w := &writebackFile{f: f}
+	for off := 0; off < len(src); off += 700 << 10 {
+		if _, err := w.Write(src[off:min(off+700<<10, len(src))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.written != int64(len(src)) || w.flushed < writebackBytes || w.written-w.flushed >= writebackBytes {
+		t.Errorf("writeback started up to %d of %d bytes written; want all but less than %d of %d", w.flushed, w.written, writebackBytes, len(src))
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil || !bytes.Equal(got, src) {
+		t.Fatalf("file holds %d bytes (%v), want the %d written", len(got), err, len(src))
 	}
 }

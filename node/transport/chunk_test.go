@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
 	"github.com/kuberaft/kuberaft/node/api/peerpb"
@@ -27,30 +28,55 @@ func TestChunkWriter(t *testing.T) {
 			for i := range src {
 				src[i] = byte(i * 7)
 			}
-			var sent [][]byte
-			w := &chunkWriter{send: func(c *peerpb.SnapshotChunk) error { sent = append(sent, c.Db); return nil }}
-			scratch := make([]byte, tc.pieces)
-			for off := 0; off < len(src); off += tc.pieces {
-				n := copy(scratch, src[off:min(off+tc.pieces, len(src))])
-				if got, err := w.Write(scratch[:n]); err != nil || got != n {
-					t.Fatalf("Write = %d, %v; want %d, nil", got, err, n)
-				}
-				clear(scratch) // the caller reuses its buffer
-			}
-			if err := w.flush(); err != nil {
-				t.Fatal(err)
-			}
-			for i, c := range sent {
-				if i < len(sent)-1 && len(c) != chunkBytes {
-					t.Errorf("chunk %d has %d bytes, want %d", i, len(c), chunkBytes)
-				}
-				if len(c) == 0 || len(c) > chunkBytes {
-					t.Errorf("chunk %d has %d bytes", i, len(c))
-				}
-			}
-			if got := bytes.Join(sent, nil); !bytes.Equal(got, src) {
-				t.Errorf("sent %d bytes that differ from the %d written", len(got), len(src))
+			for _, viaCopy := range []bool{false, true} {
+				checkChunks(t, src, writeChunks(t, src, tc.pieces, viaCopy))
 			}
 		})
+	}
+}
+
+// writeChunks writes src to a chunkWriter and returns the chunks sent:
+// in Writes of pieces bytes, or, as bbolt's Tx.WriteTo does, one Write
+// (its meta pages) and then io.CopyN from a reader that is no WriterTo,
+// which goes through chunkWriter.ReadFrom.
+func writeChunks(t *testing.T, src []byte, pieces int, viaCopy bool) [][]byte {
+	t.Helper()
+	var sent [][]byte
+	// send keeps a copy, as gRPC's codec does before Send returns: the
+	// writer reuses its buffer.
+	w := &chunkWriter{send: func(c *peerpb.SnapshotChunk) error { sent = append(sent, bytes.Clone(c.Db)); return nil }}
+	scratch := make([]byte, pieces)
+	for off := 0; off < len(src); off += pieces {
+		n := copy(scratch, src[off:min(off+pieces, len(src))])
+		if got, err := w.Write(scratch[:n]); err != nil || got != n {
+			t.Fatalf("Write = %d, %v; want %d, nil", got, err, n)
+		}
+		clear(scratch) // the caller reuses its buffer
+		if viaCopy {
+			rest := src[off+n:]
+			if got, err := io.CopyN(w, io.LimitReader(bytes.NewReader(rest), int64(len(rest))), int64(len(rest))); err != nil || got != int64(len(rest)) {
+				t.Fatalf("CopyN = %d, %v; want %d, nil", got, err, len(rest))
+			}
+			break
+		}
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	return sent
+}
+
+func checkChunks(t *testing.T, src []byte, sent [][]byte) {
+	t.Helper()
+	for i, c := range sent {
+		if i < len(sent)-1 && len(c) != chunkBytes {
+			t.Errorf("chunk %d has %d bytes, want %d", i, len(c), chunkBytes)
+		}
+		if len(c) == 0 || len(c) > chunkBytes {
+			t.Errorf("chunk %d has %d bytes", i, len(c))
+		}
+	}
+	if got := bytes.Join(sent, nil); !bytes.Equal(got, src) {
+		t.Errorf("sent %d bytes that differ from the %d written", len(got), len(src))
 	}
 }

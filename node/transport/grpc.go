@@ -71,14 +71,19 @@ type GRPCConfig struct {
 	// MaxMessageBytes bounds one received raft message (the largest
 	// request plus overhead).
 	MaxMessageBytes int
-	// MaxSnapshotBytes bounds one received snapshot, which is buffered
-	// whole before raft takes it (default DefaultMaxSnapshotBytes).
+	// MaxSnapshotBytes bounds each part of one received snapshot, the
+	// message and the key space streamed to disk after it (default
+	// DefaultMaxSnapshotBytes).
 	MaxSnapshotBytes int
 	// Credentials secure the peer port both ways (served and dialed);
 	// nil means plaintext. Peer URLs must then be https, else http: a URL
 	// whose scheme does not match is refused, never dialed.
 	Credentials credentials.TransportCredentials
 	Logger      *zap.Logger
+
+	// dialBackoff, if set, replaces firstDialBackoff and maxDialBackoff
+	// (tests).
+	dialBackoff time.Duration
 }
 
 // GRPC is the gRPC Transport. Peer connections are lazy (gRPC dials on
@@ -322,6 +327,9 @@ func (t *GRPC) dial(u string) (*grpc.ClientConn, error) {
 	}
 	bo := backoff.DefaultConfig
 	bo.BaseDelay, bo.MaxDelay = firstDialBackoff, maxDialBackoff
+	if t.cfg.dialBackoff > 0 {
+		bo.BaseDelay, bo.MaxDelay = t.cfg.dialBackoff, t.cfg.dialBackoff
+	}
 	return grpc.NewClient(target,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: time.Second}),
@@ -363,6 +371,28 @@ func (t *GRPC) handler() (Handler, uint64) {
 	return t.h, t.clusterID
 }
 
+// heardFrom is called when peer id opens a message stream to this member
+// (a peer opens one as it starts, peer.hello): if this member's
+// connection to it was failing, the peer is up now, so the dial and the
+// stream are retried at once instead of after their backoff. A member
+// added to the cluster is dialed before its process runs; without this
+// its first message from the leader came up to maxDialBackoff after it
+// started (etcd's new member opens its streams to the leader itself and
+// hears from it within milliseconds).
+func (t *GRPC) heardFrom(id uint64) {
+	t.mu.Lock()
+	p := t.peers[id]
+	t.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.conn.ResetConnectBackoff() // gRPC's documented way to redial now (experimental API)
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
 // checkSender refuses another cluster's members and removed members.
 func (t *GRPC) checkSender(from, clusterID uint64) (Handler, error) {
 	h, cid := t.handler()
@@ -386,7 +416,7 @@ type peerServer struct {
 
 // Messages serves a peer's message stream.
 func (s peerServer) Messages(stream grpc.ClientStreamingServer[peerpb.MessageBatch, peerpb.Ack]) error {
-	for {
+	for first := true; ; first = false {
 		batch, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			return stream.SendAndClose(&peerpb.Ack{})
@@ -397,6 +427,9 @@ func (s peerServer) Messages(stream grpc.ClientStreamingServer[peerpb.MessageBat
 		h, err := s.t.checkSender(batch.From, batch.ClusterId)
 		if err != nil {
 			return err
+		}
+		if first {
+			s.t.heardFrom(batch.From)
 		}
 		for _, b := range batch.Messages {
 			m := &raftpb.Message{}
@@ -413,122 +446,138 @@ func (s peerServer) Messages(stream grpc.ClientStreamingServer[peerpb.MessageBat
 }
 
 // Snapshot serves one chunked MsgSnap: the message's chunks, then the
-// key space's, streamed to the handler as they come (never buffered whole),
-// which stores it before the message is stepped.
+// key space's, which the handler stores as they come (never buffered
+// whole) before the message is stepped.
 func (s peerServer) Snapshot(stream grpc.ClientStreamingServer[peerpb.SnapshotChunk, peerpb.Ack]) error {
-	r := &snapshotReceiver{max: s.t.cfg.MaxSnapshotBytes}
-	defer r.abort()
 	start := time.Now()
-	for {
-		c, err := stream.Recv()
-		if err != nil {
-			return err // EOF before the last chunk: incomplete
-		}
-		h, err := s.t.checkSender(c.From, c.ClusterId)
-		if err != nil {
-			return err
-		}
-		if err := r.add(h, c); err != nil {
-			return err
-		}
-		if !c.Last {
-			continue
-		}
-		m, err := r.finish()
-		if err != nil {
-			return err
-		}
-		s.t.lg.Info("Received snapshot", zap.Uint64("from", c.From), zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()),
-			zap.Int("bytes", len(r.msg)+r.dbBytes), zap.Duration("took", time.Since(start)))
-		if err := h.Process(stream.Context(), m); err != nil {
-			return status.Errorf(codes.Unavailable, "step snapshot: %v", err)
-		}
-		return stream.SendAndClose(&peerpb.Ack{})
+	r := &snapshotReader{stream: stream, t: s.t, max: s.t.cfg.MaxSnapshotBytes}
+	m, err := r.message()
+	if err != nil {
+		return err
 	}
+	// A message with no key space after it (a whole snapshot, from a
+	// leader of an earlier version) is stepped as it is.
+	if !r.last || len(r.chunk) > 0 {
+		// The handler reads the key space straight off the stream: no
+		// pipe, no copy besides gRPC's own decode.
+		if err := r.h.ReceiveSnapshotDB(m.GetSnapshot().GetMetadata().GetIndex(), r); err != nil {
+			if r.err != nil {
+				return r.err // the stream failed (EOF: it ended early), not the store
+			}
+			return status.Errorf(codes.Internal, "store snapshot key space: %v", err)
+		}
+		if !r.last || len(r.chunk) > 0 {
+			return status.Error(codes.Internal, "store snapshot key space: the handler stopped before the last chunk")
+		}
+	}
+	s.t.lg.Info("Received snapshot", zap.Uint64("from", m.GetFrom()), zap.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()),
+		zap.Int("bytes", r.msgBytes+r.dbBytes), zap.Duration("took", time.Since(start)))
+	if err := r.h.Process(stream.Context(), m); err != nil {
+		return status.Errorf(codes.Unavailable, "step snapshot: %v", err)
+	}
+	return stream.SendAndClose(&peerpb.Ack{})
 }
 
-// snapshotReceiver reassembles one incoming MsgSnap.
-type snapshotReceiver struct {
-	max     int
-	msg     []byte
-	m       *raftpb.Message
-	dbBytes int
-	pw      *io.PipeWriter
-	stored  chan error
+// snapshotReader reads one incoming MsgSnap off its stream: message() the
+// message, then, as an io.Reader (and io.WriterTo, so io.Copy hands each
+// chunk to the file as it is), the key space up to the last chunk. Every
+// chunk's sender is checked and both parts are bounded by max.
+type snapshotReader struct {
+	stream   grpc.ClientStreamingServer[peerpb.SnapshotChunk, peerpb.Ack]
+	t        *GRPC
+	max      int
+	h        Handler
+	chunk    []byte // key-space bytes received and not yet read
+	last     bool   // the last chunk was received
+	err      error  // the stream's error, once it failed
+	msgBytes int
+	dbBytes  int
 }
 
-// add takes one chunk: message bytes are collected, key-space bytes piped
-// to h.ReceiveSnapshotDB (started at the first one).
-func (r *snapshotReceiver) add(h Handler, c *peerpb.SnapshotChunk) error {
-	if len(c.Data) > 0 {
-		if r.m != nil {
-			return status.Error(codes.InvalidArgument, "snapshot message chunk after the key space started")
-		}
-		if len(r.msg)+len(c.Data) > r.max {
-			return status.Errorf(codes.ResourceExhausted, "snapshot larger than %d bytes", r.max)
-		}
-		r.msg = append(r.msg, c.Data...)
+// next receives one chunk, checks it, and returns its message part.
+func (r *snapshotReader) next() ([]byte, error) {
+	c, err := r.stream.Recv()
+	if err != nil {
+		r.err = err
+		return nil, err // EOF before the last chunk: incomplete
 	}
-	if len(c.Db) == 0 {
-		return nil
+	h, err := r.t.checkSender(c.From, c.ClusterId)
+	if err != nil {
+		r.err = err
+		return nil, err
 	}
-	if r.m == nil {
-		if err := r.parse(); err != nil {
-			return err
-		}
-		pr, pw := io.Pipe()
-		r.pw, r.stored = pw, make(chan error, 1)
-		index := r.m.GetSnapshot().GetMetadata().GetIndex()
-		go func() {
-			err := h.ReceiveSnapshotDB(index, pr)
-			pr.CloseWithError(errors.Join(err, errReceiveEnded))
-			r.stored <- err
-		}()
+	r.h = h
+	if len(c.Data) > 0 && r.dbBytes > 0 {
+		r.err = status.Error(codes.InvalidArgument, "snapshot message chunk after the key space started")
+		return nil, r.err
 	}
 	if r.dbBytes += len(c.Db); r.dbBytes > r.max {
-		return status.Errorf(codes.ResourceExhausted, "snapshot key space larger than %d bytes", r.max)
+		r.err = status.Errorf(codes.ResourceExhausted, "snapshot key space larger than %d bytes", r.max)
+		return nil, r.err
 	}
-	if _, err := r.pw.Write(c.Db); err != nil {
-		return status.Errorf(codes.Internal, "store snapshot key space: %v", err)
-	}
-	return nil
+	r.chunk, r.last = c.Db, c.Last
+	return c.Data, nil
 }
 
-// errReceiveEnded unblocks a writer after the handler stopped reading.
-var errReceiveEnded = errors.New("snapshot receiver ended")
-
-func (r *snapshotReceiver) parse() error {
-	r.m = &raftpb.Message{}
-	if err := proto.Unmarshal(r.msg, r.m); err != nil {
-		return status.Errorf(codes.InvalidArgument, "bad snapshot message: %v", err)
-	}
-	return nil
-}
-
-// finish waits until the key space is stored and returns the message.
-func (r *snapshotReceiver) finish() (*raftpb.Message, error) {
-	if r.m == nil {
-		if err := r.parse(); err != nil {
+// message receives chunks up to the first key-space chunk (or the last)
+// and returns the message they carry.
+func (r *snapshotReader) message() (*raftpb.Message, error) {
+	var msg []byte
+	for len(r.chunk) == 0 && !r.last {
+		data, err := r.next()
+		if err != nil {
 			return nil, err
 		}
+		if len(msg)+len(data) > r.max {
+			return nil, status.Errorf(codes.ResourceExhausted, "snapshot larger than %d bytes", r.max)
+		}
+		msg = append(msg, data...)
 	}
-	if r.pw == nil {
-		return r.m, nil
+	r.msgBytes = len(msg)
+	m := &raftpb.Message{}
+	if err := proto.Unmarshal(msg, m); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "bad snapshot message: %v", err)
 	}
-	_ = r.pw.Close()
-	err := <-r.stored
-	r.pw = nil
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "store snapshot key space: %v", err)
-	}
-	return r.m, nil
+	return m, nil
 }
 
-// abort stops a handler still reading an incomplete stream.
-func (r *snapshotReceiver) abort() {
-	if r.pw != nil {
-		r.pw.CloseWithError(errors.New("snapshot stream ended early"))
-		<-r.stored
+// fill makes sure a chunk is pending unless the key space has ended.
+func (r *snapshotReader) fill() error {
+	for len(r.chunk) == 0 {
+		if r.last {
+			return io.EOF
+		}
+		if _, err := r.next(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *snapshotReader) Read(p []byte) (int, error) {
+	if err := r.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, r.chunk)
+	r.chunk = r.chunk[n:]
+	return n, nil
+}
+
+// WriteTo writes each chunk to w as received.
+func (r *snapshotReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if err := r.fill(); err == io.EOF {
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+		n, err := w.Write(r.chunk)
+		total += int64(n)
+		r.chunk = r.chunk[n:]
+		if err != nil {
+			return total, err
+		}
 	}
 }
 

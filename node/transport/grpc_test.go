@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -12,7 +13,9 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc/connectivity"
 
+	"github.com/kuberaft/kuberaft/internal/testport"
 	"github.com/kuberaft/kuberaft/node/api/nodepb"
 	"github.com/kuberaft/kuberaft/node/api/peerpb"
 	"github.com/kuberaft/kuberaft/node/nodeerr"
@@ -24,6 +27,7 @@ type fakeHandler struct {
 	got         []*raftpb.Message
 	db          []byte            // the key space OpenSnapshotDB streams
 	received    map[uint64][]byte // key spaces received, by snapshot index
+	readSmall   bool              // read key spaces in small Reads, not as the store does (io.Copy to a file)
 	snapReports []raft.SnapshotStatus
 	removed     map[uint64]bool
 	removedErr  error
@@ -58,10 +62,20 @@ func (h *fakeHandler) OpenSnapshotDB() (SnapshotDB, error) {
 	return fakeDB{bytes.NewReader(h.db)}, nil
 }
 func (h *fakeHandler) ReceiveSnapshotDB(index uint64, r io.Reader) error {
-	b, err := io.ReadAll(r)
+	h.mu.Lock()
+	small := h.readSmall
+	h.mu.Unlock()
+	var buf bytes.Buffer
+	var err error
+	if small {
+		_, err = io.CopyBuffer(struct{ io.Writer }{&buf}, struct{ io.Reader }{r}, make([]byte, 1000))
+	} else {
+		_, err = io.Copy(&buf, r)
+	}
 	if err != nil {
 		return err
 	}
+	b := buf.Bytes()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.received == nil {
@@ -95,7 +109,7 @@ func (h *fakeHandler) ChangeMembers(context.Context, *nodepb.ChangeMembersReques
 }
 
 // waitFor polls cond on every handler event, up to 10s.
-func (h *fakeHandler) waitFor(t *testing.T, what string, cond func() bool) {
+func (h *fakeHandler) waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
@@ -113,7 +127,7 @@ func (h *fakeHandler) waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func startGRPC(t *testing.T, id, cluster uint64, h Handler) (*GRPC, string) {
+func startGRPC(t testing.TB, id, cluster uint64, h Handler) (*GRPC, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -159,22 +173,30 @@ func TestGRPCMessagesAndSnapshot(t *testing.T) {
 	for i := range ha.db {
 		ha.db[i] = byte(i * 7)
 	}
-	snap := &raftpb.Message{Type: raftpb.MessageType_MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
-		Snapshot: &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5)), Term: new(uint64(1))}}}
-	a.Send([]*raftpb.Message{snap})
-	ha.waitFor(t, "snapshot report", func() bool { return len(ha.snapReports) == 1 })
-	if ha.snapReports[0] != raft.SnapshotFinish {
-		t.Fatalf("snapshot report %v, want finish", ha.snapReports[0])
-	}
-	got := hb.got[len(hb.got)-1]
-	if got.GetType() != raftpb.MessageType_MsgSnap || len(got.Snapshot.Data) != len(data) || got.Snapshot.Data[len(data)-1] != data[len(data)-1] {
-		t.Fatal("snapshot arrived damaged")
-	}
-	hb.mu.Lock()
-	gotDB := hb.received[5]
-	hb.mu.Unlock()
-	if !bytes.Equal(gotDB, ha.db) {
-		t.Fatalf("key space arrived with %d bytes, want the %d sent", len(gotDB), len(ha.db))
+	// The key space is read as the store reads it (io.Copy, which takes
+	// each chunk whole through WriteTo), then in small Reads.
+	for i, readSmall := range []bool{false, true} {
+		hb.mu.Lock()
+		hb.readSmall = readSmall
+		hb.mu.Unlock()
+		index := uint64(5 + i)
+		snap := &raftpb.Message{Type: raftpb.MessageType_MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
+			Snapshot: &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: new(index), Term: new(uint64(1))}}}
+		a.Send([]*raftpb.Message{snap})
+		ha.waitFor(t, "snapshot report", func() bool { return len(ha.snapReports) == i+1 })
+		if ha.snapReports[i] != raft.SnapshotFinish {
+			t.Fatalf("snapshot report %v, want finish", ha.snapReports[i])
+		}
+		hb.mu.Lock()
+		got := hb.got[len(hb.got)-1]
+		gotDB := hb.received[index]
+		hb.mu.Unlock()
+		if got.GetType() != raftpb.MessageType_MsgSnap || !bytes.Equal(got.Snapshot.Data, data) {
+			t.Fatal("snapshot arrived damaged")
+		}
+		if !bytes.Equal(gotDB, ha.db) {
+			t.Fatalf("key space arrived with %d bytes, want the %d sent", len(gotDB), len(ha.db))
+		}
 	}
 
 	members, err := a.Members(context.Background(), urlB)
@@ -285,4 +307,67 @@ func TestCheckPeerURL(t *testing.T) {
 			t.Errorf("CheckPeerURL(%q) = %v, want ok=%v", tt.url, err, tt.ok)
 		}
 	}
+}
+
+// TestGRPCRedialsAPeerThatSaysHello: a member added to the cluster is
+// dialed before its process runs, so the leader's connection to it is in
+// backoff when it starts. Its hello (the stream it opens as it starts)
+// makes the leader redial at once: with a minute of backoff in this test,
+// the leader's message still arrives within seconds.
+func TestGRPCRedialsAPeerThatSaysHello(t *testing.T) {
+	ha, hb := newFakeHandler(), newFakeHandler()
+	la, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewGRPC(GRPCConfig{Listener: la, dialBackoff: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ha, 1, 9); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Stop)
+	addrB := fmt.Sprintf("127.0.0.1:%d", testport.Reserve(t, 1)[0])
+	a.AddPeer(2, []string{"http://" + addrB})
+	msg := []*raftpb.Message{{Type: raftpb.MessageType_MsgHeartbeat.Enum(), From: new(uint64(1)), To: new(uint64(2))}}
+	a.Send(msg)
+	a.mu.Lock()
+	conn := a.peers[2].conn
+	a.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); conn.GetState() != connectivity.TransientFailure; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the connection to the absent peer is %v, want in backoff", conn.GetState())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	lb, err := net.Listen("tcp", addrB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewGRPC(GRPCConfig{Listener: lb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(hb, 2, 9); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	b.AddPeer(1, []string{"http://" + la.Addr().String()})
+	// Messages sent while a waits to retry are dropped (raft resends), so
+	// a sends until one arrives.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				a.Send(msg)
+			}
+		}
+	}()
+	hb.waitFor(t, "the leader's message after the hello", func() bool { return len(hb.got) > 0 })
 }

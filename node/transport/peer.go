@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -24,6 +25,7 @@ type peer struct {
 	msgc  chan *raftpb.Message
 	snapc chan *raftpb.Message
 	stopc chan struct{}
+	wake  chan struct{} // the peer was heard from: stop waiting to retry
 }
 
 func (t *GRPC) newPeer(id uint64, urls []string) (*peer, error) {
@@ -38,7 +40,7 @@ func (t *GRPC) newPeer(id uint64, urls []string) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &peer{t: t, id: id, conn: conn, msgc: make(chan *raftpb.Message, queueSize), snapc: make(chan *raftpb.Message, 1), stopc: make(chan struct{})}
+	p := &peer{t: t, id: id, conn: conn, msgc: make(chan *raftpb.Message, queueSize), snapc: make(chan *raftpb.Message, 1), stopc: make(chan struct{}), wake: make(chan struct{}, 1)}
 	t.wg.Add(2)
 	go func() { defer t.wg.Done(); p.streamLoop() }()
 	go func() { defer t.wg.Done(); p.snapshotLoop() }()
@@ -71,7 +73,7 @@ func (p *peer) send(m *raftpb.Message) {
 // streamLoop sends batches on one client stream, reopening it after a
 // failure (raft resends what was lost).
 func (p *peer) streamLoop() {
-	var s *openStream
+	s := p.hello()
 	defer func() {
 		if s != nil {
 			s.cancel()
@@ -99,6 +101,22 @@ func (p *peer) streamLoop() {
 			p.failed(err)
 		}
 	}
+}
+
+// hello opens the stream at once with an empty batch, before raft has
+// anything to send, so that the peer hears from this member as it starts
+// (GRPC.heardFrom). It returns the stream, or nil if the peer cannot be
+// reached yet, which is no failure: raft's first message will retry.
+func (p *peer) hello() *openStream {
+	s, err := p.open()
+	if err != nil {
+		return nil
+	}
+	if err := s.stream.Send(&peerpb.MessageBatch{From: p.t.localID, ClusterId: p.t.clusterID}); err != nil {
+		s.cancel()
+		return nil
+	}
+	return s
 }
 
 // openStream is one Messages stream and its watcher.
@@ -157,6 +175,8 @@ func (p *peer) failed(err error) {
 		select {
 		case <-p.msgc:
 		case <-timer.C:
+			return
+		case <-p.wake:
 			return
 		case <-p.stopc:
 			return
@@ -278,9 +298,15 @@ func (p *peer) sendSnapshot(m *raftpb.Message) (int64, error) {
 // chunkWriter sends what is written to it as db chunks of chunkBytes
 // (the last one shorter, on flush). bbolt writes its file in 32 KiB
 // pieces, and one gRPC message per piece cost half the transfer rate.
-// Each chunk is a buffer of its own, never reused: gRPC may read a sent
-// message after Send returns, so a shared buffer would need a copy per
-// chunk.
+//
+// One buffer serves every chunk. Send marshals the chunk before it
+// returns (gRPC's proto codec copies Db into a pooled buffer of its own),
+// and the peer connection has no stats handler or binary log that could
+// read the message later, so the buffer is free again once Send returns.
+// A buffer per chunk made the leader allocate the whole key space again:
+// at ~1 GiB its garbage collector, scanning a heap of a million keys'
+// index, took more than half the leader's CPU during a new member's
+// catch-up.
 type chunkWriter struct {
 	send func(*peerpb.SnapshotChunk) error
 	buf  []byte
@@ -304,12 +330,37 @@ func (w *chunkWriter) Write(b []byte) (int, error) {
 	return written, nil
 }
 
+// ReadFrom fills chunks straight from r: bbolt copies the file's pages
+// with io.CopyN, which uses it, so each byte is copied once into a chunk
+// instead of through bbolt's 32 KiB buffer first.
+func (w *chunkWriter) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if w.buf == nil {
+			w.buf = make([]byte, 0, chunkBytes)
+		}
+		n, err := io.ReadFull(r, w.buf[len(w.buf):chunkBytes])
+		w.buf, total = w.buf[:len(w.buf)+n], total+int64(n)
+		if len(w.buf) == chunkBytes {
+			if ferr := w.flush(); ferr != nil {
+				return total, ferr
+			}
+		}
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			return total, nil
+		case err != nil:
+			return total, err
+		}
+	}
+}
+
 // flush sends the buffered part chunk, if any.
 func (w *chunkWriter) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
-	c := &peerpb.SnapshotChunk{Db: w.buf}
-	w.buf = nil
-	return w.send(c)
+	err := w.send(&peerpb.SnapshotChunk{Db: w.buf})
+	w.buf = w.buf[:0]
+	return err
 }
