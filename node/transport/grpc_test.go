@@ -28,6 +28,7 @@ type fakeHandler struct {
 	db          []byte            // the key space OpenSnapshotDB streams
 	received    map[uint64][]byte // key spaces received, by snapshot index
 	readSmall   bool              // read key spaces in small Reads, not as the store does (io.Copy to a file)
+	diskFull    bool              // storing a key space fails after its first bytes (set before serving)
 	snapReports []raft.SnapshotStatus
 	removed     map[uint64]bool
 	removedErr  error
@@ -67,9 +68,12 @@ func (h *fakeHandler) ReceiveSnapshotDB(index uint64, r io.Reader) error {
 	h.mu.Unlock()
 	var buf bytes.Buffer
 	var err error
-	if small {
+	switch {
+	case small:
 		_, err = io.CopyBuffer(struct{ io.Writer }{&buf}, struct{ io.Reader }{r}, make([]byte, 1000))
-	} else {
+	case h.diskFull:
+		_, err = io.Copy(&fullDisk{room: chunkBytes + 10}, r)
+	default:
 		_, err = io.Copy(&buf, r)
 	}
 	if err != nil {
@@ -84,6 +88,20 @@ func (h *fakeHandler) ReceiveSnapshotDB(index uint64, r io.Reader) error {
 	h.received[index] = b
 	return nil
 }
+
+// fullDisk is a file that takes room bytes and then fails.
+type fullDisk struct{ room int }
+
+func (d *fullDisk) Write(b []byte) (int, error) {
+	if len(b) > d.room {
+		n := d.room
+		d.room = 0
+		return n, errors.New("no space left on device")
+	}
+	d.room -= len(b)
+	return len(b), nil
+}
+
 func (h *fakeHandler) ReportSnapshot(_ uint64, s raft.SnapshotStatus) {
 	h.mu.Lock()
 	h.snapReports = append(h.snapReports, s)
@@ -370,4 +388,27 @@ func TestGRPCRedialsAPeerThatSaysHello(t *testing.T) {
 		}
 	}()
 	hb.waitFor(t, "the leader's message after the hello", func() bool { return len(hb.got) > 0 })
+}
+
+// TestGRPCSnapshotStoreFailureFailsTheTransfer: when storing the key space
+// fails midway (a full disk), the receiver stops, steps nothing and the
+// sender reports the snapshot failed, so raft retries it later.
+func TestGRPCSnapshotStoreFailureFailsTheTransfer(t *testing.T) {
+	ha, hb := newFakeHandler(), newFakeHandler()
+	hb.diskFull = true
+	a, _ := startGRPC(t, 1, 9, ha)
+	_, urlB := startGRPC(t, 2, 9, hb)
+	a.AddPeer(2, []string{urlB})
+	ha.db = make([]byte, 40*chunkBytes)
+	a.Send([]*raftpb.Message{{Type: raftpb.MessageType_MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
+		Snapshot: &raftpb.Snapshot{Data: []byte("meta"), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5)), Term: new(uint64(1))}}}})
+	ha.waitFor(t, "snapshot report", func() bool { return len(ha.snapReports) == 1 })
+	if ha.snapReports[0] != raft.SnapshotFailure {
+		t.Fatalf("snapshot report %v, want failure", ha.snapReports[0])
+	}
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if len(hb.got) != 0 || len(hb.received) != 0 {
+		t.Fatalf("receiver stepped %d messages / stored %d key spaces after a failed store", len(hb.got), len(hb.received))
+	}
 }
