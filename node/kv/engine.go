@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/coreos/go-semver/semver"
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/pkg/v3/traceutil"
 	"go.etcd.io/etcd/server/v3/etcdserver/cindex"
 	etcderrors "go.etcd.io/etcd/server/v3/etcdserver/errors"
@@ -120,6 +121,11 @@ func openBackend(lg *zap.Logger, path string, ci cindex.ConsistentIndexer) backe
 	// etcd's are (a smaller map doubled the resident size at ~256 MB).
 	cfg.Path = path
 	cfg.Hooks = backend.NewHooks(ci.UnsafeSave)
+	// etcd's default freelist (--backend-bbolt-freelist-type=map; the
+	// library's zero value is the array type): allocating pages from a
+	// large freelist, as a store that deletes and compacts builds up, is
+	// cheaper in a map than in a sorted array.
+	cfg.BackendFreelistType = bolt.FreelistMapType
 	return backend.New(cfg)
 }
 

@@ -14,6 +14,12 @@
 //     sees the message: the message itself stays small.
 //   - Messages to the same peer are delivered in the order sent (raft
 //     tolerates loss and reordering, but ordering keeps it efficient).
+//
+// GRPC also opens its stream to each peer as soon as the peer is added,
+// before raft sends anything; a peer that hears from a member it could
+// not reach redials it at once. A member just added to the cluster is
+// thereby heard by the leader as it starts, not after the leader's dial
+// backoff.
 package transport
 
 import (
