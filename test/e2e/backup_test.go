@@ -53,26 +53,43 @@ func testBackups(t *testing.T) {
 
 // deployS3 starts the server, waits until it answers from the host and
 // creates the bucket.
+//
+// The host talks to the server's pod IP, not its Service: CI once saw the
+// Service's ClusterIP answer every request for two minutes with a plain
+// 404 (minio-go reports that as "The specified bucket does not exist"),
+// i.e. another server. The offline cluster's service range is a /24 that
+// the suite's many short-lived Services reuse, and the host's route to a
+// reused ClusterIP depends on kube-proxy having caught up. The operator's
+// pods still use the Service's name, as users do.
 func (s *suite) deployS3(t *testing.T, ns string) *s3Server {
 	t.Helper()
 	image := strings.TrimSpace(s.mustRun(t, "hack/build-tools.sh", "print-minio-image"))
 	s.mustKubectl(t, s3Manifest(ns, image), "apply", "-f", "-")
 	s.waitDeploymentAvailable(t, ns, "s3", 3*time.Minute)
-	var svc corev1.Service
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "s3"}, &svc); err != nil {
-		t.Fatal(err)
-	}
-	cli, err := minio.New(net.JoinHostPort(svc.Spec.ClusterIP, fmt.Sprint(s3Port)), &minio.Options{
+	var podIP string
+	eventually(t, time.Minute, time.Second, "the S3 server's pod IP", func(ctx context.Context) (bool, string) {
+		var pods corev1.PodList
+		if err := s.c.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "s3"}); err != nil {
+			return false, err.Error()
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(&p) {
+				podIP = p.Status.PodIP
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d pods, none ready with an IP", len(pods.Items))
+	})
+	cli, err := minio.New(net.JoinHostPort(podIP, fmt.Sprint(s3Port)), &minio.Options{
 		Creds: credentials.NewStaticV4(s3AccessKey, s3SecretKey, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 2*time.Minute, time.Second, "bucket "+s3Bucket+" created", func(ctx context.Context) (bool, string) {
 		err := cli.MakeBucket(ctx, s3Bucket, minio.MakeBucketOptions{Region: "us-east-1"})
-		if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" {
-			return false, err.Error()
+		if resp := minio.ToErrorResponse(err); err != nil && resp.Code != "BucketAlreadyOwnedByYou" {
+			// Say who answered: a non-S3 server's 404 reads as NoSuchBucket.
+			return false, fmt.Sprintf("%v (HTTP %d, server %q)", err, resp.StatusCode, resp.Server)
 		}
 		return true, ""
 	})
