@@ -38,13 +38,13 @@ func TestChunkWriter(t *testing.T) {
 // writeChunks writes src to a chunkWriter and returns the chunks sent:
 // in Writes of pieces bytes, or, as bbolt's Tx.WriteTo does, one Write
 // (its meta pages) and then io.CopyN from a reader that is no WriterTo,
-// which goes through chunkWriter.ReadFrom.
+// which goes through the writer's ReadFrom.
 func writeChunks(t *testing.T, src []byte, pieces int, viaCopy bool) [][]byte {
 	t.Helper()
 	var sent [][]byte
 	// send keeps a copy, as gRPC's codec does before Send returns: the
 	// writer reuses its buffer.
-	w := &chunkWriter{send: func(c *peerpb.SnapshotChunk) error { sent = append(sent, bytes.Clone(c.Db)); return nil }}
+	w := newChunkWriter(func(c *peerpb.SnapshotChunk) error { sent = append(sent, bytes.Clone(c.Db)); return nil })
 	scratch := make([]byte, pieces)
 	for off := 0; off < len(src); off += pieces {
 		n := copy(scratch, src[off:min(off+pieces, len(src))])
@@ -60,7 +60,7 @@ func writeChunks(t *testing.T, src []byte, pieces int, viaCopy bool) [][]byte {
 			break
 		}
 	}
-	if err := w.flush(); err != nil {
+	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	return sent

@@ -147,11 +147,21 @@ func (h *fakeHandler) waitFor(t testing.TB, what string, cond func() bool) {
 
 func startGRPC(t testing.TB, id, cluster uint64, h Handler) (*GRPC, string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return startGRPCWith(t, GRPCConfig{}, id, cluster, h)
+}
+
+// startGRPCWith starts a transport with cfg, on a new loopback listener
+// unless cfg has one, stopped when the test ends; it returns its URL.
+func startGRPCWith(t testing.TB, cfg GRPCConfig, id, cluster uint64, h Handler) (*GRPC, string) {
+	t.Helper()
+	if cfg.Listener == nil {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Listener = l
 	}
-	tr, err := NewGRPC(GRPCConfig{Listener: l})
+	tr, err := NewGRPC(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +169,7 @@ func startGRPC(t testing.TB, id, cluster uint64, h Handler) (*GRPC, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tr.Stop)
-	return tr, "http://" + l.Addr().String()
+	return tr, "http://" + cfg.Listener.Addr().String()
 }
 
 func TestGRPCMessagesAndSnapshot(t *testing.T) {
@@ -279,19 +289,8 @@ func TestGRPCUnreachablePeerFailsSnapshot(t *testing.T) {
 func TestGRPCSnapshotReceiverIsBounded(t *testing.T) {
 	ha, hb := newFakeHandler(), newFakeHandler()
 	a, _ := startGRPC(t, 1, 9, ha)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := NewGRPC(GRPCConfig{Listener: l, MaxSnapshotBytes: 2 * chunkBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(hb, 2, 9); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Stop)
-	a.AddPeer(2, []string{"http://" + l.Addr().String()})
+	_, urlB := startGRPCWith(t, GRPCConfig{MaxSnapshotBytes: 2 * chunkBytes}, 2, 9, hb)
+	a.AddPeer(2, []string{urlB})
 	// Past the bound in the message, then in the key space.
 	for i, tc := range []struct{ msg, db int }{{3 * chunkBytes, 0}, {10, 3 * chunkBytes}} {
 		ha.db = make([]byte, tc.db)
@@ -334,18 +333,7 @@ func TestCheckPeerURL(t *testing.T) {
 // the leader's message still arrives within seconds.
 func TestGRPCRedialsAPeerThatSaysHello(t *testing.T) {
 	ha, hb := newFakeHandler(), newFakeHandler()
-	la, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := NewGRPC(GRPCConfig{Listener: la, dialBackoff: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ha, 1, 9); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.Stop)
+	a, urlA := startGRPCWith(t, GRPCConfig{dialBackoff: time.Minute}, 1, 9, ha)
 	addrB := fmt.Sprintf("127.0.0.1:%d", testport.Reserve(t, 1)[0])
 	a.AddPeer(2, []string{"http://" + addrB})
 	msg := []*raftpb.Message{{Type: raftpb.MessageType_MsgHeartbeat.Enum(), From: new(uint64(1)), To: new(uint64(2))}}
@@ -364,15 +352,8 @@ func TestGRPCRedialsAPeerThatSaysHello(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewGRPC(GRPCConfig{Listener: lb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(hb, 2, 9); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Stop)
-	b.AddPeer(1, []string{"http://" + la.Addr().String()})
+	b, _ := startGRPCWith(t, GRPCConfig{Listener: lb}, 2, 9, hb)
+	b.AddPeer(1, []string{urlA})
 	// Messages sent while a waits to retry are dropped (raft resends), so
 	// a sends until one arrives.
 	stop := make(chan struct{})

@@ -1,9 +1,9 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"errors"
-	"io"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -280,12 +280,12 @@ func (p *peer) sendSnapshot(m *raftpb.Message) (int64, error) {
 			return 0, err
 		}
 	}
-	cw := &chunkWriter{send: send}
+	cw := newChunkWriter(send)
 	n, err := db.WriteTo(cw)
 	if err != nil {
 		return 0, err
 	}
-	if err := cw.flush(); err != nil {
+	if err := cw.Flush(); err != nil {
 		return 0, err
 	}
 	if err := send(&peerpb.SnapshotChunk{Last: true}); err != nil {
@@ -295,72 +295,33 @@ func (p *peer) sendSnapshot(m *raftpb.Message) (int64, error) {
 	return int64(len(data)) + n, FromStatus(err)
 }
 
-// chunkWriter sends what is written to it as db chunks of chunkBytes
-// (the last one shorter, on flush). bbolt writes its file in 32 KiB
-// pieces, and one gRPC message per piece cost half the transfer rate.
+// newChunkWriter returns a writer that sends what is written to it as db
+// chunks of chunkBytes (the last one shorter, on Flush). bbolt writes its
+// file in 32 KiB pieces, and one gRPC message per piece cost half the
+// transfer rate, hence the buffer; bufio's ReadFrom also fills it straight
+// from the io.CopyN bbolt uses for the file's pages.
 //
-// One buffer serves every chunk. Send marshals the chunk before it
+// The buffer is reused for every chunk. Send marshals the chunk before it
 // returns (gRPC's proto codec copies Db into a pooled buffer of its own),
 // and the peer connection has no stats handler or binary log that could
-// read the message later, so the buffer is free again once Send returns.
-// A buffer per chunk made the leader allocate the whole key space again:
-// at ~1 GiB its garbage collector, scanning a heap of a million keys'
-// index, took more than half the leader's CPU during a new member's
-// catch-up.
+// read the message later, so chunkWriter sends bufio's bytes as they are.
+// A copy per chunk made the leader allocate the whole key space again: at
+// ~1 GiB its garbage collector, scanning a heap of a million keys' index,
+// took more than half the leader's CPU during a new member's catch-up.
+func newChunkWriter(send func(*peerpb.SnapshotChunk) error) *bufio.Writer {
+	return bufio.NewWriterSize(chunkWriter{send: send}, chunkBytes)
+}
+
+// chunkWriter sends each Write as db chunks of at most chunkBytes.
 type chunkWriter struct {
 	send func(*peerpb.SnapshotChunk) error
-	buf  []byte
 }
 
-func (w *chunkWriter) Write(b []byte) (int, error) {
-	written := 0
-	for len(b) > 0 {
-		if w.buf == nil {
-			w.buf = make([]byte, 0, chunkBytes)
-		}
-		n := min(len(b), chunkBytes-len(w.buf))
-		w.buf = append(w.buf, b[:n]...)
-		b, written = b[n:], written+n
-		if len(w.buf) == chunkBytes {
-			if err := w.flush(); err != nil {
-				return written, err
-			}
+func (w chunkWriter) Write(b []byte) (int, error) {
+	for off := 0; off < len(b); off += chunkBytes {
+		if err := w.send(&peerpb.SnapshotChunk{Db: b[off:min(off+chunkBytes, len(b))]}); err != nil {
+			return off, err
 		}
 	}
-	return written, nil
-}
-
-// ReadFrom fills chunks straight from r: bbolt copies the file's pages
-// with io.CopyN, which uses it, so each byte is copied once into a chunk
-// instead of through bbolt's 32 KiB buffer first.
-func (w *chunkWriter) ReadFrom(r io.Reader) (int64, error) {
-	var total int64
-	for {
-		if w.buf == nil {
-			w.buf = make([]byte, 0, chunkBytes)
-		}
-		n, err := io.ReadFull(r, w.buf[len(w.buf):chunkBytes])
-		w.buf, total = w.buf[:len(w.buf)+n], total+int64(n)
-		if len(w.buf) == chunkBytes {
-			if ferr := w.flush(); ferr != nil {
-				return total, ferr
-			}
-		}
-		switch {
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return total, nil
-		case err != nil:
-			return total, err
-		}
-	}
-}
-
-// flush sends the buffered part chunk, if any.
-func (w *chunkWriter) flush() error {
-	if len(w.buf) == 0 {
-		return nil
-	}
-	err := w.send(&peerpb.SnapshotChunk{Db: w.buf})
-	w.buf = w.buf[:0]
-	return err
+	return len(b), nil
 }
