@@ -9,10 +9,11 @@
 #      with --initial-cluster-state existing), timed until its applied index
 #      reaches the leader's index at the time of the add. The index is read
 #      from the member's metrics port (etcd_server_proposals_applied_total,
-#      the same gauge in both systems), which both serve from start: etcd
-#      serves clients only once its publish request is applied, and under
-#      this load an added etcd member can retry that request for minutes
-#      after it has caught up, which is not catch-up time.
+#      the same gauge in both systems, polled every 50 ms), which both
+#      serve from start: etcd serves clients only once its publish request
+#      is applied, and under this load an added etcd member can retry that
+#      request for minutes after it has caught up, which is not catch-up
+#      time.
 # It prints, per system and size: put throughput, p99, slowest request, peak
 # RSS per member (VmHWM), leader changes during the load (raft term growth)
 # and the new member's catch-up time.
@@ -127,10 +128,10 @@ catch_up() {
       CATCHUP="timeout(${CATCHUP_TIMEOUT}s)"
       return
     fi
-    sleep 0.2
+    sleep 0.05
     applied=$(new_member_applied)
   done
-  CATCHUP=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
+  CATCHUP=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.2f", e - s}')
 }
 
 # measure NAME BINARY TOTAL: one row of the table.
@@ -188,7 +189,7 @@ summarize() {
           if (!(k in put)) continue
           c = median(cu[k]); m[name, "put"] = median(put[k]); m[name, "p99"] = median(p99[k])
           m[name, "slow"] = median(slow[k]); m[name, "cu"] = c
-          printf "%-9s %8s %10.0f %9.1f %10.3f %10d %10d %10s\n", name, z, m[name, "put"], m[name, "p99"], m[name, "slow"], rss[k], chg[k], (c >= 1e9 ? "none" : sprintf("%.1f", c))
+          printf "%-9s %8s %10.0f %9.1f %10.3f %10d %10d %10s\n", name, z, m[name, "put"], m[name, "p99"], m[name, "slow"], rss[k], chg[k], (c >= 1e9 ? "none" : sprintf("%.2f", c))
         }
         a = "raftnode" SUBSEP z; b = "etcd" SUBSEP z
         if (!(a in put) || !(b in put)) continue

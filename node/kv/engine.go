@@ -77,7 +77,9 @@ func openEngine(lg *zap.Logger, path string) (*engine, error) {
 	e := &engine{path: path, be: be, ci: ci}
 	be.SetTxPostLockInsideApplyHook(e.postLockInsideApply)
 	e.lessor = lease.NewLessor(lg, be, clusterVersion{}, lease.LessorConfig{MinLeaseTTL: minLeaseTTL, CheckpointPersist: true})
+	done := relaxGCForRestore() // mvcc.New restores the file's index
 	e.kv = mvcc.New(lg, be, e.lessor, mvcc.StoreConfig{})
+	done()
 	return e, nil
 }
 
@@ -100,6 +102,7 @@ func (e *engine) swapBackend(lg *zap.Logger, path string) error {
 	be := openBackend(lg, path, e.ci)
 	be.SetTxPostLockInsideApplyHook(e.postLockInsideApply)
 	e.ci.SetBackend(be)
+	defer relaxGCForRestore()()
 	e.lessor.Recover(be, func() lease.TxnDelete { return e.kv.Write(traceutil.TODO()) })
 	if err := e.kv.Restore(be); err != nil {
 		return errors.Join(fmt.Errorf("kv: restore store: %w", err), be.Close())
