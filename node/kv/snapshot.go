@@ -192,9 +192,14 @@ func (s *Store) SaveIncoming(index uint64, r io.Reader) error {
 		return fmt.Errorf("kv: create incoming snapshot file: %w", err)
 	}
 	// The transport's reader hands over each chunk as received (it is an
-	// io.WriterTo); other readers are copied in large writes (os.File's
-	// own ReadFrom would copy 32 KiB at a time).
-	_, werr := io.CopyBuffer(&writebackFile{f: f}, r, make([]byte, 1<<20))
+	// io.WriterTo, and needs no copy buffer); other readers are copied in
+	// large writes (os.File's own ReadFrom would copy 32 KiB at a time).
+	var werr error
+	if wt, ok := r.(io.WriterTo); ok {
+		_, werr = wt.WriteTo(&writebackFile{f: f})
+	} else {
+		_, werr = io.CopyBuffer(&writebackFile{f: f}, r, make([]byte, 1<<20))
+	}
 	serr := f.Sync()
 	if err := errors.Join(werr, serr, f.Close()); err != nil {
 		return errors.Join(fmt.Errorf("kv: receive snapshot %d: %w", index, err), os.Remove(f.Name()))
