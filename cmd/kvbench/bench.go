@@ -241,7 +241,7 @@ func runWait(args []string, stderr io.Writer) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("cluster at %v not writable after %v: %w", *endpoints, *timeout, err)
 		}
-		fmt.Fprintf(stderr, "kvbench wait: %v\n", err)
+		fmt.Fprintf(stderr, "kvbench wait: not writable yet (%v); retrying\n", err)
 		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -25,7 +25,9 @@
 #        raftnode's ratios to etcd), BENCH_OUT (.cache/bench-scale),
 #        BENCH_DATA (default: under BENCH_OUT; the disk to measure),
 #        HEARTBEAT_MS (100), ELECTION_MS (1000), SNAPSHOT_COUNT (10000),
-#        CATCHUP_TIMEOUT (900 s), LOG_LEVEL (error; the members' logs are
+#        CATCHUP_TIMEOUT (900 s), CATCHUP_REPEATS (3: catch-ups per round,
+#        the member removed and added again in between; the row shows
+#        their median), LOG_LEVEL (error; the members' logs are
 #        in BENCH_OUT/<system>-m<i>.log).
 set -euo pipefail
 
@@ -39,6 +41,7 @@ HEARTBEAT_MS=${HEARTBEAT_MS:-100}
 ELECTION_MS=${ELECTION_MS:-1000}
 SNAPSHOT_COUNT=${SNAPSHOT_COUNT:-10000}
 CATCHUP_TIMEOUT=${CATCHUP_TIMEOUT:-900}
+CATCHUP_REPEATS=${CATCHUP_REPEATS:-3}
 LOG_LEVEL=${LOG_LEVEL:-error}
 # shellcheck source=hack/node/lib.sh
 source "$ROOT/hack/node/lib.sh"
@@ -109,29 +112,72 @@ new_member_applied() {
 peak_rss_mb() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo -; }
 
 # catch_up NAME BINARY: add a member to the loaded cluster and time its
-# catch-up into CATCHUP (seconds, or why there is no figure). Not run in a
-# subshell: the new member's pid must reach PIDS so stop_members stops it.
+# catch-up, CATCHUP_REPEATS times (the member is removed, stopped and its
+# data dir wiped in between, and added again with a new ID). CATCHUP is
+# the median (or why there is no figure), NEW_RSS the largest peak RSS of
+# the added members. One catch-up at ~256 MB is ~1.5 s of work that
+# scatters by ±0.2 s, so single samples cannot tell two systems apart.
+# Not run in a subshell: PIDS must see the new member so stop_members
+# stops it.
 catch_up() {
-  local name=$1 bin=$2 target start applied=0 tries
+  local name=$1 bin=$2 r rss times=()
+  NEW_RSS=0
+  for r in $(seq "$CATCHUP_REPEATS"); do
+    if ! add_and_time "$name" "$bin"; then CATCHUP=$TOOK; return; fi
+    times+=("$TOOK")
+    rss=$(peak_rss_mb "${PIDS[3]}")
+    if [[ $rss != - ]] && ((rss > NEW_RSS)); then NEW_RSS=$rss; fi
+    if ((r < CATCHUP_REPEATS)) && ! remove_new_member "$name"; then CATCHUP="member-remove-failed"; return; fi
+  done
+  CATCHUP=$(printf '%s\n' "${times[@]}" | sort -n |
+    awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+  log "$name: catch-up ${times[*]} s, median $CATCHUP s"
+}
+
+# add_and_time NAME BINARY: one catch-up; TOOK is its time in seconds, or
+# why there is none (then it fails). NEW_ID is the added member's ID.
+add_and_time() {
+  local name=$1 bin=$2 target start applied=0 tries out
   target=$(status_max raftIndex "$(endpoints)")
   # etcd refuses a member add (strict reconfig check) until every member
   # has been connected for a few seconds; retry, bounded.
   for tries in $(seq 30); do
-    "$ETCDCTL" --endpoints "$(endpoints)" member add m3 --peer-urls "http://127.0.0.1:$NEW_PEER_PORT" >/dev/null 2>&1 && break
-    if ((tries == 30)); then CATCHUP="member-add-failed"; return; fi
+    out=$("$ETCDCTL" --endpoints "$(endpoints)" member add m3 --peer-urls "http://127.0.0.1:$NEW_PEER_PORT" 2>&1) && break
+    if ((tries == 30)); then TOOK="member-add-failed"; echo "$out" >&2; return 1; fi
     sleep 2
   done
+  NEW_ID=$(awk '/^Member / {print $2; exit}' <<<"$out")
   start=$(date +%s.%N)
   start_new_member "$name" "$bin"
   while ((applied < target)); do
     if (($(date +%s) - ${start%.*} > CATCHUP_TIMEOUT)); then
-      CATCHUP="timeout(${CATCHUP_TIMEOUT}s)"
-      return
+      TOOK="timeout(${CATCHUP_TIMEOUT}s)"
+      return 1
     fi
     sleep 0.05
     applied=$(new_member_applied)
   done
-  CATCHUP=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.2f", e - s}')
+  TOOK=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.2f", e - s}')
+}
+
+# remove_new_member NAME: remove the added member (NEW_ID), stop it and
+# wipe its data dir, for the next catch-up.
+remove_new_member() {
+  local name=$1 pid=${PIDS[3]} tries
+  for tries in $(seq 30); do
+    "$ETCDCTL" --endpoints "$(endpoints)" member remove "$NEW_ID" >/dev/null 2>&1 && break
+    if ((tries == 30)); then return 1; fi
+    sleep 1
+  done
+  kill -TERM "$pid" 2>/dev/null || true
+  for tries in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  PIDS=("${PIDS[@]:0:3}")
+  rm -rf "${DATA:?}/$name/m3"
 }
 
 # measure NAME BINARY TOTAL: one row of the table.
@@ -147,7 +193,8 @@ measure() {
   term1=$(status_max raftTerm "$(endpoints)")
   log "$name: adding a member to the loaded cluster"
   catch_up "$name" "$bin"
-  for pid in "${PIDS[@]}"; do rss+="${rss:+/}$(peak_rss_mb "$pid")"; done
+  for pid in "${PIDS[@]:0:3}"; do rss+="${rss:+/}$(peak_rss_mb "$pid")"; done
+  rss+="/$NEW_RSS"
   printf '%-9s %8s %10s %9s %10s %18s %8s %10s\n' "$name" "$total" \
     "$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out")" \
     "$(awk '/ 99% in/ {printf "%.1f", $3*1000}' <<<"$out")" \
