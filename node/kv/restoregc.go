@@ -15,8 +15,8 @@ import (
 // default target (100) the collector runs each time the heap doubles from
 // that small live heap, again and again, each time marking the index built
 // so far, and its write barriers slow the index builder, the restore's
-// critical path. At 400 a new member installed ~256 MB of keys in 0.62 s
-// instead of 0.88 s (docs/benchmarks.md).
+// critical path. At 400, BenchmarkOpenLoadedStore (250 000 keys of 1 KiB)
+// opens the store in ~770 ms instead of ~890 ms (docs/benchmarks.md).
 //
 // The cost is transient: the heap may reach about 5× the index during the
 // restore instead of 2×, and the runtime still honours a GOMEMLIMIT. The
