@@ -187,6 +187,25 @@ func testNodeDrainUnderLoad(t *testing.T) {
 	for pod := range placed {
 		members = append(members, pod)
 	}
+	// Converged is raft's view; the PDB and the availability check count
+	// Kubernetes' Ready condition, which the kubelet sets only at a pod's
+	// first passing probe, up to a probe period after the raft cluster
+	// formed. Start the drain from every member Ready, as the check
+	// assumes. (A CI run that drained ~2 s after the last member's start
+	// counted that member and the drained one down at once.)
+	eventually(t, time.Minute, 200*time.Millisecond, "every member pod Ready", func(ctx context.Context) (bool, string) {
+		pods, err := s.pods(ctx, sc.ns)
+		if err != nil {
+			return false, err.Error()
+		}
+		var notReady []string
+		for _, p := range pods {
+			if !podReady(&p) {
+				notReady = append(notReady, p.Name)
+			}
+		}
+		return len(pods) == 3 && len(notReady) == 0, fmt.Sprintf("%d pods, not Ready: %v", len(pods), notReady)
+	})
 	endpoint := rc.clientEndpoint(t)
 
 	smp := s.startSampler(t, sc.ns, rc.d, 200*time.Millisecond)
