@@ -33,7 +33,7 @@ func Status(obs planner.Observed, prev *raftv1alpha1.RecoveryStatus, spec *raftv
 	if prev != nil {
 		out.LastObservedCommit = prev.LastObservedCommit
 	}
-	if len(obs.Voters) == 0 {
+	if len(obs.Voters) == 0 || !formed(obs, out.LastObservedCommit) {
 		return out, nil
 	}
 	if !planner.QuorumLost(obs.Voters) {
@@ -65,4 +65,20 @@ func Status(obs planner.Observed, prev *raftv1alpha1.RecoveryStatus, spec *raftv
 	}
 	out.Plan = &raftv1alpha1.RecoveryPlanStatus{ID: plan.ID, Survivor: plan.Survivor.Name, Discarded: plan.Discarded, AtRiskEntries: int64(plan.AtRiskEntries)}
 	return out, nil
+}
+
+// formed tells whether the cluster ever committed an entry, as far as the
+// operator saw. Before that its members are still starting (unreachable,
+// their volumes not yet bound): there is no quorum to lose and nothing to
+// recover, and reporting a loss would warn on every cluster's creation.
+func formed(obs planner.Observed, lastObservedCommit int64) bool {
+	if lastObservedCommit > 0 {
+		return true
+	}
+	for _, m := range obs.Voters {
+		if m.Commit > 0 {
+			return true
+		}
+	}
+	return false
 }
