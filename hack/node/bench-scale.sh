@@ -111,6 +111,18 @@ new_member_applied() {
 # A member that already exited has no figure ("-"), not a failed run.
 peak_rss_mb() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo -; }
 
+# AWK_MEDIAN defines awk's median(list) of space-separated numbers, for
+# both a round's catch-ups and the summary: an even count takes the mean of
+# the middle two, unless the upper one is 1e9 (a run that never caught up,
+# which has no mean).
+AWK_MEDIAN='
+    function median(list,   n, a, i, j, t) {
+      n = split(list, a, " ")
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+      if (n % 2) return a[(n + 1) / 2]
+      return a[n / 2 + 1] >= 1e9 ? 1e9 : (a[n / 2] + a[n / 2 + 1]) / 2
+    }'
+
 # catch_up NAME BINARY: add a member to the loaded cluster and time its
 # catch-up, CATCHUP_REPEATS times (the member is removed, stopped and its
 # data dir wiped in between, and added again with a new ID). CATCHUP is
@@ -129,8 +141,7 @@ catch_up() {
     if [[ $rss != - ]] && ((rss > NEW_RSS)); then NEW_RSS=$rss; fi
     if ((r < CATCHUP_REPEATS)) && ! remove_new_member "$name"; then CATCHUP="member-remove-failed"; return; fi
   done
-  CATCHUP=$(printf '%s\n' "${times[@]}" | sort -n |
-    awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+  CATCHUP=$(awk "$AWK_MEDIAN"' BEGIN {printf "%.2f", median(ARGV[1])}' "${times[*]}")
   log "$name: catch-up ${times[*]} s, median $CATCHUP s"
 }
 
@@ -212,13 +223,7 @@ measure() {
 summarize() {
   echo
   echo "summary over $SCALE_ROUNDS round(s): medians; peak RSS the largest of m0/m1/m2 in any round; leader changes summed"
-  awk '
-    function median(list,   n, a, i, j, t) {
-      n = split(list, a, " ")
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-      if (n % 2) return a[(n + 1) / 2]
-      return a[n / 2 + 1] >= 1e9 ? 1e9 : (a[n / 2] + a[n / 2 + 1]) / 2 # a run that never caught up has no mean
-    }
+  awk "$AWK_MEDIAN"'
     {
       k = $1 SUBSEP $2
       if (!($2 in seen)) { seen[$2] = 1; sizes[++nsizes] = $2 }

@@ -194,11 +194,12 @@ func (s *Store) SaveIncoming(index uint64, r io.Reader) error {
 	// The transport's reader hands over each chunk as received (it is an
 	// io.WriterTo, and needs no copy buffer); other readers are copied in
 	// large writes (os.File's own ReadFrom would copy 32 KiB at a time).
+	dst := &writebackFile{f: f}
 	var werr error
 	if wt, ok := r.(io.WriterTo); ok {
-		_, werr = wt.WriteTo(&writebackFile{f: f})
+		_, werr = wt.WriteTo(dst)
 	} else {
-		_, werr = io.CopyBuffer(&writebackFile{f: f}, r, make([]byte, 1<<20))
+		_, werr = io.CopyBuffer(dst, r, make([]byte, 1<<20))
 	}
 	serr := f.Sync()
 	if err := errors.Join(werr, serr, f.Close()); err != nil {
